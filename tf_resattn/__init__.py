@@ -1,0 +1,12 @@
+"""Residual Attention U-Net for multi-class COVID-19 lung CT segmentation.
+
+`build_model` returns the paper's network (or one of its baselines) as a Keras
+3 model; `layers`, `losses` and `metrics` hold the registered building blocks.
+"""
+
+__version__ = "0.1.0"
+
+from tf_resattn import layers, losses, metrics
+from tf_resattn.models import VARIANTS, build_model
+
+__all__ = ["VARIANTS", "build_model", "layers", "losses", "metrics", "__version__"]
