@@ -1,0 +1,25 @@
+"""Shared fixtures: the real MedSeg slices and a quiet, seeded Keras."""
+
+import pathlib
+
+import keras
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+MEDSEG100 = REPO_ROOT.parent / "shared" / "data" / "medseg100"
+
+
+@pytest.fixture
+def medseg100_dir():
+    """Path of the real MedSeg 100-slice set; skips the test when it is absent."""
+    if not (MEDSEG100 / "images").is_dir():
+        pytest.skip(f"real data set not found at {MEDSEG100} (it lives in ../shared/data/medseg100)")
+    return MEDSEG100
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same random state and a fresh Keras session."""
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()
