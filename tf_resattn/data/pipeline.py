@@ -1,0 +1,92 @@
+"""`make_dataset`: slice arrays -> a batched `tf.data.Dataset`, with optional augmentation (TensorFlow only).
+
+Augmentation modes (use them on training folds only, after the split):
+
+- `"none"`: the slices as they are;
+- `"offline"`: the paper's 6x set from `augment_offline` (NumPy), built once before batching;
+- `"online"`: a fresh random transform per slice and epoch, the same for image and mask:
+  a random number of quarter turns (0-3), a random left-right flip (together: all 8 symmetries
+  of the square), and with probability `ONLINE_SCALE_PROBABILITY` a zoom by a factor drawn
+  uniformly from `ONLINE_SCALE_RANGE`, brought back to (H, W) by the fixed-size rule of
+  `tf_resattn.data.augmentation` (centre crop, or zero padding; label 0 for masks).
+  Images are resized bilinearly (antialiased), masks by nearest neighbour.
+
+Randomness is seeded (`seed`) and stateless: the same seed gives the same batches, epoch after
+epoch, in every run.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_resattn.data.augmentation import augment_offline, check_pairs
+
+AUGMENT_MODES = ("none", "offline", "online")
+ONLINE_SCALE_RANGE = (0.5, 1.5)
+ONLINE_SCALE_PROBABILITY = 0.5
+
+
+def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, seed=0):
+    """Batches slices and labels for `model.fit` / `model.evaluate`.
+
+    Args:
+        images: float32 `[N, H, W, C]` in [0, 1].
+        masks: integer `[N, H, W]`.
+        batch_size: slices per batch (the last batch may be smaller).
+        augment: `"none"`, `"offline"` (6x set) or `"online"` (random per epoch); see the module docstring.
+        shuffle: reshuffle the slices every epoch.
+        seed: seed of the shuffling and of the online transforms.
+
+    Returns:
+        `tf.data.Dataset` of `(image float32 [B, H, W, C], mask int32 [B, H, W])`.
+
+    Example:
+        >>> ds = make_dataset(train.images, train.masks, 8, augment="online", shuffle=True)
+        >>> model.fit(ds, epochs=10)
+    """
+    if augment not in AUGMENT_MODES:
+        raise ValueError(f"augment must be one of {AUGMENT_MODES}, got {augment!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_pairs(images, masks)
+    images = np.asarray(images, dtype=np.float32)
+    masks = np.asarray(masks, dtype=np.uint8)
+    if augment == "offline":
+        images, masks = augment_offline(images, masks)
+    dataset = tf.data.Dataset.from_tensor_slices((images, masks))
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if augment == "online":
+        height, width = images.shape[1:3]
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda pair, r: augment_online(pair[0], pair[1], tf.stack([r, tf.constant(seed, tf.int64)]), height, width),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    dataset = dataset.map(lambda image, mask: (image, tf.cast(mask, tf.int32)))
+    return dataset.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+
+
+def augment_online(image, mask, seed, height, width):
+    """One random transform of an image `[h, w, C]` and its mask `[h, w]`, output `[height, width, ...]`.
+
+    Args:
+        image: float32 `[h, w, C]`.
+        mask: integer `[h, w]`.
+        seed: int64 `[2]`, the stateless seed of this slice.
+        height, width: output size (the fixed-size rule crops or pads to it).
+    """
+    turn_seed, flip_seed, scale_seed, zoom_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    mask = mask[..., tf.newaxis]
+    turns = tf.random.stateless_uniform([], turn_seed, 0, 4, dtype=tf.int32)
+    image, mask = tf.image.rot90(image, turns), tf.image.rot90(mask, turns)
+    flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+    image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
+    mask = tf.cond(flip, lambda: tf.image.flip_left_right(mask), lambda: mask)
+    zoom = tf.random.stateless_uniform([], zoom_seed, *ONLINE_SCALE_RANGE)
+    factor = tf.where(tf.random.stateless_uniform([], scale_seed) < ONLINE_SCALE_PROBABILITY, zoom, 1.0)
+    size = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.shape(image)[:2], tf.float32) * factor), tf.int32))
+    image = tf.image.resize(image, size, method="bilinear", antialias=True)
+    mask = tf.image.resize(mask, size, method="nearest")
+    image = tf.image.resize_with_crop_or_pad(image, height, width)
+    mask = tf.image.resize_with_crop_or_pad(mask, height, width)
+    return tf.ensure_shape(image, [height, width, None]), tf.ensure_shape(mask[..., 0], [height, width])

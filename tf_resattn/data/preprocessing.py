@@ -1,0 +1,155 @@
+"""From a raw 2-D slice (Hounsfield units or 8-bit grey) to a float32 image in [0, 1].
+
+Order of operations (the TF export repeats it with TF ops, so it is fixed here):
+
+1. scale: HU are clipped to `hu_window` and mapped linearly to [0, 1]
+   (`(hu - low) / (high - low)`); 8-bit grey is divided by 255 (and clipped to [0, 1]);
+2. resize to `image_size` (h, w), if given: `cv2.INTER_AREA` when neither side grows
+   (TF: `tf.image.resize(method="area")`), else `cv2.INTER_LINEAR`
+   (TF: `method="bilinear", antialias=False`). Label maps use nearest neighbour with
+   pixel-centre alignment (`cv2.INTER_NEAREST_EXACT`, TF: `method="nearest"`), so no
+   new label value can appear.
+"""
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from tf_resattn.data.errors import DataError
+
+INPUT_KINDS = ("hu", "uint8")
+LUNG_WINDOW = (-1000.0, 400.0)
+"""Default HU window (low, high): from air to just above soft tissue, the lung window."""
+
+AIR_THRESHOLD_HU = -500.0
+"""A CT volume in Hounsfield units has air (about -1000 HU) around the body; values below this mark HU."""
+
+
+def normalize_image_size(image_size):
+    """Returns `image_size` (None, an int or an (h, w) pair) as None or an (h, w) tuple of ints."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, (int, np.integer)):
+        image_size = (image_size, image_size)
+    size = tuple(int(s) for s in image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"image_size must be a positive int or an (h, w) pair, got {image_size!r}")
+    return size
+
+
+def detect_input_kind(raw_images, *, from_volume, source):
+    """Decides whether raw slices are Hounsfield units (`"hu"`) or 8-bit grey (`"uint8"`).
+
+    Args:
+        raw_images: list of 2-D arrays as read from disk.
+        from_volume: True for NIfTI/DICOM (expected HU), False for PNG and other 2-D images.
+        source: the path, for error messages.
+
+    Returns:
+        `"hu"` or `"uint8"`. Raises `DataError` when the values fit neither, rather than guess.
+    """
+    low = min(float(np.min(im)) for im in raw_images)
+    high = max(float(np.max(im)) for im in raw_images)
+    integer_valued = all(np.issubdtype(im.dtype, np.integer) or np.all(im == np.round(im)) for im in raw_images)
+    fits_8bit = integer_valued and low >= 0 and high <= 255
+    if from_volume:
+        if low < AIR_THRESHOLD_HU:
+            return "hu"
+        if fits_8bit:
+            raise DataError(
+                f"{source}: values {low:g}..{high:g} do not look like Hounsfield units (no air below "
+                f"{AIR_THRESHOLD_HU:g}); if it holds 8-bit windowed grey values pass input_kind='uint8'"
+            )
+        raise DataError(
+            f"{source}: values {low:g}..{high:g} do not look like Hounsfield units (no air below "
+            f"{AIR_THRESHOLD_HU:g}); rescale it to HU (slope/intercept) or pass input_kind='hu' or 'uint8' to say what it is"
+        )
+    if fits_8bit:
+        return "uint8"
+    raise DataError(
+        f"{source}: image values {low:g}..{high:g} are neither 8-bit grey (0..255) nor a CT volume; convert the "
+        f"images to 8-bit PNG, give the CT as NIfTI/DICOM in HU, or pass input_kind='hu' or 'uint8' to say what they are"
+    )
+
+
+def image_interpolation(from_size, to_size):
+    """Returns `"area"` when shrinking (neither side grows) and `"bilinear"` otherwise; sizes are (h, w)."""
+    return "area" if to_size[0] <= from_size[0] and to_size[1] <= from_size[1] else "bilinear"
+
+
+_CV2_INTERPOLATION = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR}
+
+
+def resize_image(image, size):
+    """Resizes a float 2-D image `[h, w]` to `size` (h, w) with the rule of `image_interpolation`."""
+    if tuple(image.shape[:2]) == tuple(size):
+        return image
+    method = _CV2_INTERPOLATION[image_interpolation(image.shape[:2], size)]
+    return cv2.resize(image, (size[1], size[0]), interpolation=method)
+
+
+def resize_mask(mask, size):
+    """Resizes a label map `[h, w]` to `size` (h, w) by nearest neighbour: no new label values appear."""
+    if tuple(mask.shape[:2]) == tuple(size):
+        return mask
+    return cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+@dataclasses.dataclass
+class Preprocessing:
+    """The preprocessing of one kind of input, saved with a model so that inference repeats it.
+
+    Args:
+        input_kind: `"hu"` (Hounsfield units) or `"uint8"` (8-bit grey, 0..255).
+        hu_window: (low, high) HU mapped to 0 and 1; used when `input_kind == "hu"`.
+        image_size: (h, w) to resize to, an int for square, or None to keep the size.
+
+    Example:
+        >>> prep = Preprocessing("hu", (-1000, 400), 128)
+        >>> prep.apply(hu_slice_512x512).shape
+        (128, 128, 1)
+        >>> Preprocessing.from_config(prep.to_config()) == prep
+        True
+    """
+
+    input_kind: str = "uint8"
+    hu_window: tuple = LUNG_WINDOW
+    image_size: tuple | None = None
+
+    def __post_init__(self):
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        low, high = (float(v) for v in self.hu_window)
+        if not low < high:
+            raise ValueError(f"hu_window must be (low, high) with low < high, got {self.hu_window!r}")
+        self.hu_window = (low, high)
+        self.image_size = normalize_image_size(self.image_size)
+
+    def to_config(self):
+        """Returns a JSON-serialisable dict (the content of `preprocessing.json`)."""
+        return {
+            "input_kind": self.input_kind,
+            "hu_window": list(self.hu_window),
+            "image_size": None if self.image_size is None else list(self.image_size),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """Inverse of `to_config`."""
+        return cls(config["input_kind"], tuple(config["hu_window"]), config["image_size"])
+
+    def scale(self, raw_image):
+        """Maps a raw 2-D slice to float32 in [0, 1] (no resizing)."""
+        image = np.asarray(raw_image, dtype=np.float32)
+        if self.input_kind == "hu":
+            low, high = self.hu_window
+            return np.clip((image - low) / (high - low), 0.0, 1.0)
+        return np.clip(image / 255.0, 0.0, 1.0)
+
+    def apply(self, raw_image):
+        """Scales and resizes a raw 2-D slice `[h, w]`; returns float32 `[H, W, 1]` in [0, 1]."""
+        image = self.scale(raw_image)
+        if self.image_size is not None:
+            image = resize_image(image, self.image_size)
+        return image[..., None]
