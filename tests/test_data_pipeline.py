@@ -1,0 +1,93 @@
+"""The tf.data pipeline: batches, offline 6x, online random transforms that keep image and mask aligned."""
+
+import numpy as np
+import pytest
+from data_helpers import labelled_squares
+
+from tf_resattn.data import DataError, augment_offline
+from tf_resattn.data import pipeline
+from tf_resattn.data.pipeline import make_dataset
+
+VALUES = (0.25, 0.5, 0.75)
+
+
+def _squares(n=6, size=32, seed=0):
+    return labelled_squares(n, size, np.random.default_rng(seed), values=VALUES, square=8)
+
+
+def _collect(dataset):
+    batches = list(dataset.as_numpy_iterator())
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+
+
+def _symmetries(array):
+    """The 8 rotations/flips of a `[H, W, ...]` array."""
+    turns = [np.rot90(array, k, axes=(0, 1)) for k in range(4)]
+    return turns + [np.fliplr(t) for t in turns]
+
+
+def test_none_gives_the_slices_in_batches_with_int32_masks():
+    images, masks = _squares(5)
+    dataset = make_dataset(images, masks, 2)
+    x, y = next(iter(dataset))
+    assert x.shape == (2, 32, 32, 1) and x.dtype.name == "float32"
+    assert y.shape == (2, 32, 32) and y.dtype.name == "int32"
+    out_images, out_masks = _collect(dataset)
+    np.testing.assert_array_equal(out_images, images)
+    np.testing.assert_array_equal(out_masks, masks)
+
+
+def test_offline_gives_the_six_fold_set():
+    images, masks = _squares(3)
+    out_images, out_masks = _collect(make_dataset(images, masks, 4, augment="offline"))
+    expected_images, expected_masks = augment_offline(images, masks)
+    np.testing.assert_array_equal(out_images, expected_images)
+    np.testing.assert_array_equal(out_masks, expected_masks)
+
+
+def test_online_rotations_and_flips_move_image_and_mask_together(monkeypatch):
+    monkeypatch.setattr(pipeline, "ONLINE_SCALE_PROBABILITY", 0.0)
+    images, masks = _squares(8)
+    out_images, out_masks = _collect(make_dataset(images, masks, 4, augment="online", seed=3))
+    used = set()
+    for i in range(len(images)):
+        matches = [
+            k
+            for k, (im, m) in enumerate(zip(_symmetries(images[i]), _symmetries(masks[i])))
+            if np.array_equal(out_images[i], im) and np.array_equal(out_masks[i], m)
+        ]
+        assert matches, f"slice {i} is not one rotation/flip applied to both image and mask"
+        used.add(matches[0])
+    assert len(used) > 1  # the transform is random
+
+
+def test_online_scaling_keeps_alignment():
+    images, masks = _squares(12, size=48)
+    out_images, out_masks = _collect(make_dataset(images, masks, 6, augment="online", seed=1))
+    assert out_images.shape == images.shape and out_masks.shape == masks.shape
+    assert set(np.unique(out_masks)) <= {0, 1, 2, 3}
+    exact = [any(np.array_equal(out_images[i], s) for s in _symmetries(images[i])) for i in range(12)]
+    assert not all(exact)  # some slices were zoomed
+    for label, value in enumerate(VALUES, start=1):
+        on_label = out_images[..., 0][out_masks == label]
+        assert np.mean(np.abs(on_label - value) < 0.05) > 0.7
+        assert abs(np.median(on_label) - value) < 1e-3
+
+
+def test_online_is_seeded_and_changes_every_epoch():
+    images, masks = _squares(6)
+    first = make_dataset(images, masks, 6, augment="online", shuffle=True, seed=5)
+    again = make_dataset(images, masks, 6, augment="online", shuffle=True, seed=5)
+    epoch_1, epoch_2 = _collect(first)[0], _collect(first)[0]
+    np.testing.assert_array_equal(epoch_1, _collect(again)[0])
+    assert not np.array_equal(epoch_1, epoch_2)
+
+
+def test_bad_arguments_are_refused():
+    images, masks = _squares(2)
+    with pytest.raises(ValueError, match="augment must be one of"):
+        make_dataset(images, masks, 2, augment="random")
+    with pytest.raises(ValueError, match="batch_size"):
+        make_dataset(images, masks, 0)
+    with pytest.raises(DataError, match="same N, H, W"):
+        make_dataset(images, masks[:1], 2)
