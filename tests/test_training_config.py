@@ -1,0 +1,80 @@
+"""Presets, overrides (config file, hparams file, flags) and validation of the training configuration."""
+
+import json
+
+import pytest
+
+from tf_resattn.training.config import PRESETS, ConfigError, config_from_dict, incompatible_fields, resolve_config
+
+
+def test_paper_preset_is_the_papers_protocol():
+    cfg = resolve_config("paper")
+    assert (cfg.n_folds, cfg.epochs, cfg.image_size, cfg.augment, cfg.loss) == (10, 100, 369, "offline", "ce")
+    assert cfg.learning_rate == 1e-3 and cfg.weight_decay == 0.0
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_resolves_and_round_trips(preset):
+    cfg = resolve_config(preset)
+    assert cfg.preset == preset
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_layers_override_in_order_preset_config_hparams_flags(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("preset: smoke\nepochs: 3\nbase_filters: 12\nlearning_rate: 0.01\nvariants: [unet]\n")
+    hparams = tmp_path / "best_hparams.json"
+    hparams.write_text(json.dumps({"base_filters": 16, "learning_rate": 0.002, "num_heads": 4}))
+    cfg = resolve_config(None, config, hparams, {"learning_rate": 5e-4, "epochs": None})
+    assert cfg.preset == "smoke" and cfg.image_size == PRESETS["smoke"]["image_size"]
+    assert cfg.epochs == 3  # config file; a None flag does not override
+    assert cfg.base_filters == 16 and cfg.num_heads == 4  # hparams over config
+    assert cfg.learning_rate == 5e-4  # flag over everything
+    assert cfg.variants == ("unet",)
+
+
+def test_flag_strings_are_coerced():
+    cfg = resolve_config("smoke", overrides={"hu_window": "-900,300", "deterministic": "yes", "epochs": "2"})
+    assert cfg.hu_window == (-900.0, 300.0) and cfg.deterministic is True and cfg.epochs == 2
+
+
+@pytest.mark.parametrize(
+    "preset, overrides, message",
+    [
+        ("nonsense", {}, "unknown preset"),
+        ("smoke", {"variants": ["resattn", "transformer"]}, "unknown variant 'transformer'"),
+        ("smoke", {"n_folds": 1}, "n_folds"),
+        ("smoke", {"epochs": 0}, "epochs must be >= 1"),
+        ("smoke", {"augment": "mixup"}, "augment must be one of"),
+        ("smoke", {"val_fraction": 0.7}, "val_fraction"),
+        ("smoke", {"epochs": 2.5}, "whole number"),
+        ("smoke", {"batch_size": "four"}, "must be a number"),
+        ("smoke", {"class_weights": [1, 2]}, "class_weights needs 4"),
+    ],
+)
+def test_impossible_settings_are_named(preset, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(preset, overrides=overrides)
+
+
+def test_unknown_keys_and_unreadable_files_are_named(tmp_path):
+    bad_key = tmp_path / "c.json"
+    bad_key.write_text(json.dumps({"epochz": 3}))
+    with pytest.raises(ConfigError, match="unknown setting.*epochz"):
+        resolve_config(None, bad_key)
+    hparams = tmp_path / "h.json"
+    hparams.write_text(json.dumps({"image_size": 64}))  # not a hyperparameter
+    with pytest.raises(ConfigError, match="image_size in hparams file"):
+        resolve_config("smoke", hparams_file=hparams)
+    broken = tmp_path / "b.json"
+    broken.write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        resolve_config(None, broken)
+    with pytest.raises(ConfigError, match="not found"):
+        resolve_config(None, tmp_path / "missing.yaml")
+
+
+def test_runtime_fields_do_not_make_runs_incompatible():
+    a = resolve_config("smoke")
+    assert incompatible_fields(a, resolve_config("smoke", overrides={"variants": ["unet"], "strategy": "mirrored"})) == []
+    assert incompatible_fields(a, resolve_config("smoke", overrides={"epochs": 5})) == ["epochs"]

@@ -1,0 +1,245 @@
+"""`cv_train.py`: k-fold cross-validation of the paper's networks, with a report at the end.
+
+`main(argv)` parses the command line, checks everything (configuration, data, splits, models)
+before writing anything, trains each variant on each requested fold (skipping finished folds and
+resuming interrupted ones), then merges all finished folds of the run folder into the report.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import pathlib
+import shutil
+import sys
+
+from tf_resattn.data import DataError, check_labels, load_slices, synthetic_slices
+from tf_resattn.models import VARIANTS
+from tf_resattn.training.config import PRESETS, ConfigError, TrainingConfig, config_from_dict, incompatible_fields, resolve_config
+from tf_resattn.training.files import read_json, write_json_atomic
+from tf_resattn.training.folds import check_splits, load_or_make_splits, parse_fold_list, save_splits
+
+PROG = "cv_train.py"
+
+DESCRIPTION = """\
+Cross-validate the Residual Attention U-Net and its baselines on CT slices.
+
+Each variant is trained on identical folds; the held-out fold of each split is the test set, a
+validation share of the training folds picks the best epoch (best.keras). At the end all finished
+folds of the run folder are merged into results.json, results.md and figures.
+
+Presets (every value can be overridden by a flag or --config):
+  demo   (default) synthetic slices, 64x64, 3 folds, 4 epochs: a few minutes on 2 CPU cores
+  smoke  seconds: 32x32, 2 folds, 1 epoch, tiny models (for tests)
+  cpu    real data on 2 CPU cores: 128x128, 5 folds, 6 epochs (resattn + unet within an hour)
+  paper  the paper's protocol (a GPU job): 369x369, 10 folds, 100 epochs, Adam, offline 6x, CE
+"""
+
+EPILOG = """\
+examples:
+  python scripts/cv_train.py                       # synthetic demo, prints the table
+  python scripts/cv_train.py --preset cpu --data ../shared/data/medseg100 --out runs/medseg-cpu
+  python scripts/cv_train.py --preset paper --data tr_im.nii.gz --variants all --folds 0,1 --out runs/paper
+  python scripts/cv_train.py --report-only --out runs/paper       # merge the folds finished so far
+
+resume: run the same command with the same --out after an interruption; finished folds are
+skipped, an interrupted fold continues from its last epoch.
+errors in the input print one line and exit with status 2.
+"""
+
+FLAG_HELP = {
+    "data": "'synthetic' (default), a folder of images + masks (PNG; manifest.csv or matching names), or a NIfTI image file",
+    "synthetic_slices": "number of generated slices when --data synthetic",
+    "image_size": "training size in pixels (square); images are resized, masks by nearest neighbour",
+    "num_classes": "label classes including background",
+    "input_kind": "auto | hu | uint8: how to read the raw intensities",
+    "hu_window": "HU window LOW HIGH mapped to [0, 1] for HU input",
+    "n_folds": "number of cross-validation folds",
+    "val_fraction": "share of the training folds held out for choosing the best epoch",
+    "group_folds": "auto (grouped when the data give groups) | yes | no",
+    "seed": "seed of the splits, initialisation and shuffling",
+    "base_filters": "filters of the first level", "depth": "encoder levels",
+    "cardinality": "ResNeXt cardinality", "bottleneck_width": "ResNeXt bottleneck width",
+    "attention_levels": "decoder levels with LSH attention ('all' or a list)",
+    "num_heads": "attention heads", "key_dim": "attention key size",
+    "bucket_size": "LSH bucket size", "n_hashes": "LSH hash rounds",
+    "epochs": "training epochs per fold", "batch_size": "batch size per replica (global = this x replicas)",
+    "learning_rate": "Adam learning rate", "weight_decay": "> 0 switches to AdamW",
+    "loss": "ce | dice | ce_dice | focal_tversky", "class_weights": "one weight per class for the loss",
+    "augment": "none | offline (the paper's 6x set) | online; training slices only, after the split",
+    "strategy": "auto (mirrored when >1 GPU) | default | mirrored",
+    "mixed_precision": "mixed float16 on GPUs, bfloat16 on CPUs",
+    "deterministic": "deterministic ops: a resumed run ends with the same metrics as an uninterrupted one",
+    "jit_compile": "XLA-compile the training step (slower on the CPUs measured)",
+    "tensorboard": "write TensorBoard logs per fold", "figures": "write figures with the report",
+}
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
+
+
+def build_parser():
+    """The command-line parser; every `TrainingConfig` field has a flag."""
+    parser = _OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=list(PRESETS), help="starting values (default: demo)")
+    parser.add_argument("--config", metavar="FILE", help="JSON or YAML file of settings (overrides the preset)")
+    parser.add_argument("--hparams", metavar="FILE", help="flat JSON of tuned hyperparameters (e.g. best_hparams.json)")
+    parser.add_argument("--out", metavar="DIR", help="run folder (default: a new runs/<time>-<preset>); reuse it to resume")
+    parser.add_argument("--folds", metavar="K,K", help="fold numbers to train, e.g. 0,3 (default: all)")
+    parser.add_argument("--variants", nargs="+", metavar="V",
+                        help=f"networks to compare, from {' '.join(VARIANTS)} or 'all' (default: resattn unet)")
+    parser.add_argument("--report-only", action="store_true", help="only merge the finished folds of --out into the report")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras output: 1 progress bars, 2 a line per epoch")
+    group = parser.add_argument_group("settings (override the preset and --config)")
+    for field in dataclasses.fields(TrainingConfig):
+        if field.name in ("preset", "variants"):
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(field.default, bool):
+            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=FLAG_HELP[field.name])
+        elif field.name in ("hu_window", "class_weights"):
+            group.add_argument(flag, dest=field.name, nargs="+", type=float, default=None, help=FLAG_HELP[field.name])
+        else:
+            kind = str if field.default is None else type(field.default)
+            group.add_argument(flag, dest=field.name, type=kind, default=None, help=FLAG_HELP[field.name])
+    return parser
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.report_only:
+            return report_only(args.out)
+        return run(args)
+    except (ConfigError, DataError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; run the same command with the same --out to resume", file=sys.stderr)
+        return 130
+
+
+def report_only(out):
+    """Merges the finished folds of `out` and prints the table."""
+    if not out or not (pathlib.Path(out) / "config.json").is_file():
+        raise ConfigError(f"--report-only needs --out pointing at a run folder with config.json, got {out!r}")
+    return _report(pathlib.Path(out))
+
+
+def run(args):
+    """Checks everything, then trains and reports (see the module docstring)."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingConfig) if f.name not in ("preset", "variants")}
+    if args.variants:
+        overrides["variants"] = list(VARIANTS) if args.variants == ["all"] else args.variants
+    cfg = resolve_config(args.preset, args.config, args.hparams, overrides)
+    out = pathlib.Path(args.out) if args.out else _new_run_folder(cfg.preset)
+    job_variants = cfg.variants
+    cfg = _merge_with_existing_run(out, cfg)
+    slices = load_data(cfg)
+    splits = load_or_make_splits(out / "splits.json", slices.names, cfg.n_folds, groups=_groups(cfg, slices),
+                                 val_fraction=cfg.val_fraction, seed=cfg.seed)
+    check_splits(splits)
+    folds = parse_fold_list(args.folds, cfg.n_folds)
+    _check_models(cfg, slices)
+
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "config.json", cfg.to_dict())
+        if not (out / "splits.json").exists():
+            save_splits(out / "splits.json", splits)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    _train_all(cfg, job_variants, slices, splits, folds, out, args.verbose)
+    return _report(out)
+
+
+def load_data(cfg):
+    """The `SliceSet` that `cfg.data` names; labels checked against `cfg.num_classes`."""
+    if cfg.data != "synthetic":
+        return load_slices(cfg.data, image_size=cfg.image_size, num_classes=cfg.num_classes,
+                           input_kind=cfg.input_kind, hu_window=tuple(cfg.hu_window))
+    slices = synthetic_slices(n=cfg.synthetic_slices, image_size=cfg.image_size, seed=cfg.seed, hu_window=tuple(cfg.hu_window))
+    check_labels(slices.masks, cfg.num_classes, slices.names)
+    return slices
+
+
+def _groups(cfg, slices):
+    if cfg.group_folds == "yes" and slices.groups is None:
+        raise ConfigError(f"--group-folds yes, but {cfg.data} gives no groups (e.g. a 'group' or 'patient' column in manifest.csv)")
+    return slices.groups if cfg.group_folds != "no" else None
+
+
+def _check_models(cfg, slices):
+    """Builds each variant once so that an impossible model setting fails before anything is written."""
+    from tf_resattn import build_model
+
+    for variant in cfg.variants:
+        try:
+            build_model(variant, input_shape=slices.images.shape[1:], num_classes=cfg.num_classes, seed=cfg.seed, **cfg.model_kwargs())
+        except ValueError as error:
+            raise ConfigError(f"cannot build {variant}: {str(error).splitlines()[0]}") from None
+
+
+def _merge_with_existing_run(out, cfg):
+    """Checks `cfg` against the run folder's `config.json`; the variants become the union of both."""
+    path = out / "config.json"
+    if not path.exists():
+        return cfg
+    saved = config_from_dict(read_json(path))
+    differ = incompatible_fields(saved, cfg)
+    if differ:
+        detail = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in differ)
+        raise ConfigError(f"{out} was made with other settings ({detail}); use the same settings to resume, or a new --out")
+    return dataclasses.replace(cfg, variants=tuple(dict.fromkeys(saved.variants + cfg.variants)))
+
+
+def _new_run_folder(preset):
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = pathlib.Path("runs") / f"{stamp}-{preset}"
+    suffix = 1
+    while out.exists():
+        suffix += 1
+        out = pathlib.Path("runs") / f"{stamp}-{preset}-{suffix}"
+    return out
+
+
+def _train_all(cfg, job_variants, slices, splits, folds, out, verbose):
+    """Trains every requested variant x fold, skipping finished ones, with progress lines."""
+    from tf_resattn.training.progress import Progress
+    from tf_resattn.training.strategy import runtime
+    from tf_resattn.training.trainer import train_fold
+
+    print(f"Run folder: {out}  (after an interruption, rerun with --out {out} to resume)", flush=True)
+    print(f"{len(slices)} slices from {slices.source or cfg.data}; {cfg.n_folds} folds "
+          f"({'grouped' if splits['grouped'] else 'by slice'}); variants {' '.join(job_variants)}; folds {','.join(map(str, folds))}", flush=True)
+    pending = {v: [k for k in folds if not (out / v / f"fold_{k}" / "metrics.json").exists()] for v in job_variants}
+    progress = Progress({v: len(ks) * cfg.epochs for v, ks in pending.items()})
+    with runtime(cfg) as strategy:
+        if strategy.num_replicas_in_sync > 1:
+            print(f"{strategy.num_replicas_in_sync} replicas: global batch {cfg.batch_size * strategy.num_replicas_in_sync}", flush=True)
+        for variant in job_variants:
+            for k in folds:
+                done = k not in pending[variant]
+                progress.header(variant, k, cfg.n_folds, "finished, skipped" if done else "")
+                if not done:
+                    train_fold(cfg, slices, splits["folds"][k], variant, k, out / variant / f"fold_{k}", strategy, progress, verbose)
+
+
+def _report(out):
+    from tf_resattn.training.figures import write_figures
+    from tf_resattn.training.report import results_table, write_report
+
+    results = write_report(out)
+    if results["config"].get("figures", True):
+        write_figures(out, results)
+    print(f"\nResults ({out / 'results.md'}):\n")
+    print(results_table(results) if results["variants"] else "no finished folds yet")
+    return 0

@@ -1,0 +1,276 @@
+"""The cross-validation configuration: presets, overrides from files and flags, validation.
+
+A run is described by one flat `TrainingConfig`. It is resolved in layers, each overriding the one
+before: a preset (`PRESETS`), a `--config file.json|yaml` (any field), a `--hparams` file (the flat
+dict of model/training hyperparameters that the tuner writes), then explicit command-line flags.
+The resolved configuration is saved as the run's `config.json`.
+
+Example:
+    >>> cfg = resolve_config("smoke", overrides={"epochs": 2})
+    >>> cfg.n_folds, cfg.epochs, cfg.image_size
+    (2, 2, 32)
+"""
+
+import dataclasses
+import json
+import pathlib
+
+import yaml
+
+from tf_resattn.models import VARIANTS
+
+
+class ConfigError(ValueError):
+    """An impossible or unreadable configuration; the one-line message names the field and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that decides what a cross-validation run computes.
+
+    Job-selection settings (which folds, the output folder) are not part of it: several jobs with
+    different `--folds` share one run folder and one configuration.
+    """
+
+    preset: str = "demo"
+    # data
+    data: str = "synthetic"
+    synthetic_slices: int = 60
+    image_size: int = 64
+    num_classes: int = 4
+    input_kind: str = "auto"
+    hu_window: tuple = (-1000.0, 400.0)
+    # folds
+    n_folds: int = 3
+    val_fraction: float = 0.1
+    group_folds: str = "auto"
+    seed: int = 0
+    # models
+    variants: tuple = ("resattn", "unet")
+    base_filters: int = 8
+    depth: int = 3
+    cardinality: int = 4
+    bottleneck_width: int = 4
+    attention_levels: str = "all"
+    num_heads: int = 2
+    key_dim: int = 16
+    bucket_size: int = 64
+    n_hashes: int = 2
+    # optimisation
+    epochs: int = 4
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    loss: str = "ce"
+    class_weights: tuple | None = None
+    augment: str = "offline"
+    # runtime
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    deterministic: bool = False
+    jit_compile: bool = False
+    tensorboard: bool = True
+    figures: bool = True
+
+    def to_dict(self):
+        """Plain JSON-serialisable dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def model_kwargs(self):
+        """Keyword arguments for `tf_resattn.build_model` besides variant, input shape and classes."""
+        kwargs = {k: getattr(self, k) for k in MODEL_KEYS}
+        kwargs["attention_levels"] = attention_levels(self.attention_levels)
+        return kwargs
+
+
+def attention_levels(text):
+    """`"all"`, `"none"` or decoder levels as text (`"0,1"`) -> the `build_model` argument."""
+    if text in ("all", "none"):
+        return text
+    try:
+        return [int(level) for level in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConfigError(f"attention_levels must be 'all', 'none' or level numbers like 0,1, got {text!r}") from None
+
+
+MODEL_KEYS = (
+    "base_filters", "depth", "cardinality", "bottleneck_width", "attention_levels",
+    "num_heads", "key_dim", "bucket_size", "n_hashes",
+)
+HPARAM_KEYS = MODEL_KEYS + ("loss", "learning_rate", "weight_decay", "batch_size", "class_weights", "augment", "epochs")
+"""Keys a `--hparams` file may hold (the tuner's output): model and optimisation settings only."""
+
+RUNTIME_KEYS = ("variants", "strategy", "tensorboard", "figures")
+"""Fields that may differ between jobs sharing one run folder (they do not change a fold's result)."""
+
+CHOICES = {
+    "augment": ("none", "offline", "online"),
+    "loss": ("ce", "dice", "ce_dice", "focal_tversky"),
+    "strategy": ("auto", "default", "mirrored"),
+    "group_folds": ("auto", "yes", "no"),
+    "input_kind": ("auto", "hu", "uint8"),
+}
+
+PRESETS = {
+    # Seconds on a laptop CPU: for tests and a first look.
+    "smoke": dict(
+        synthetic_slices=12, image_size=32, n_folds=2, val_fraction=0.2, base_filters=8, depth=2,
+        cardinality=2, bottleneck_width=2, num_heads=1, key_dim=8, bucket_size=32, n_hashes=1,
+        epochs=1, batch_size=4, augment="offline", tensorboard=False, figures=True,
+    ),
+    # The bare `cv_train.py` run: synthetic data, both models, a few minutes on 2 cores.
+    "demo": dict(),
+    # Real data on 2 CPU cores: resattn + unet x 5 folds of ../shared/data/medseg100 within an hour.
+    "cpu": dict(
+        image_size=128, n_folds=5, base_filters=8, depth=3, cardinality=4, bottleneck_width=4,
+        num_heads=2, key_dim=16, bucket_size=64, n_hashes=2, epochs=6, batch_size=8, augment="offline",
+    ),
+    # The paper's protocol (a GPU job): 10 folds, 100 epochs, Adam, 369x369, offline 6x, cross-entropy.
+    "paper": dict(
+        image_size=369, n_folds=10, base_filters=32, depth=4, cardinality=8, bottleneck_width=4,
+        num_heads=2, key_dim=32, bucket_size=64, n_hashes=4, epochs=100, batch_size=4, augment="offline",
+    ),
+}
+
+
+def resolve_config(preset=None, config_file=None, hparams_file=None, overrides=None):
+    """Builds the configuration from a preset, a config file, an hparams file and flag overrides.
+
+    Args:
+        preset: a name in `PRESETS`; None takes the config file's `preset` or `"demo"`.
+        config_file: path of a JSON or YAML dict of `TrainingConfig` fields, or None.
+        hparams_file: path of a flat JSON (or YAML) dict with keys from `HPARAM_KEYS`, or None.
+        overrides: dict of field -> value from explicit flags (None values are ignored).
+
+    Returns:
+        A validated `TrainingConfig`.
+
+    Raises:
+        ConfigError: unknown preset or field, unreadable file, wrong type or impossible value.
+    """
+    file_values = _read_mapping(config_file, "config") if config_file else {}
+    preset = preset or file_values.pop("preset", None) or "demo"
+    file_values.pop("preset", None)
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = {"preset": preset, **PRESETS[preset]}
+    values.update(_checked_keys(file_values, _field_names(), f"config file {config_file}"))
+    if hparams_file:
+        hparams = _read_mapping(hparams_file, "hparams")
+        values.update(_checked_keys(hparams, HPARAM_KEYS, f"hparams file {hparams_file}"))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    cfg = TrainingConfig(**{k: _coerce(k, v) for k, v in values.items()})
+    validate(cfg)
+    return cfg
+
+
+def config_from_dict(values):
+    """Rebuilds a `TrainingConfig` from its `to_dict()` form (e.g. a run's `config.json`)."""
+    return TrainingConfig(**{k: _coerce(k, v) for k, v in _checked_keys(values, _field_names(), "config.json").items()})
+
+
+def incompatible_fields(saved, current):
+    """Names of the fields, outside `RUNTIME_KEYS`, in which two configurations differ."""
+    a, b = saved.to_dict(), current.to_dict()
+    return [k for k in a if k not in RUNTIME_KEYS and a[k] != b[k]]
+
+
+def validate(cfg):
+    """Raises `ConfigError` naming the first impossible value of `cfg`."""
+    for key, allowed in CHOICES.items():
+        if getattr(cfg, key) not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}")
+    unknown = [v for v in cfg.variants if v not in VARIANTS]
+    if unknown or not cfg.variants:
+        raise ConfigError(f"unknown variant {', '.join(map(repr, unknown)) or '(none given)'}; choose from {', '.join(VARIANTS)}")
+    if len(set(cfg.variants)) != len(cfg.variants):
+        raise ConfigError(f"variants listed twice: {' '.join(cfg.variants)}")
+    positive = ("synthetic_slices", "image_size", "epochs", "batch_size", "base_filters", "depth",
+                "cardinality", "bottleneck_width", "num_heads", "key_dim", "bucket_size", "n_hashes")
+    for key in positive:
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {getattr(cfg, key)}")
+    if cfg.n_folds < 2:
+        raise ConfigError(f"n_folds must be >= 2 for cross-validation, got {cfg.n_folds}")
+    if cfg.num_classes < 2:
+        raise ConfigError(f"num_classes must be >= 2, got {cfg.num_classes}")
+    if not 0.0 < cfg.val_fraction < 0.5:
+        raise ConfigError(f"val_fraction must lie in (0, 0.5): the validation slices come out of the training folds, got {cfg.val_fraction}")
+    if cfg.learning_rate <= 0 or cfg.weight_decay < 0:
+        raise ConfigError(f"learning_rate must be > 0 and weight_decay >= 0, got {cfg.learning_rate} and {cfg.weight_decay}")
+    if len(cfg.hu_window) != 2 or cfg.hu_window[0] >= cfg.hu_window[1]:
+        raise ConfigError(f"hu_window must be two numbers, low < high, got {list(cfg.hu_window)}")
+    attention_levels(cfg.attention_levels)
+    if cfg.class_weights is not None and len(cfg.class_weights) != cfg.num_classes:
+        raise ConfigError(f"class_weights needs {cfg.num_classes} values (one per class), got {len(cfg.class_weights)}")
+
+
+def _field_names():
+    return tuple(f.name for f in dataclasses.fields(TrainingConfig))
+
+
+_FIELD_TYPES = {f.name: type(f.default) for f in dataclasses.fields(TrainingConfig)}
+
+
+def _coerce(key, value):
+    """Converts a value from JSON/YAML/flags to the field's type, or raises `ConfigError`."""
+    if key == "class_weights":
+        return None if value is None else tuple(float(_number(key, w)) for w in _sequence(key, value))
+    kind = _FIELD_TYPES[key]
+    if kind is tuple:
+        items = _sequence(key, value)
+        return tuple(float(_number(key, v)) for v in items) if key == "hu_window" else tuple(str(v) for v in items)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "yes", "1", "false", "no", "0"):
+            return str(value).lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if kind is int:
+        number = _number(key, value)
+        if float(number) != int(number):
+            raise ConfigError(f"{key} must be a whole number, got {value!r}")
+        return int(number)
+    if kind is float:
+        return float(_number(key, value))
+    return str(value)
+
+
+def _number(key, value):
+    if isinstance(value, bool):
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    try:
+        return float(value) if isinstance(value, str) else value + 0
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, got {value!r}") from None
+
+
+def _sequence(key, value):
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key} must be a list, got {value!r}")
+    return value
+
+
+def _checked_keys(values, allowed, where):
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)} in {where}; allowed: {', '.join(allowed)}")
+    return dict(values)
+
+
+def _read_mapping(path, what):
+    """Reads a JSON or YAML file holding one flat mapping."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file not found: {path}")
+    text = path.read_text()
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0]
+        raise ConfigError(f"cannot parse {what} file {path}: {first_line}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{what} file {path} must hold a mapping of setting -> value, got {type(values).__name__}")
+    return values

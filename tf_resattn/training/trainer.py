@@ -1,0 +1,271 @@
+"""One variant on one fold: build, compile, fit with checkpoints, resume, evaluate on the test fold.
+
+Fold folder (`<run>/<variant>/fold_<k>/`), in the order things are written:
+
+- `preprocessing.json`: `Preprocessing.to_config()` of the data the model was trained on;
+- `checkpoint/epoch_NNNN.keras` + `checkpoint/state.json`: the last finished epoch (model and
+  optimizer state) with the epoch number, best-so-far score, history and random-generator state.
+  `state.json` is renamed into place after the model file it names, so it never points at a
+  half-written file; the previous epoch's file is deleted afterwards;
+- `best.keras`: the model of the epoch with the highest `val_mean_fg_dice`;
+- `history.csv`, `logs/` (TensorBoard);
+- `predictions.npz`: the test fold's `indices` (into the data set), `names`, `y_true`, `y_pred`
+  (label maps `[N, H, W]` uint8, predicted by `best.keras`) and `images` (uint8 `[N, H, W]`, for figures);
+- `metrics.json`: written last; its presence marks the fold as finished.
+
+The held-out fold is only the test set. Checkpoint selection uses the fold's validation slices,
+carved from the training folds (see `folds.py`). Offline augmentation touches training slices only.
+"""
+
+import csv
+import dataclasses
+import io
+import math
+import pathlib
+import time
+
+import keras
+import numpy as np
+
+from tf_resattn import build_model, losses, metrics
+from tf_resattn.data import Preprocessing, augment_offline
+from tf_resattn.data.pipeline import make_dataset
+from tf_resattn.training.files import read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
+
+MONITOR = "val_mean_fg_dice"
+"""Checkpoint selection score: mean foreground Dice on the validation slices (higher is better)."""
+
+
+@dataclasses.dataclass
+class FoldArrays:
+    """The arrays of one fold, exactly as they go into training, validation and testing.
+
+    Attributes:
+        train_images, train_masks: float32 `[N_train, H, W, 1]`, uint8 `[N_train, H, W]` (augmented
+            when `augment == "offline"`).
+        val_images, val_masks, test_images, test_masks: the same for validation and test (never augmented).
+        test_indices: int `[N_test]`, positions of the test slices in the data set.
+    """
+
+    train_images: np.ndarray
+    train_masks: np.ndarray
+    val_images: np.ndarray
+    val_masks: np.ndarray
+    test_images: np.ndarray
+    test_masks: np.ndarray
+    test_indices: np.ndarray
+
+
+def fold_arrays(slices, split, augment):
+    """Cuts one fold's arrays out of a `SliceSet`; offline augmentation only after the split, training only.
+
+    Args:
+        slices: the `SliceSet`.
+        split: one fold of `splits.json`: dict with "train", "val", "test" index lists.
+        augment: "none", "offline" (the paper's 6x set on the training slices) or "online".
+    """
+    train, val, test = (slices.subset(split[part]) for part in ("train", "val", "test"))
+    train_images, train_masks = train.images, train.masks
+    if augment == "offline":
+        train_images, train_masks = augment_offline(train_images, train_masks)
+    return FoldArrays(
+        train_images, train_masks, val.images, val.masks, test.images, test.masks,
+        np.asarray(split["test"], dtype=np.int64),
+    )
+
+
+def make_optimizer(cfg):
+    """Adam with default settings; AdamW when `cfg.weight_decay > 0`."""
+    if cfg.weight_decay > 0:
+        return keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    return keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+
+
+def build_compiled_model(cfg, variant, image_shape):
+    """Builds and compiles `variant` for `image_shape` (H, W, C) as `cfg` says."""
+    model = build_model(variant, input_shape=image_shape, num_classes=cfg.num_classes, seed=cfg.seed, **cfg.model_kwargs())
+    model.compile(
+        optimizer=make_optimizer(cfg),
+        loss=losses.get(cfg.loss, cfg.num_classes, cfg.class_weights and list(cfg.class_weights)),
+        metrics=metrics.default_metrics(cfg.num_classes),
+        jit_compile=cfg.jit_compile,
+    )
+    return model
+
+
+def epoch_seed(seed, fold, epoch):
+    """The seed of one epoch's shuffling and random state: a resumed run reuses it exactly."""
+    return (seed * 1_000_003 + fold * 10_007 + epoch) % (2**31 - 1)
+
+
+class FoldCheckpoint(keras.callbacks.Callback):
+    """Saves best and last checkpoints, history and random state after every epoch (atomically).
+
+    Args:
+        fold_dir: the fold folder (`pathlib.Path`).
+        state: the `state.json` dict to continue from, or None for a fresh start.
+        on_epoch: called with the epoch's duration in seconds after everything is saved.
+    """
+
+    def __init__(self, fold_dir, state=None, on_epoch=None):
+        super().__init__()
+        self.fold_dir = fold_dir
+        self.state = state or {"epoch": 0, "best": -math.inf, "best_epoch": 0, "history": [], "train_seconds": 0.0}
+        self.on_epoch = on_epoch
+        self._started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        seconds = time.monotonic() - self._started
+        state = self.state
+        score = logs.get(MONITOR, math.nan)
+        if state["best_epoch"] == 0 or score > state["best"]:
+            save_model_atomic(self.model, self.fold_dir / "best.keras")
+            state["best"], state["best_epoch"] = score, epoch + 1
+        state["history"].append({"epoch": epoch + 1, **logs, "seconds": seconds})
+        checkpoint_dir = self.fold_dir / "checkpoint"
+        checkpoint_dir.mkdir(exist_ok=True)
+        name = f"epoch_{epoch + 1:04d}.keras"
+        save_model_atomic(self.model, checkpoint_dir / name)
+        previous = state.get("checkpoint")
+        state.update(epoch=epoch + 1, checkpoint=name, train_seconds=state["train_seconds"] + seconds,
+                     rng=random_state(self.model))
+        write_json_atomic(checkpoint_dir / "state.json", state)
+        if previous and previous != name:
+            (checkpoint_dir / previous).unlink(missing_ok=True)
+        write_text_atomic(self.fold_dir / "history.csv", history_csv(state["history"]))
+        if self.on_epoch:
+            self.on_epoch(seconds)
+
+
+class EpochProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, told the run's total epochs although `fit` runs one epoch at a time."""
+
+    def __init__(self, total_epochs):
+        super().__init__()
+        self.total_epochs = total_epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.total_epochs
+
+
+def random_state(model):
+    """The model's random-generator states (e.g. LSH hash rotations) by variable path, as lists."""
+    return {v.path: np.asarray(v).tolist() for v in model.variables if "seed_generator_state" in v.path}
+
+
+def restore_random_state(model, saved):
+    """Inverse of `random_state`: `.keras` files do not hold seed-generator states."""
+    for v in model.variables:
+        if v.path in saved:
+            v.assign(np.asarray(saved[v.path], dtype=v.dtype))
+
+
+def history_csv(history):
+    """CSV text of the per-epoch logs (one row per epoch)."""
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+def load_state(fold_dir):
+    """The fold's `checkpoint/state.json`, or None when no epoch has finished yet."""
+    path = fold_dir / "checkpoint" / "state.json"
+    return read_json(path) if path.exists() else None
+
+
+def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=None, verbose=1):
+    """Trains `variant` on one fold (or resumes it) and evaluates `best.keras` on the test fold.
+
+    Args:
+        cfg: the `TrainingConfig`.
+        slices: the whole data set (`SliceSet`).
+        split: this fold's dict from `splits.json` ("train", "val", "test" index lists).
+        variant: a name from `tf_resattn.VARIANTS`.
+        fold: fold number (seeds per-epoch shuffling).
+        fold_dir: `pathlib.Path` of `<run>/<variant>/fold_<k>`.
+        strategy: the `tf.distribute.Strategy`; the global batch is `cfg.batch_size` per replica.
+        progress: a `Progress` for time estimates, or None.
+        verbose: Keras verbosity (1 = progress bars).
+
+    Returns:
+        The dict written to `metrics.json` (with the `segmentation_report` under "report").
+    """
+    fold_dir = pathlib.Path(fold_dir)
+    if (fold_dir / "metrics.json").exists():
+        return read_json(fold_dir / "metrics.json")
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    arrays = fold_arrays(slices, split, cfg.augment)
+    preprocessing = Preprocessing(slices.input_kind, tuple(cfg.hu_window), cfg.image_size)
+    write_json_atomic(fold_dir / "preprocessing.json", preprocessing.to_config())
+    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    state = load_state(fold_dir)
+    with strategy.scope():
+        if state:
+            model = keras.models.load_model(fold_dir / "checkpoint" / state["checkpoint"])
+            restore_random_state(model, state.get("rng", {}))
+        else:
+            model = build_compiled_model(cfg, variant, arrays.train_images.shape[1:])
+    start_epoch = state["epoch"] if state else 0
+    if progress and start_epoch:
+        progress.fold_skipped(variant, start_epoch)
+    log = (lambda seconds: print(progress.epoch_done(variant, seconds), flush=True)) if progress else None
+    callbacks = [EpochProgbar(cfg.epochs), FoldCheckpoint(fold_dir, state, on_epoch=log)]
+    if cfg.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(fold_dir / "logs"), write_graph=False))
+    val_data = make_dataset(arrays.val_images, arrays.val_masks, global_batch)
+    for epoch in range(start_epoch, cfg.epochs):
+        seed = epoch_seed(cfg.seed, fold, epoch)
+        keras.utils.set_random_seed(seed)
+        train_data = make_dataset(
+            arrays.train_images, arrays.train_masks, global_batch,
+            augment="online" if cfg.augment == "online" else "none", shuffle=True, seed=seed,
+        )
+        model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1,
+                  callbacks=callbacks, verbose=verbose)
+    state = load_state(fold_dir)
+    return evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, global_batch)
+
+
+def predict_labels(model, images, batch_size):
+    """Label maps uint8 `[N, H, W]` (argmax of the softmax) for images `[N, H, W, 1]`, called eagerly in batches."""
+    batches = [model(images[i:i + batch_size], training=False) for i in range(0, len(images), batch_size)]
+    return np.concatenate([np.argmax(keras.ops.convert_to_numpy(b), axis=-1) for b in batches]).astype(np.uint8)
+
+
+def evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, batch_size):
+    """Predicts the test fold with `best.keras`, saves `predictions.npz`, then `metrics.json` (last)."""
+    best = keras.models.load_model(fold_dir / "best.keras", compile=False)
+    y_pred = predict_labels(best, arrays.test_images, batch_size)
+    y_true = arrays.test_masks.astype(np.uint8)
+    report = metrics.segmentation_report(y_true, y_pred, cfg.num_classes)
+    save_npz_atomic(
+        fold_dir / "predictions.npz",
+        indices=arrays.test_indices,
+        names=np.asarray([slices.names[i] for i in split["test"]]),
+        y_true=y_true,
+        y_pred=y_pred,
+        images=np.round(arrays.test_images[..., 0] * 255).astype(np.uint8),
+    )
+    result = {
+        "variant": variant,
+        "fold": fold,
+        "best_epoch": state["best_epoch"],
+        f"best_{MONITOR}": state["best"],
+        "epochs": state["epoch"],
+        "train_seconds": state["train_seconds"],
+        "n_train": len(split["train"]),
+        "n_train_after_augmentation": len(arrays.train_images),
+        "n_val": len(split["val"]),
+        "n_test": len(split["test"]),
+        "report": report,
+    }
+    write_json_atomic(fold_dir / "metrics.json", result)
+    return result
