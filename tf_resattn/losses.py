@@ -1,0 +1,290 @@
+"""Segmentation losses on integer labels and softmax probabilities.
+
+Every loss takes `y_true` integer labels `[B, H, W]` or `[B, H, W, 1]` and `y_pred` softmax
+probabilities `[B, H, W, C]`, computes in float32 whatever the input dtype (so `mixed_float16`
+models stay finite), returns one value per slice `[B]` (Keras then averages over the batch and
+applies `sample_weight`), and accepts optional per-class weights `class_weights` (length `C`).
+
+- `CrossEntropyLoss` (`"ce"`): the paper's multi-class cross-entropy.
+- `SoftDiceLoss` (`"dice"`): one minus the weighted mean over classes of the soft Dice per slice.
+- `CEDiceLoss` (`"ce_dice"`): `ce_weight * CE + dice_weight * Dice`.
+- `FocalTverskyLoss` (`"focal_tversky"`): Abraham & Khan (2019), for small structures.
+
+`get(name, num_classes, class_weights=None)` builds one by name. Only `keras.ops` is used, so the
+losses also run on the JAX backend.
+
+Example:
+    >>> loss = tf_resattn.losses.get("ce_dice", num_classes=4, class_weights=[0.1, 1, 1, 2])
+    >>> model.compile(optimizer="adam", loss=loss, metrics=tf_resattn.metrics.default_metrics(4))
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from tf_resattn.metrics.label_tensors import labels_and_probabilities, one_hot_labels, validate_num_classes
+
+PROBABILITY_FLOOR = 1e-7
+"""Probabilities are clipped to `[PROBABILITY_FLOOR, 1]` before the logarithm of the cross-entropy."""
+
+
+class _SegmentationLoss(keras.losses.Loss):
+    """Shared argument checks, input preparation and config of the losses below."""
+
+    def __init__(self, num_classes, class_weights=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = validate_num_classes(num_classes)
+        self.class_weights = _validate_class_weights(class_weights, num_classes)
+
+    def _prepare(self, y_true, y_pred):
+        """Returns float32 one-hot truth, float32 probabilities (both `[B, H, W, C]`) and weights `[C]`."""
+        labels, probabilities = labels_and_probabilities(y_true, y_pred, self.num_classes)
+        weights = ops.convert_to_tensor(self.class_weights, dtype="float32")
+        return one_hot_labels(labels, self.num_classes), ops.cast(probabilities, "float32"), weights
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes, class_weights=list(self.class_weights))
+        return config
+
+
+def _validate_class_weights(class_weights, num_classes):
+    """Returns `class_weights` as a tuple of `num_classes` floats (all 1.0 when None)."""
+    if class_weights is None:
+        return (1.0,) * num_classes
+    weights = tuple(float(weight) for weight in class_weights)
+    if len(weights) != num_classes:
+        raise ValueError(
+            f"class_weights has {len(weights)} entries but num_classes is {num_classes}; give one weight per class"
+        )
+    if any(not math.isfinite(weight) or weight < 0 for weight in weights) or sum(weights) == 0:
+        raise ValueError(f"class_weights must be finite, >= 0 and not all 0, got {list(weights)}")
+    return weights
+
+
+def _validate_smooth(smooth):
+    """Returns `smooth` as a float; raises `ValueError` unless it is > 0."""
+    if not smooth > 0:
+        raise ValueError(f"smooth must be > 0 (it keeps empty classes defined), got {smooth}")
+    return float(smooth)
+
+
+def _weighted_class_mean(per_class, weights):
+    """`[B, C]` values -> `[B]` mean over classes weighted by `weights` `[C]`."""
+    return ops.sum(per_class * weights, axis=-1) / ops.sum(weights)
+
+
+def _cross_entropy(truth, probabilities, weights):
+    """One-hot truth and probabilities `[B, H, W, C]`, weights `[C]` -> weighted cross-entropy `[B]`."""
+    log_probabilities = ops.log(ops.clip(probabilities, PROBABILITY_FLOOR, 1.0))
+    per_pixel = -ops.sum(truth * weights * log_probabilities, axis=-1)
+    return ops.mean(per_pixel, axis=(1, 2))
+
+
+def _soft_dice_loss(truth, probabilities, weights, smooth):
+    """One-hot truth and probabilities `[B, H, W, C]`, weights `[C]` -> `1 - weighted mean soft Dice` `[B]`."""
+    intersection = ops.sum(truth * probabilities, axis=(1, 2))
+    total = ops.sum(truth, axis=(1, 2)) + ops.sum(probabilities, axis=(1, 2))
+    dice = (2.0 * intersection + smooth) / (total + smooth)
+    return 1.0 - _weighted_class_mean(dice, weights)
+
+
+@keras.saving.register_keras_serializable(package="tf_resattn")
+class CrossEntropyLoss(_SegmentationLoss):
+    """Multi-class cross-entropy between integer labels and softmax probabilities (the paper's loss).
+
+    Per slice: the mean over pixels of `-w[y] * log(p[y])`, where `y` is the pixel's true class,
+    `p` the predicted probabilities clipped to `[1e-7, 1]` and `w` the class weights. The mean runs
+    over pixels (not over the weights), as with Keras' `class_weight`; with no weights this equals
+    `keras.losses.SparseCategoricalCrossentropy`.
+
+    Args:
+        num_classes: number of classes `C`, background included.
+        class_weights: optional `C` non-negative weights, one per class (default all 1).
+        **kwargs: `name`, `reduction`, `dtype` of `keras.losses.Loss`.
+
+    Shapes:
+        `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` `[B, H, W, C]`; per-slice loss `[B]`.
+
+    Example:
+        >>> loss = CrossEntropyLoss(num_classes=4)
+        >>> loss(labels, model(images))  # scalar
+    """
+
+    def __init__(self, num_classes, class_weights=None, name="cross_entropy", **kwargs):
+        super().__init__(num_classes, class_weights, name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return _cross_entropy(*self._prepare(y_true, y_pred))
+
+
+@keras.saving.register_keras_serializable(package="tf_resattn")
+class SoftDiceLoss(_SegmentationLoss):
+    """Soft multi-class Dice loss, one value per slice.
+
+    Per slice and class `c`: `dice_c = (2 * sum(t_c * p_c) + smooth) / (sum(t_c) + sum(p_c) + smooth)`
+    with `t_c` the one-hot truth and `p_c` the predicted probabilities; the loss is
+    `1 - sum_c w_c * dice_c / sum_c w_c`. A class absent from a slice's truth scores close to 1
+    when it is not predicted and is pushed towards 0 probability when it is. All classes count by
+    default; `class_weights=[0, 1, 1, 1]` leaves the background out.
+
+    Args:
+        num_classes: number of classes `C`, background included.
+        class_weights: optional `C` non-negative weights of the classes in the mean (default all 1).
+        smooth: added to numerator and denominator (pixels); keeps empty classes defined.
+        **kwargs: `name`, `reduction`, `dtype` of `keras.losses.Loss`.
+
+    Shapes:
+        `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` `[B, H, W, C]`; per-slice loss `[B]`.
+
+    Example:
+        >>> loss = SoftDiceLoss(num_classes=4, class_weights=[0, 1, 1, 1])
+    """
+
+    def __init__(self, num_classes, class_weights=None, smooth=1.0, name="soft_dice", **kwargs):
+        super().__init__(num_classes, class_weights, name=name, **kwargs)
+        self.smooth = _validate_smooth(smooth)
+
+    def call(self, y_true, y_pred):
+        return _soft_dice_loss(*self._prepare(y_true, y_pred), self.smooth)
+
+    def get_config(self):
+        return {**super().get_config(), "smooth": self.smooth}
+
+
+@keras.saving.register_keras_serializable(package="tf_resattn")
+class CEDiceLoss(_SegmentationLoss):
+    """`ce_weight * CrossEntropyLoss + dice_weight * SoftDiceLoss`, both with the same class weights.
+
+    Args:
+        num_classes: number of classes `C`, background included.
+        class_weights: optional `C` non-negative weights, used by both terms (default all 1).
+        ce_weight: factor of the cross-entropy term.
+        dice_weight: factor of the Dice term.
+        smooth: the Dice term's smoothing (see `SoftDiceLoss`).
+        **kwargs: `name`, `reduction`, `dtype` of `keras.losses.Loss`.
+
+    Shapes:
+        `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` `[B, H, W, C]`; per-slice loss `[B]`.
+
+    Example:
+        >>> loss = CEDiceLoss(num_classes=4, dice_weight=0.5)
+    """
+
+    def __init__(
+        self, num_classes, class_weights=None, ce_weight=1.0, dice_weight=1.0, smooth=1.0, name="ce_dice", **kwargs
+    ):
+        super().__init__(num_classes, class_weights, name=name, **kwargs)
+        if ce_weight < 0 or dice_weight < 0 or ce_weight + dice_weight == 0:
+            raise ValueError(f"ce_weight and dice_weight must be >= 0 and not both 0, got {ce_weight}, {dice_weight}")
+        self.ce_weight = float(ce_weight)
+        self.dice_weight = float(dice_weight)
+        self.smooth = _validate_smooth(smooth)
+
+    def call(self, y_true, y_pred):
+        truth, probabilities, weights = self._prepare(y_true, y_pred)
+        cross_entropy = _cross_entropy(truth, probabilities, weights)
+        dice = _soft_dice_loss(truth, probabilities, weights, self.smooth)
+        return self.ce_weight * cross_entropy + self.dice_weight * dice
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(ce_weight=self.ce_weight, dice_weight=self.dice_weight, smooth=self.smooth)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tf_resattn")
+class FocalTverskyLoss(_SegmentationLoss):
+    """Focal Tversky loss (Abraham & Khan 2019), one value per slice.
+
+    Per slice and class `c`, with `TP = sum(t p)`, `FN = sum(t (1 - p))`, `FP = sum((1 - t) p)`:
+    `TI_c = (TP + smooth) / (TP + alpha FN + beta FP + smooth)`, and the loss is
+    `sum_c w_c (1 - TI_c) ** gamma / sum_c w_c`. `alpha > beta` penalises missed pixels more than
+    false alarms (good for small lesions); `gamma < 1` keeps the gradient large near a good fit.
+    The defaults are the paper's (alpha 0.7, beta 0.3, gamma 0.75, which it writes as 1/gamma with
+    gamma = 4/3). `1 - TI` is floored at 1e-7 so a perfect fit has a finite (zero) gradient.
+
+    Args:
+        num_classes: number of classes `C`, background included.
+        class_weights: optional `C` non-negative weights of the classes in the sum (default all 1).
+        alpha: weight of false negatives.
+        beta: weight of false positives.
+        gamma: exponent (> 0) applied to `1 - TI`.
+        smooth: added to numerator and denominator (pixels).
+        **kwargs: `name`, `reduction`, `dtype` of `keras.losses.Loss`.
+
+    Shapes:
+        `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` `[B, H, W, C]`; per-slice loss `[B]`.
+
+    Example:
+        >>> loss = FocalTverskyLoss(num_classes=4, alpha=0.7, beta=0.3, gamma=0.75)
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        class_weights=None,
+        alpha=0.7,
+        beta=0.3,
+        gamma=0.75,
+        smooth=1.0,
+        name="focal_tversky",
+        **kwargs,
+    ):
+        super().__init__(num_classes, class_weights, name=name, **kwargs)
+        if alpha < 0 or beta < 0 or alpha + beta == 0 or not gamma > 0:
+            raise ValueError(
+                f"need alpha >= 0, beta >= 0 (not both 0) and gamma > 0; got alpha={alpha}, beta={beta}, gamma={gamma}"
+            )
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.gamma = float(gamma)
+        self.smooth = _validate_smooth(smooth)
+
+    def call(self, y_true, y_pred):
+        truth, probabilities, weights = self._prepare(y_true, y_pred)
+        true_positives = ops.sum(truth * probabilities, axis=(1, 2))
+        false_negatives = ops.sum(truth, axis=(1, 2)) - true_positives
+        false_positives = ops.sum(probabilities, axis=(1, 2)) - true_positives
+        tversky = (true_positives + self.smooth) / (
+            true_positives + self.alpha * false_negatives + self.beta * false_positives + self.smooth
+        )
+        focal = ops.power(ops.maximum(1.0 - tversky, PROBABILITY_FLOOR), self.gamma)
+        return _weighted_class_mean(focal, weights)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(alpha=self.alpha, beta=self.beta, gamma=self.gamma, smooth=self.smooth)
+        return config
+
+
+LOSSES = {
+    "ce": CrossEntropyLoss,
+    "dice": SoftDiceLoss,
+    "ce_dice": CEDiceLoss,
+    "focal_tversky": FocalTverskyLoss,
+}
+"""Loss name (as used in configs, command lines and the tuner) -> class."""
+
+
+def get(name, num_classes, class_weights=None):
+    """Builds a loss by name with its default settings.
+
+    Args:
+        name: one of `"ce"`, `"dice"`, `"ce_dice"`, `"focal_tversky"`.
+        num_classes: number of classes `C`, background included.
+        class_weights: optional `C` non-negative per-class weights.
+
+    Returns:
+        A `keras.losses.Loss`.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones), or bad weights.
+
+    Example:
+        >>> loss = tf_resattn.losses.get("focal_tversky", num_classes=4)
+    """
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
+    return LOSSES[name](num_classes, class_weights=class_weights)
