@@ -204,6 +204,7 @@ def test_numpy_functions_match_direct_reference(seed):
 
 BAD_INPUTS = [
     ("label 4 with 4 classes", np.full((1, 2, 2), 4), np.zeros((1, 2, 2), int), 4, r"y_true .*\[4\] outside \[0, 4\)"),
+    ("uint8 255 mask", np.full((1, 2, 2), 255, np.uint8), np.zeros((1, 2, 2), np.uint8), 4, r"\[255\] outside"),
     ("negative prediction", np.zeros((1, 2, 2), int), np.full((1, 2, 2), -1), 4, r"y_pred .*\[-1\] outside"),
     ("shape mismatch", np.zeros((1, 2, 2), int), np.zeros((1, 2, 3), int), 4, r"\(1, 2, 2\) differs .*\(1, 2, 3\)"),
     ("probabilities passed", np.zeros((1, 2, 2), int), np.zeros((1, 2, 2), np.float32), 4, "integer labels"),

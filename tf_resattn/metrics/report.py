@@ -36,7 +36,7 @@ def check_label_maps(y_true, y_pred, num_classes):
         num_classes: `C` >= 2, background included.
 
     Returns:
-        `(y_true, y_pred)` as integer NumPy arrays `[N, H, W]`.
+        `(y_true, y_pred)` as NumPy arrays `[N, H, W]` of their own integer (or bool) dtype.
 
     Raises:
         ValueError: a bad `num_classes`, a rank other than 3, different shapes, a non-integer dtype,
@@ -57,21 +57,21 @@ def check_label_maps(y_true, y_pred, num_classes):
     if arrays["y_true"].size == 0:
         raise ValueError(f"no pixels to score: label maps of shape {arrays['y_true'].shape}")
     for what, labels in arrays.items():
-        values = np.unique(labels)
-        outside = values[(values < 0) | (values >= num_classes)]
-        if outside.size:
-            raise ValueError(
-                f"{what} holds label values {outside.tolist()} outside [0, {num_classes}); "
-                f"check num_classes or the mask encoding"
-            )
-    return arrays["y_true"].astype(np.int64), arrays["y_pred"].astype(np.int64)
+        if labels.min() >= 0 and labels.max() < num_classes:
+            continue
+        outside = np.unique(labels[(labels < 0) | (labels >= num_classes)])
+        raise ValueError(
+            f"{what} holds label values {outside.tolist()} outside [0, {num_classes}); "
+            f"check num_classes or the mask encoding"
+        )
+    return arrays["y_true"], arrays["y_pred"]
 
 
 def slice_confusion(y_true, y_pred, num_classes):
     """Per-slice confusion matrices: int64 `[N, C, C]`, entry `[n, t, p]` counts pixels of slice `n`
     with true class `t` and predicted class `p`. Validates the inputs (see `check_label_maps`)."""
     y_true, y_pred = check_label_maps(y_true, y_pred, num_classes)
-    pairs = y_true.reshape(len(y_true), -1) * num_classes + y_pred.reshape(len(y_pred), -1)
+    pairs = (true.ravel().astype(np.intp) * num_classes + predicted.ravel() for true, predicted in zip(y_true, y_pred))
     return np.stack(
         [np.bincount(row, minlength=num_classes * num_classes).reshape(num_classes, num_classes) for row in pairs]
     )
