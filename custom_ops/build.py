@@ -1,0 +1,276 @@
+"""Builds the LSH sort/gather op library against the installed TensorFlow.
+
+Usage (from the repository root; `pip install -e .` runs the first form):
+
+    python custom_ops/build.py                 # CPU library -> tf_resattn/ops/_lsh_sort_ops.so
+    TF_RESATTN_BUILD_CUDA=1 python custom_ops/build.py   # CPU + CUDA kernels (CUDA 12 nvcc)
+    python custom_ops/build.py --check-cuda    # compile the CUDA sources only (CI); skips without nvcc
+
+Compiler flags come from `tf.sysconfig` (C++17, the C++11 ABI flag, include and
+link paths), so the library matches the TensorFlow it is loaded into; the
+library also records the TensorFlow version it was built for, which the loader
+checks. The CUDA build needs an nvcc of CUDA 12 (TensorFlow 2.21 is built with
+CUDA 12.5): set `TF_RESATTN_NVCC` or `CUDA_HOME`, or put it on `PATH`.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOURCE_DIR = REPO_ROOT / "custom_ops" / "lsh_sort"
+LIBRARY_NAME = "_lsh_sort_ops.so"
+DEFAULT_OUTPUT = REPO_ROOT / "tf_resattn" / "ops" / LIBRARY_NAME
+
+CPU_SOURCES = (
+    "cc/ops/lsh_sort_ops.cc",
+    "cc/kernels/bucket_sort_op.cc",
+    "cc/kernels/permute_gather_op.cc",
+    "cc/kernels/library_info_op.cc",
+)
+CUDA_SOURCES = (
+    "cc/kernels/bucket_sort_op_gpu.cu.cc",
+    "cc/kernels/permute_gather_op_gpu.cu.cc",
+)
+CUDA_HARNESS = "cuda/harness.cu"
+# Volta and newer (the kernels use __match_any_sync); PTX for newer GPUs.
+CUDA_12_ARCHS = ("70", "75", "80", "86", "89", "90")
+# CUDA 13 dropped code generation for compute capabilities below 7.5.
+CUDA_13_ARCHS = ("75", "80", "86", "89", "90")
+
+_TF_QUERY = (
+    "import json, tensorflow as tf; print(json.dumps({'version': tf.__version__, "
+    "'compile': tf.sysconfig.get_compile_flags(), 'link': tf.sysconfig.get_link_flags()}))"
+)
+
+
+class BuildError(RuntimeError):
+    """The library could not be built; the message names the failing step."""
+
+
+def tensorflow_flags():
+    """Returns `{"version", "compile", "link"}` of the installed TensorFlow.
+
+    Inside pip's isolated build environment TensorFlow is not importable, so
+    this asks the same interpreter without the isolation's path overrides.
+    """
+    for env in (os.environ, _without_build_isolation(os.environ)):
+        result = subprocess.run(
+            [sys.executable, "-c", _TF_QUERY], capture_output=True, text=True, env=env, check=False
+        )
+        if result.returncode == 0:
+            return json.loads(result.stdout.strip().splitlines()[-1])
+    raise BuildError(f"cannot import tensorflow with {sys.executable}: {_last_line(result.stderr)}")
+
+
+def _without_build_isolation(env):
+    return {key: value for key, value in env.items() if key not in ("PYTHONPATH", "PYTHONNOUSERSITE")}
+
+
+def _last_line(text):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def _error_excerpt(stderr):
+    """The compiler's error lines (warnings from TensorFlow's headers would bury them)."""
+    lines = stderr.strip().splitlines()
+    errors = [line for line in lines if "error" in line.lower()]
+    return "\n".join((errors or lines)[-20:])
+
+
+def _run(command, what):
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BuildError(f"{what} failed:\n{' '.join(command)}\n{_error_excerpt(result.stderr)}")
+
+
+def _run_all(commands, jobs):
+    """Runs `(command, what)` pairs, `jobs` at a time; raises on the first failure."""
+    pending = list(commands)
+    running = []
+    failure = None
+    while pending or running:
+        while pending and len(running) < jobs and failure is None:
+            command, what = pending.pop(0)
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            running.append((process, command, what))
+        process, command, what = running.pop(0)
+        _, stderr = process.communicate()
+        if process.returncode != 0 and failure is None:
+            failure = BuildError(f"{what} failed:\n{' '.join(command)}\n{_error_excerpt(stderr)}")
+        if failure is not None:
+            pending.clear()
+    if failure is not None:
+        raise failure
+
+
+def find_nvcc():
+    """Returns `(path, (major, minor))` of the nvcc to use, or `(None, reason)`."""
+    candidates = []
+    if os.environ.get("TF_RESATTN_NVCC"):
+        candidates.append(os.environ["TF_RESATTN_NVCC"])
+    if os.environ.get("CUDA_HOME"):
+        candidates.append(os.path.join(os.environ["CUDA_HOME"], "bin", "nvcc"))
+    on_path = shutil.which("nvcc")
+    if on_path:
+        candidates.append(on_path)
+    for candidate in candidates:
+        if not os.access(candidate, os.X_OK):
+            continue
+        output = subprocess.run([candidate, "--version"], capture_output=True, text=True, check=False).stdout
+        match = re.search(r"release (\d+)\.(\d+)", output)
+        if match:
+            return candidate, (int(match.group(1)), int(match.group(2)))
+    return None, "no nvcc found (set TF_RESATTN_NVCC or CUDA_HOME, or put nvcc on PATH)"
+
+
+def _gencode_flags(version):
+    archs = CUDA_12_ARCHS if version[0] == 12 else CUDA_13_ARCHS
+    flags = []
+    for arch in archs:
+        flags += ["-gencode", f"arch=compute_{arch},code=sm_{arch}"]
+    flags += ["-gencode", f"arch=compute_{archs[-1]},code=compute_{archs[-1]}"]
+    return flags
+
+
+def _cuda_compile_commands(nvcc, version, tf, objects_dir):
+    flags = [
+        "-c",
+        "-x",
+        "cu",
+        "-O3",
+        "-DNDEBUG",
+        "-DGOOGLE_CUDA=1",
+        "-DEIGEN_USE_GPU",
+        "--expt-relaxed-constexpr",
+        "-Xcompiler",
+        "-fPIC",
+        f"-I{REPO_ROOT}",
+        *tf["compile"],
+        *_gencode_flags(version),
+    ]
+    commands = []
+    for source in CUDA_SOURCES:
+        target = objects_dir / (pathlib.Path(source).name + ".o")
+        commands.append(([nvcc, *flags, str(SOURCE_DIR / source), "-o", str(target)], f"nvcc {source}"))
+    return commands
+
+
+def _cudart_link_flags(nvcc):
+    """Static CUDA runtime when the toolkit has it, else the shared one with an rpath."""
+    toolkit = pathlib.Path(nvcc).resolve().parents[1]
+    for lib_dir in (toolkit / "lib64", toolkit / "lib", toolkit / "targets" / "x86_64-linux" / "lib"):
+        if (lib_dir / "libcudart_static.a").exists():
+            return [f"-L{lib_dir}", "-l:libcudart_static.a", "-lrt", "-ldl", "-lpthread"]
+        if (lib_dir / "libcudart.so").exists():
+            return [f"-L{lib_dir}", "-lcudart", f"-Wl,-rpath,{lib_dir}"]
+    raise BuildError(f"no CUDA runtime library next to {nvcc}")
+
+
+def build_library(output=DEFAULT_OUTPUT, *, cuda=False, jobs=2, log=print):
+    """Compiles and links the op library to `output` (written under a temporary name, then renamed).
+
+    Args:
+        output: path of the shared library to write.
+        cuda: also compile the CUDA kernels (needs a CUDA 12 nvcc).
+        jobs: compiler processes run at once.
+        log: callable taking one line of progress.
+
+    Raises:
+        BuildError: a step failed; the message names it.
+    """
+    output = pathlib.Path(output)
+    tf = tensorflow_flags()
+    log(f"building {output.name} for TensorFlow {tf['version']} ({'CPU + CUDA' if cuda else 'CPU'})")
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        raise BuildError(f"C++ compiler {cxx!r} not found (install g++ or set CXX)")
+    with tempfile.TemporaryDirectory(prefix="tf_resattn_build_") as temp:
+        objects_dir = pathlib.Path(temp)
+        cxx_flags = [
+            "-c",
+            "-O3",
+            "-DNDEBUG",
+            "-fPIC",
+            "-Wno-deprecated-declarations",
+            f'-DTF_RESATTN_TF_VERSION="{tf["version"]}"',
+            f"-I{REPO_ROOT}",
+            *tf["compile"],
+        ]
+        link_extra = []
+        commands = []
+        if cuda:
+            nvcc, version = find_nvcc()
+            if nvcc is None:
+                raise BuildError(f"CUDA build requested but {version}")
+            if version[0] != 12:
+                raise BuildError(
+                    f"CUDA build requested but {nvcc} is CUDA {version[0]}.{version[1]}; TensorFlow "
+                    f"{tf['version']} needs CUDA 12 (set TF_RESATTN_NVCC to a CUDA 12 nvcc)"
+                )
+            cxx_flags.append("-DGOOGLE_CUDA=1")
+            commands += _cuda_compile_commands(nvcc, version, tf, objects_dir)
+            link_extra = _cudart_link_flags(nvcc)
+        for source in CPU_SOURCES:
+            target = objects_dir / (pathlib.Path(source).name + ".o")
+            commands.append(([cxx, *cxx_flags, str(SOURCE_DIR / source), "-o", str(target)], f"compile {source}"))
+        _run_all(commands, jobs)
+        objects = sorted(str(path) for path in objects_dir.glob("*.o"))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial = output.with_name(output.name + ".partial")
+        _run([cxx, "-shared", *objects, "-o", str(partial), *tf["link"], *link_extra], "link")
+        os.replace(partial, output)
+    log(f"wrote {output}")
+    return output
+
+
+def check_cuda_sources(jobs=2, log=print):
+    """Compiles the CUDA sources and the standalone harness without linking them into the package.
+
+    Returns True when compiled, False when skipped because no nvcc is available.
+    """
+    nvcc, version = find_nvcc()
+    if nvcc is None:
+        log(f"CUDA compile check skipped: {version}; `pip install nvidia-cuda-nvcc-cu12` does not ship nvcc on every platform")
+        return False
+    tf = tensorflow_flags()
+    note = "" if version[0] == 12 else f" (TensorFlow uses CUDA 12: this checks the sources only, not a usable build)"
+    log(f"compiling CUDA sources with {nvcc} (CUDA {version[0]}.{version[1]}){note}")
+    with tempfile.TemporaryDirectory(prefix="tf_resattn_cuda_") as temp:
+        objects_dir = pathlib.Path(temp)
+        commands = _cuda_compile_commands(nvcc, version, tf, objects_dir)
+        harness = [nvcc, "-O3", "-std=c++17", *_gencode_flags(version), str(SOURCE_DIR / CUDA_HARNESS), "-o", str(objects_dir / "harness")]
+        commands.append((harness, f"nvcc {CUDA_HARNESS}"))
+        _run_all(commands, jobs)
+    log("CUDA sources compiled")
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT, help="library path to write")
+    parser.add_argument("--cuda", action="store_true", help="also build the CUDA kernels (as TF_RESATTN_BUILD_CUDA=1)")
+    parser.add_argument("--check-cuda", action="store_true", help="only compile the CUDA sources (skips without nvcc)")
+    parser.add_argument("--jobs", type=int, default=2, help="compiler processes at once")
+    args = parser.parse_args(argv)
+    try:
+        if args.check_cuda:
+            check_cuda_sources(jobs=args.jobs)
+        else:
+            cuda = args.cuda or os.environ.get("TF_RESATTN_BUILD_CUDA") == "1"
+            build_library(args.output, cuda=cuda, jobs=args.jobs)
+    except BuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+// TfResattn>LibraryInfo: the facts the Python loader checks before use.
+
+#include "absl/strings/str_cat.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+
+namespace tensorflow {
+namespace tf_resattn {
+
+// The build script passes the version of the TensorFlow whose headers it
+// compiles against (the pip headers do not define TF_MAJOR_VERSION).
+#ifndef TF_RESATTN_TF_VERSION
+#error "TF_RESATTN_TF_VERSION is not defined (build with custom_ops/build.py)"
+#endif
+
+#if GOOGLE_CUDA
+constexpr int kWithCuda = 1;
+#else
+constexpr int kWithCuda = 0;
+#endif  // GOOGLE_CUDA
+
+class LibraryInfoOp : public OpKernel {
+ public:
+  explicit LibraryInfoOp(OpKernelConstruction* context) : OpKernel(context) {}
+
+  void Compute(OpKernelContext* context) override {
+    Tensor* info = nullptr;
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(0, TensorShape({}), &info));
+    info->scalar<tstring>()() = absl::StrCat(
+        "tf_version=", TF_RESATTN_TF_VERSION,
+        ";cxx11_abi=", _GLIBCXX_USE_CXX11_ABI,
+        ";cuda=", kWithCuda);
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("TfResattn>LibraryInfo").Device(DEVICE_CPU),
+                        LibraryInfoOp);
+
+}  // namespace tf_resattn
+}  // namespace tensorflow

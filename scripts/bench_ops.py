@@ -1,0 +1,167 @@
+"""Benchmarks the compiled LSH sort/gather op against pure TensorFlow.
+
+    python scripts/bench_ops.py --json bench_out/ops.json
+
+1. Sort + gather + un-sort, forward and backward, at 4 x 16384 and 4 x 65536
+   tokens of 64 dims: the compiled op, the pure path (tf.argsort + tf.gather,
+   gradient = gather by the inverse) and the composite (tf.argsort + tf.gather
+   with TensorFlow's scatter-add gradient); medians of `--repeats` runs.
+2. The LSHSelfAttention layer (forward + backward) and one `resattn` training
+   step at 128x128: with the op, without it (pure path), and under XLA.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import pathlib
+import platform
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+import tf_resattn
+from tf_resattn import ops
+from tf_resattn.ops import benchmark
+
+
+def _parse_sizes(text):
+    sizes = []
+    for item in text.split(","):
+        rows, _, length = item.partition("x")
+        if not (rows.isdigit() and length.isdigit()):
+            raise ValueError(f"--sizes: expected ROWSxLENGTH items like 4x16384, got {item!r}")
+        sizes.append((int(rows), int(length)))
+    return sizes
+
+
+def bench_sort_gather(sizes, depth, num_buckets, repeats):
+    rows = []
+    for n, length in sizes:
+        seconds = benchmark.time_sort_gather_unsort(n, length, depth, num_buckets, repeats)
+        rows.append(
+            {
+                "tokens": f"{n} x {length}",
+                "depth": depth,
+                **{f"{name}_ms": 1000 * value for name, value in seconds.items()},
+                "speedup_vs_composite": seconds["composite"] / seconds["compiled"],
+                "speedup_vs_pure": seconds["pure"] / seconds["compiled"],
+            }
+        )
+    return rows
+
+
+def _modes():
+    """(name, jit_compile, scope factory) of the three ways the model runs."""
+    return (
+        ("with op", False, contextlib.nullcontext),
+        ("without op (pure TF)", False, ops.pure_path),
+        ("XLA (jit_compile=True)", True, contextlib.nullcontext),
+    )
+
+
+def bench_layer(batch, length, channels, repeats):
+    rng = np.random.default_rng(0)
+    inputs = tf.constant(rng.standard_normal((batch, length, channels)), tf.float32)
+    results = {}
+    for name, jit_compile, scope in _modes():
+        layer = tf_resattn.layers.LSHSelfAttention(num_heads=2, key_dim=32, bucket_size=64, n_hashes=4, seed=0)
+        layer(inputs[:, :8])
+
+        @tf.function(jit_compile=jit_compile)
+        def step(x, layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x) ** 2)
+            return loss, tape.gradient(loss, [x, *layer.trainable_weights])
+
+        with scope():
+            results[name] = 1000 * benchmark.median_seconds(
+                lambda: [t.numpy() for t in tf.nest.flatten(step(inputs))], repeats
+            )
+    return results
+
+
+def bench_train_step(image_size, batch, repeats):
+    rng = np.random.default_rng(0)
+    images = rng.random((batch, image_size, image_size, 1)).astype("float32")
+    masks = rng.integers(0, 4, size=(batch, image_size, image_size)).astype("int32")
+    results = {}
+    for name, jit_compile, scope in _modes():
+        model = tf_resattn.build_model("resattn", input_shape=(image_size, image_size, 1))
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
+        with scope():
+            results[name] = 1000 * benchmark.median_seconds(
+                lambda: model.train_on_batch(images, masks), repeats, warmup=2
+            )
+    return results
+
+
+def _table(header, rows):
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(cell).rjust(width) for cell, width in zip(line, widths)) for line in [header, *rows]]
+    return "\n".join([lines[0], "  ".join("-" * width for width in widths), *lines[1:]])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=pathlib.Path, help="write the results to this JSON file")
+    parser.add_argument("--sizes", default="4x16384,4x65536", help="ROWSxLENGTH list (default: 4x16384,4x65536)")
+    parser.add_argument("--depth", type=int, default=64, help="row width D (default 64)")
+    parser.add_argument("--num-buckets", type=int, default=257, help="bucket ids in [0, N) (default 257)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per median (default 7)")
+    parser.add_argument("--skip-model", action="store_true", help="only the sort/gather benchmark")
+    args = parser.parse_args(argv)
+    try:
+        sizes = _parse_sizes(args.sizes)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    available, reason = ops.custom_ops_available()
+    if not available:
+        print(f"error: the compiled op library is needed for this benchmark: {reason}", file=sys.stderr)
+        return 2
+
+    results = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "tensorflow": tf.__version__,
+        "library": reason,
+        "sort_gather_unsort": bench_sort_gather(sizes, args.depth, args.num_buckets, args.repeats),
+    }
+    print(f"Sort + gather + un-sort, forward and backward, median of {args.repeats} (ms)")
+    print(
+        _table(
+            ["tokens x 64", "compiled op", "pure TF", "argsort+gather", "speed-up vs argsort+gather"],
+            [
+                [row["tokens"], f"{row['compiled_ms']:.2f}", f"{row['pure_ms']:.2f}", f"{row['composite_ms']:.2f}",
+                 f"{row['speedup_vs_composite']:.1f}x"]
+                for row in results["sort_gather_unsort"]
+            ],
+        )
+    )
+    if not args.skip_model:
+        results["layer_16384_tokens_ms"] = bench_layer(1, 16384, 32, args.repeats)
+        results["resattn_train_step_128_ms"] = bench_train_step(128, 2, max(3, args.repeats // 2))
+        print("\nLSHSelfAttention (1 x 16384 tokens x 32 channels, forward + backward) and a resattn training")
+        print("step (batch 2, 128x128, default model), median ms")
+        print(
+            _table(
+                ["", *results["layer_16384_tokens_ms"]],
+                [
+                    ["LSHSelfAttention", *(f"{v:.1f}" for v in results["layer_16384_tokens_ms"].values())],
+                    ["resattn train step", *(f"{v:.1f}" for v in results["resattn_train_step_128_ms"].values())],
+                ],
+            )
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        partial = args.json.with_name(args.json.name + ".partial")
+        partial.write_text(json.dumps(results, indent=2))
+        os.replace(partial, args.json)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Timing of LSH attention's sort + gather + un-sort, forward and backward.
+
+Three implementations are compared, each inside one `tf.function`:
+
+- `compiled`: the op library (counting sort; gradient = gather by the inverse);
+- `pure`: `tf.argsort` + `tf.gather` with the gather-by-inverse gradient
+  (what runs under XLA and in exports);
+- `composite`: `tf.argsort` + `tf.gather` with TensorFlow's default gradient
+  (a scatter-add), the baseline of the speed-up.
+"""
+
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tf_resattn.ops import compiled, pure
+
+
+def composite_bucket_sort(buckets, num_buckets):
+    """Stable sort by (bucket, position) with `tf.argsort`; int32 `[N, L]` -> two int32 `[N, L]`."""
+    del num_buckets
+    length = tf.shape(buckets)[1]
+    permutation = tf.argsort(buckets * length + tf.range(length), axis=-1)
+    return permutation, tf.argsort(permutation, axis=-1)
+
+
+def composite_gather(x, permutation, inverse):
+    """`tf.gather` by `permutation`; its gradient is TensorFlow's scatter-add (`inverse` unused)."""
+    del inverse
+    return tf.gather(x, permutation, batch_dims=1)
+
+
+IMPLEMENTATIONS = {
+    "compiled": (compiled.bucket_sort, compiled.permute_gather),
+    "pure": (pure.bucket_sort, pure.permute_gather),
+    "composite": (composite_bucket_sort, composite_gather),
+}
+
+
+def median_seconds(function, repeats, warmup=2):
+    """Median wall time of `function()` over `repeats` calls after `warmup` calls.
+
+    `function` must block until its work is done (e.g. by calling `.numpy()`).
+    """
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sort_gather_unsort_step(bucket_sort, permute_gather, num_buckets):
+    """A `tf.function` `(buckets [N, L], x [N, L, D], weights [N, L, D]) -> (loss, d loss / d x)`."""
+
+    @tf.function
+    def step(buckets, x, weights):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            permutation, inverse = bucket_sort(buckets, num_buckets)
+            sorted_x = permute_gather(x, permutation, inverse) * weights
+            loss = tf.reduce_sum(permute_gather(sorted_x, inverse, permutation))
+        return loss, tape.gradient(loss, x)
+
+    return step
+
+
+def time_sort_gather_unsort(rows, length, depth, num_buckets, repeats, names=tuple(IMPLEMENTATIONS)):
+    """Median seconds of one forward+backward sort/gather/un-sort per implementation.
+
+    Args:
+        rows, length, depth: the problem `[N, L, D]`.
+        num_buckets: bucket ids are drawn uniformly from `[0, num_buckets)`.
+        repeats: timed calls per implementation.
+        names: implementations to time (keys of `IMPLEMENTATIONS`).
+
+    Returns:
+        dict name -> median seconds.
+    """
+    rng = np.random.default_rng(0)
+    buckets = tf.constant(rng.integers(0, num_buckets, size=(rows, length)), tf.int32)
+    x = tf.constant(rng.standard_normal((rows, length, depth)), tf.float32)
+    weights = tf.constant(rng.standard_normal((rows, length, depth)), tf.float32)
+    results = {}
+    for name in names:
+        step = sort_gather_unsort_step(*IMPLEMENTATIONS[name], num_buckets)
+        results[name] = median_seconds(lambda: [t.numpy() for t in step(buckets, x, weights)], repeats)
+    return results

@@ -1,0 +1,60 @@
+"""Loads the compiled op library (`_lsh_sort_ops.so`) once, on first use.
+
+The library is built by `pip install -e .` (or `python custom_ops/build.py`)
+into this folder. Loading checks that it was built for the running
+TensorFlow: a library compiled against another TensorFlow either fails to
+load (unresolved C++ symbols, e.g. a different `_GLIBCXX_USE_CXX11_ABI`) or
+reports a different version through its `LibraryInfo` op; both are refused
+with a reason that says how to rebuild.
+"""
+
+import pathlib
+import threading
+
+import tensorflow as tf
+
+LIBRARY_PATH = pathlib.Path(__file__).with_name("_lsh_sort_ops.so")
+REBUILD_HINT = "rebuild it with `pip install -e .` (or `python custom_ops/build.py`)"
+
+_lock = threading.Lock()
+_loaded = None  # (module or None, reason), set by the first load_library()
+
+
+def load_library():
+    """Returns `(module, reason)`: the loaded op module, or None and why not.
+
+    The first call loads the library; later calls return the same answer.
+    """
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = _load(LIBRARY_PATH)
+        return _loaded
+
+
+def library_info(module):
+    """Build facts of a loaded library as a dict (`tf_version`, `cxx11_abi`, `cuda`)."""
+    with tf.init_scope():  # runs eagerly even while a tf.function is being traced
+        text = module.tf_resattn_library_info().numpy().decode()
+    return dict(item.split("=", 1) for item in text.split(";"))
+
+
+def _load(path):
+    if not path.exists():
+        return None, f"{path.name} is not built; {REBUILD_HINT}"
+    try:
+        module = tf.load_op_library(str(path))
+    except (tf.errors.OpError, OSError) as error:
+        detail = str(getattr(error, "message", error)).strip().splitlines()[0]
+        return None, f"{path.name} does not match this TensorFlow {tf.__version__} ({detail}); {REBUILD_HINT}"
+    info = library_info(module)
+    if info.get("tf_version") != tf.__version__:
+        return None, (
+            f"{path.name} was built for TensorFlow {info.get('tf_version')} but TensorFlow "
+            f"{tf.__version__} is running; {REBUILD_HINT}"
+        )
+    abi_flag = f"-D_GLIBCXX_USE_CXX11_ABI={info.get('cxx11_abi')}"
+    if abi_flag not in tf.sysconfig.get_compile_flags():
+        return None, f"{path.name} was built with {abi_flag}, unlike this TensorFlow; {REBUILD_HINT}"
+    kernels = "CPU and CUDA kernels" if info.get("cuda") == "1" else "CPU kernels"
+    return module, f"loaded {path} ({kernels}, TensorFlow {info['tf_version']})"
