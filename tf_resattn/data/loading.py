@@ -114,7 +114,7 @@ def _drop_unlabelled(raw):
         shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
         raise DataError(
             f"{raw.source}: no mask found for any image ({shown}); put masks/mask_NNNN.png beside images/img_NNNN.png, "
-            "fill the mask column of manifest.csv, or pass mask_path for a volume"
+            "fill the mask column of manifest.csv, or pass mask_path (the label volume of a NIfTI image or DICOM series)"
         )
     warnings.warn(f"{raw.source}: dropped {len(names)} slices without a mask: {', '.join(names)}", stacklevel=3)
     keep = [i for i, m in enumerate(raw.masks) if m is not None]
