@@ -1,6 +1,7 @@
 """Metrics: hand-computed report cases, a direct NumPy reference, Keras metrics equal to the report
-over several batches (eagerly, in `fit`/`evaluate`, under MirroredStrategy), validation, saving."""
+over several batches (eagerly, in `fit`, under MirroredStrategy, on the JAX backend), validation, saving."""
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -308,6 +309,13 @@ def test_metric_config_round_trip():
         assert _keras_results([restored], y_true, probabilities, 3) == pytest.approx(original_result, nan_ok=True)
 
 
+def _images_and_masks(seed, n=6, size=8):
+    """Random images [n, size, size, 1] in [0, 1] and 4-class masks [n, size, size] with all classes."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((n, size, size, 1), dtype=np.float32)
+    return images, rng.choice(4, size=(n, size, size), p=[0.6, 0.2, 0.15, 0.05]).astype("int32")
+
+
 def _tiny_model(num_classes=4, size=8):
     inputs = keras.Input((size, size, 1))
     outputs = keras.layers.Conv2D(num_classes, 3, padding="same", activation="softmax")(inputs)
@@ -316,9 +324,7 @@ def _tiny_model(num_classes=4, size=8):
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_evaluate_and_saved_model_give_report_figures(tmp_path):
-    rng = np.random.default_rng(3)
-    images = rng.random((6, 8, 8, 1), dtype=np.float32)
-    masks = rng.choice(4, size=(6, 8, 8), p=[0.6, 0.2, 0.15, 0.05]).astype("int32")
+    images, masks = _images_and_masks(3)
     model = _tiny_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=metrics.default_metrics(4))
     logs = model.evaluate(images, masks, batch_size=4, return_dict=True, verbose=0)
@@ -333,9 +339,7 @@ def test_evaluate_and_saved_model_give_report_figures(tmp_path):
 def test_fit_logs_equal_report_under_single_replica_mirrored_strategy():
     import tensorflow as tf  # the strategy is TensorFlow's; the metrics themselves are backend-neutral
 
-    rng = np.random.default_rng(4)
-    images = rng.random((6, 8, 8, 1), dtype=np.float32)
-    masks = rng.choice(4, size=(6, 8, 8), p=[0.6, 0.2, 0.15, 0.05]).astype("int32")
+    images, masks = _images_and_masks(4)
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
         model = _tiny_model()
         frozen = keras.optimizers.SGD(learning_rate=0.0)  # weights stay put, so the epoch's logs are checkable
@@ -382,3 +386,46 @@ def test_fit_logs_equal_report_under_mirrored_strategy_with_two_replicas():
     assert result["replicas"] == 2
     for name, value in _expected_logs(result["report"]).items():
         assert result["logs"][name] == pytest.approx(value, rel=1e-5, nan_ok=True), name
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import json, os
+    os.environ["KERAS_BACKEND"] = "jax"
+    import numpy as np
+    import keras
+    from tf_resattn import losses, metrics
+    rng = np.random.default_rng(7)
+    images = rng.random((6, 8, 8, 1), dtype=np.float32)
+    masks = rng.choice(4, size=(6, 8, 8), p=[0.6, 0.2, 0.15, 0.05]).astype("int32")
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, padding="same", activation="softmax")(inputs))
+    frozen = keras.optimizers.SGD(learning_rate=0.0)
+    model.compile(optimizer=frozen, loss=losses.get("ce_dice", 4), metrics=metrics.default_metrics(4))
+    history = model.fit(images, masks, batch_size=3, epochs=1, verbose=0).history
+    probabilities = np.asarray(model.predict(images, verbose=0))
+    print(json.dumps({
+        "backend": keras.backend.backend(),
+        "logs": {name: values[-1] for name, values in history.items()},
+        "report": metrics.segmentation_report(masks, probabilities.argmax(-1), 4),
+        "masks": masks.tolist(),
+        "probabilities": probabilities.tolist(),
+        "losses": {name: float(losses.get(name, 4, [0.5, 1, 1, 2])(masks, probabilities)) for name in losses.LOSSES},
+    }))
+    """
+)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (optional backend)")
+def test_losses_and_metrics_on_jax_backend_match_tensorflow_and_report():
+    from tf_resattn import losses
+
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax"
+    for name, value in _expected_logs(result["report"]).items():
+        assert result["logs"][name] == pytest.approx(value, rel=1e-5, nan_ok=True), name
+    masks, probabilities = np.asarray(result["masks"]), np.asarray(result["probabilities"], dtype="float32")
+    for name, value in result["losses"].items():
+        assert value == pytest.approx(float(losses.get(name, 4, [0.5, 1, 1, 2])(masks, probabilities)), rel=1e-5), name
