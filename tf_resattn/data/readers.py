@@ -298,7 +298,8 @@ def _load_nifti(path):
 
 
 def _default_nifti_mask(image_path):
-    stem, suffix = _nifti_stem(image_path), image_path.name[len(_nifti_stem(image_path)):]
+    stem = _nifti_stem(image_path)
+    suffix = image_path.name[len(stem):]
     for image_token, mask_token in NIFTI_MASK_NAMES:
         if image_token in stem:
             head, _, tail = stem.rpartition(image_token)

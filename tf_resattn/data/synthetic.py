@@ -151,7 +151,7 @@ def _draw_slice(rng, yy, xx):
 def _blob(rng, yy, xx, cy, cx, ry, rx, angle=0.0, wobble=0.0):
     """Boolean mask of an ellipse (centre, radii in grid units, rotation) with a randomly wavy edge."""
     harmonics = [(k, wobble * rng.uniform(0.3, 1.0) / (k - 1), rng.uniform(0, 2 * np.pi)) for k in range(2, 6)]
-    window = _window(yy, xx, cy, cx, max(ry, rx) * (1 + 2 * wobble))
+    window = _window(yy, xx, cy, cx, max(ry, rx) * (1 + 2.5 * wobble))
     dy, dx = yy[window] - cy, xx[window] - cx
     u = ((dx * np.cos(angle) + dy * np.sin(angle)) / rx).astype(np.float32)
     v = ((-dx * np.sin(angle) + dy * np.cos(angle)) / ry).astype(np.float32)
