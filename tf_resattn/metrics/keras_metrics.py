@@ -8,7 +8,8 @@ Dice and IoU are **per slice**: each batch adds, per class, the sum of the Dice 
 where the class is present in the truth and the number of such slices; `result()` divides. This is
 the rule of `segmentation_report`'s `dice` / `iou` (not a pooled Dice), so the epoch figures in the
 training log equal the report's on the same slices. Precision, recall and pixel accuracy pool the
-pixels of all batches, as the report does. `sample_weight` is accepted and ignored: every slice
+pixels of all batches, as the report does (float32 state: pixel counts are exact up to 2**24 per
+class, then rounded to about 1e-7 relative). `sample_weight` is accepted and ignored: every slice
 counts once, as in the reports.
 
 Names in the logs (`val_` prefixed on validation data), from `default_metrics(4)`:
@@ -44,10 +45,12 @@ def _mean_of_defined(values, defined):
 
 
 def _slice_dice(true_positives, in_truth, in_prediction):
+    """Dice `2 TP / (|truth| + |prediction|)` of pixel counts, elementwise (0 where both are empty)."""
     return safe_divide(2 * true_positives, in_truth + in_prediction)
 
 
 def _slice_iou(true_positives, in_truth, in_prediction):
+    """IoU `TP / |truth or prediction|` of pixel counts, elementwise (0 where both are empty)."""
     return safe_divide(true_positives, in_truth + in_prediction - true_positives)
 
 
