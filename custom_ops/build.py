@@ -163,23 +163,13 @@ def _cuda_compile_commands(nvcc, version, tf, objects_dir):
     return commands
 
 
-def _cudart_link_flags(nvcc):
-    """Static CUDA runtime when the toolkit has it, else the shared one with an rpath."""
-    toolkit = pathlib.Path(nvcc).resolve().parents[1]
-    for lib_dir in (toolkit / "lib64", toolkit / "lib", toolkit / "targets" / "x86_64-linux" / "lib"):
-        if (lib_dir / "libcudart_static.a").exists():
-            return [f"-L{lib_dir}", "-l:libcudart_static.a", "-lrt", "-ldl", "-lpthread"]
-        if (lib_dir / "libcudart.so").exists():
-            return [f"-L{lib_dir}", "-lcudart", f"-Wl,-rpath,{lib_dir}"]
-    raise BuildError(f"no CUDA runtime library next to {nvcc}")
-
-
-def build_library(output=DEFAULT_OUTPUT, *, cuda=False, jobs=2, log=print):
+def build_library(output=DEFAULT_OUTPUT, *, cuda=False, any_cuda_version=False, jobs=2, log=print):
     """Compiles and links the op library to `output` (written under a temporary name, then renamed).
 
     Args:
         output: path of the shared library to write.
         cuda: also compile the CUDA kernels (needs a CUDA 12 nvcc).
+        any_cuda_version: accept an nvcc other than CUDA 12 (for compile checks only).
         jobs: compiler processes run at once.
         log: callable taking one line of progress.
 
@@ -204,20 +194,18 @@ def build_library(output=DEFAULT_OUTPUT, *, cuda=False, jobs=2, log=print):
             f"-I{REPO_ROOT}",
             *tf["compile"],
         ]
-        link_extra = []
         commands = []
         if cuda:
             nvcc, version = find_nvcc()
             if nvcc is None:
                 raise BuildError(f"CUDA build requested but {version}")
-            if version[0] != 12:
+            if version[0] != 12 and not any_cuda_version:
                 raise BuildError(
                     f"CUDA build requested but {nvcc} is CUDA {version[0]}.{version[1]}; TensorFlow "
                     f"{tf['version']} needs CUDA 12 (set TF_RESATTN_NVCC to a CUDA 12 nvcc)"
                 )
             cxx_flags.append("-DGOOGLE_CUDA=1")
             commands += _cuda_compile_commands(nvcc, version, tf, objects_dir)
-            link_extra = _cudart_link_flags(nvcc)
         for source in CPU_SOURCES:
             target = objects_dir / (pathlib.Path(source).name + ".o")
             commands.append(([cxx, *cxx_flags, str(SOURCE_DIR / source), "-o", str(target)], f"compile {source}"))
@@ -225,30 +213,43 @@ def build_library(output=DEFAULT_OUTPUT, *, cuda=False, jobs=2, log=print):
         objects = sorted(str(path) for path in objects_dir.glob("*.o"))
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(output.name + ".partial")
-        _run([cxx, "-shared", *objects, "-o", str(partial), *tf["link"], *link_extra], "link")
+        if cuda:
+            # nvcc links its own CUDA runtime statically (the library then needs no libcudart on the path).
+            linker_flags = [item for flag in tf["link"] for item in ("-Xlinker", flag)]
+            link = [nvcc, "-shared", "-cudart", "static", *objects, "-o", str(partial), *linker_flags]
+        else:
+            link = [cxx, "-shared", *objects, "-o", str(partial), *tf["link"]]
+        _run(link, "link")
         os.replace(partial, output)
     log(f"wrote {output}")
     return output
 
 
 def check_cuda_sources(jobs=2, log=print):
-    """Compiles the CUDA sources and the standalone harness without linking them into the package.
+    """Builds the library with its CUDA kernels into a temporary folder, loads it, and compiles the harness.
 
-    Returns True when compiled, False when skipped because no nvcc is available.
+    Nothing is written into the package. Returns True when checked, False when
+    skipped because no nvcc is available.
+
+    Raises:
+        BuildError: a compile, link or load step failed.
     """
     nvcc, version = find_nvcc()
     if nvcc is None:
-        log(f"CUDA compile check skipped: {version}; `pip install nvidia-cuda-nvcc-cu12` does not ship nvcc on every platform")
+        log(f"CUDA compile check skipped: {version} (the nvidia-cuda-nvcc-cu12 wheel ships no nvcc on some platforms)")
         return False
-    tf = tensorflow_flags()
-    note = "" if version[0] == 12 else f" (TensorFlow uses CUDA 12: this checks the sources only, not a usable build)"
-    log(f"compiling CUDA sources with {nvcc} (CUDA {version[0]}.{version[1]}){note}")
+    note = "" if version[0] == 12 else "; TensorFlow uses CUDA 12, so this checks the sources only"
+    log(f"checking the CUDA build with {nvcc} (CUDA {version[0]}.{version[1]}{note})")
     with tempfile.TemporaryDirectory(prefix="tf_resattn_cuda_") as temp:
-        objects_dir = pathlib.Path(temp)
-        commands = _cuda_compile_commands(nvcc, version, tf, objects_dir)
-        harness = [nvcc, "-O3", "-std=c++17", *_gencode_flags(version), str(SOURCE_DIR / CUDA_HARNESS), "-o", str(objects_dir / "harness")]
-        commands.append((harness, f"nvcc {CUDA_HARNESS}"))
-        _run_all(commands, jobs)
+        library = pathlib.Path(temp) / LIBRARY_NAME
+        build_library(library, cuda=True, any_cuda_version=True, jobs=jobs, log=log)
+        load = f"import tensorflow as tf; print(tf.load_op_library({str(library)!r}).tf_resattn_library_info().numpy().decode())"
+        result = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, check=False)
+        if result.returncode != 0 or "cuda=1" not in result.stdout:
+            raise BuildError(f"the CUDA build does not load: {_error_excerpt(result.stderr)}")
+        log(f"CUDA build loads: {result.stdout.strip().splitlines()[-1]}")
+        harness = [nvcc, "-O3", "-std=c++17", *_gencode_flags(version), str(SOURCE_DIR / CUDA_HARNESS)]
+        _run([*harness, "-o", str(pathlib.Path(temp) / "harness")], f"nvcc {CUDA_HARNESS}")
     log("CUDA sources compiled")
     return True
 

@@ -184,6 +184,12 @@ def test_dispatch_rejects_non_int32_ids():
         ops.permute_gather(tf.zeros((1, 2, 1)), tf.constant([[1, 0]], tf.int64), tf.constant([[1, 0]]))
 
 
+def test_dispatch_accepts_bucket_count_as_tensor():
+    permutation, inverse = ops.bucket_sort(tf.constant([[1, 0, 1]]), tf.constant(2, tf.int64))
+    np.testing.assert_array_equal(permutation.numpy(), [[1, 0, 2]])
+    np.testing.assert_array_equal(inverse.numpy(), [[1, 0, 2]])
+
+
 def _traced_op_types(function, *specs):
     graph = function.get_concrete_function(*specs).graph
     return {op.type for op in graph.get_operations()}

@@ -114,7 +114,7 @@ def bucket_sort(buckets, num_buckets):
     buckets = tf.convert_to_tensor(buckets)
     _require_int32(buckets, "buckets", "bucket_sort")
     if _use_compiled():
-        return compiled.bucket_sort(buckets, tf.convert_to_tensor(num_buckets, tf.int32))
+        return compiled.bucket_sort(buckets, tf.cast(num_buckets, tf.int32))
     return pure.bucket_sort(buckets, num_buckets)
 
 

@@ -1,4 +1,4 @@
-// Standalone check of lsh_sort_kernels.cuh on a GPU, without TensorFlow.
+// Standalone check of bucket_sort_kernels.cuh and permute_gather_kernels.cuh on a GPU, without TensorFlow.
 //
 //   nvcc -O3 -std=c++17 -arch=sm_80 custom_ops/lsh_sort/cuda/harness.cu -o lsh_harness
 //   ./lsh_harness
@@ -13,7 +13,8 @@
 #include <random>
 #include <vector>
 
-#include "lsh_sort_kernels.cuh"
+#include "bucket_sort_kernels.cuh"
+#include "permute_gather_kernels.cuh"
 
 #define CHECK_CUDA(call)                                                  \
   do {                                                                    \

@@ -1,4 +1,4 @@
-"""Runs the CUDA kernels of lsh_sort_kernels.cuh from CuPy against NumPy (no TensorFlow needed).
+"""Runs the CUDA kernels (bucket_sort_kernels.cuh, permute_gather_kernels.cuh) from CuPy against NumPy (no TensorFlow needed).
 
     python custom_ops/lsh_sort/cuda/run_cupy.py
 
@@ -14,7 +14,8 @@ import sys
 import cupy as cp
 import numpy as np
 
-SOURCE = pathlib.Path(__file__).with_name("lsh_sort_kernels.cuh").read_text()
+HERE = pathlib.Path(__file__).parent
+SOURCE = (HERE / "bucket_sort_kernels.cuh").read_text() + (HERE / "permute_gather_kernels.cuh").read_text()
 WARPS = 8
 BLOCK = WARPS * 32
 CASES = (

@@ -1,11 +1,11 @@
-// TfResattn>BucketSort: the GPU functor (launches cuda/lsh_sort_kernels.cuh).
+// TfResattn>BucketSort: the GPU functor (launches cuda/bucket_sort_kernels.cuh).
 
 #if GOOGLE_CUDA
 
 #define EIGEN_USE_GPU
 
 #include "custom_ops/lsh_sort/cc/kernels/bucket_sort_op.h"
-#include "custom_ops/lsh_sort/cuda/lsh_sort_kernels.cuh"
+#include "custom_ops/lsh_sort/cuda/bucket_sort_kernels.cuh"
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace tensorflow {

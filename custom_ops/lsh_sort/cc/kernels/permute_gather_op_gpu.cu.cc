@@ -1,11 +1,11 @@
-// TfResattn>PermuteGather: the GPU functor (launches cuda/lsh_sort_kernels.cuh).
+// TfResattn>PermuteGather: the GPU functor (launches cuda/permute_gather_kernels.cuh).
 
 #if GOOGLE_CUDA
 
 #define EIGEN_USE_GPU
 
 #include "custom_ops/lsh_sort/cc/kernels/permute_gather_op.h"
-#include "custom_ops/lsh_sort/cuda/lsh_sort_kernels.cuh"
+#include "custom_ops/lsh_sort/cuda/permute_gather_kernels.cuh"
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace tensorflow {
