@@ -192,6 +192,9 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
         fold: fold number (seeds per-epoch shuffling).
         fold_dir: `pathlib.Path` of `<run>/<variant>/fold_<k>`.
         strategy: the `tf.distribute.Strategy`; the global batch is `cfg.batch_size` per replica.
+            With R > 1 replicas no replica may get an empty batch: the validation slices are
+            repeated R times (which leaves every validation metric unchanged), and a last training
+            batch smaller than R is dropped.
         progress: a `Progress` for time estimates, or None.
         verbose: Keras verbosity (1 = progress bars).
 
@@ -220,7 +223,8 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
     callbacks = [EpochProgbar(cfg.epochs), FoldCheckpoint(fold_dir, state, on_epoch=log)]
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(fold_dir / "logs"), write_graph=False))
-    val_data = make_dataset(arrays.val_images, arrays.val_masks, global_batch)
+    replicas = strategy.num_replicas_in_sync
+    val_data = make_dataset(np.concatenate([arrays.val_images] * replicas), np.concatenate([arrays.val_masks] * replicas), global_batch)
     for epoch in range(start_epoch, cfg.epochs):
         seed = epoch_seed(cfg.seed, fold, epoch)
         keras.utils.set_random_seed(seed)
@@ -228,6 +232,8 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
             arrays.train_images, arrays.train_masks, global_batch,
             augment="online" if cfg.augment == "online" else "none", shuffle=True, seed=seed,
         )
+        if 0 < len(arrays.train_images) % global_batch < replicas:
+            train_data = train_data.rebatch(global_batch, drop_remainder=True)
         model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1,
                   callbacks=callbacks, verbose=verbose)
     state = load_state(fold_dir)
