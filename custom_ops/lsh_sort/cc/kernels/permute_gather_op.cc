@@ -5,8 +5,13 @@
 #include "custom_ops/lsh_sort/cc/kernels/permute_gather_op.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
@@ -20,6 +25,32 @@ namespace tf_resattn {
 using CPUDevice = Eigen::ThreadPoolDevice;
 using GPUDevice = Eigen::GpuDevice;
 
+namespace {
+
+// Asks Linux to back the 2 MiB-aligned interior of a fresh output buffer
+// with transparent huge pages before it is first written. Large outputs are
+// fresh anonymous memory, and faulting it in 4 KiB pages costs several times
+// the copy itself; huge pages also spare the next gather, which reads this
+// buffer at scattered rows, most of its TLB misses. Advice only: nothing
+// changes where THP is off or the memory is already mapped.
+void AdviseHugePages(void* data, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  if (bytes < 4 * kHugePage) return;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t begin = (start + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t end = (start + bytes) & ~(kHugePage - 1);
+  if (end > begin) {
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  }
+#endif
+}
+
+// Rows ahead of the current one whose source is prefetched.
+constexpr int64_t kPrefetchDistance = 8;
+
+}  // namespace
+
 namespace functor {
 
 template <typename T>
@@ -28,8 +59,20 @@ int64_t PermuteGather<CPUDevice, T>::operator()(
     int64_t rows, int64_t length, int64_t depth, T* y) const {
   std::atomic<int64_t> first_invalid(-1);
   const size_t row_bytes = sizeof(T) * depth;
+  AdviseHugePages(y, row_bytes * rows * length);
   auto gather = [&](Eigen::Index begin, Eigen::Index end) {
     for (Eigen::Index flat = begin; flat < end; ++flat) {
+      if (flat + kPrefetchDistance < end) {
+        const int64_t ahead = flat + kPrefetchDistance;
+        const int64_t ahead_source = permutation[ahead];
+        if (ahead_source >= 0 && ahead_source < length) {
+          const char* row = reinterpret_cast<const char*>(
+              x + ((ahead / length) * length + ahead_source) * depth);
+          for (size_t byte = 0; byte < row_bytes; byte += 64) {
+            __builtin_prefetch(row + byte);
+          }
+        }
+      }
       const int64_t source = permutation[flat];
       T* target = y + flat * depth;
       if (source < 0 || source >= length) {
