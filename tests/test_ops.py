@@ -91,6 +91,17 @@ def test_sort_gather_unsort_same_on_both_paths(dtype):
 
 
 @needs_library
+def test_large_gather_matches_numpy():
+    """Outputs above 8 MiB take the huge-page branch of the CPU gather."""
+    rng = np.random.default_rng(9)
+    ids = rng.integers(0, 129, size=(2, 16384))
+    x = tf.constant(rng.standard_normal((2, 16384, 72)), tf.float32)
+    permutation, inverse = compiled.bucket_sort(tf.constant(ids, tf.int32), 129)
+    y = compiled.permute_gather(x, permutation, inverse)
+    np.testing.assert_array_equal(y.numpy(), np.take_along_axis(x.numpy(), _numpy_sort(ids)[0][..., None], axis=1))
+
+
+@needs_library
 def test_gradient_matches_numerical_jacobian():
     rng = np.random.default_rng(4)
     permutation, inverse = _numpy_sort(rng.integers(0, 3, size=(2, 7)))
