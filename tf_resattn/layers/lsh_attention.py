@@ -197,6 +197,8 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     )
 
     unsorted = gather_rows(ops.concatenate([outputs, ops.cast(lse, outputs.dtype)], axis=-1), inverse, permutation)
+    if n_hashes == 1:
+        return unsorted[..., :depth]
     unsorted = ops.reshape(unsorted, (rows, n_hashes, length, depth + 1))
     round_weights = ops.softmax(unsorted[..., depth:], axis=1)
     return ops.sum(unsorted[..., :depth] * round_weights, axis=1)
