@@ -61,10 +61,20 @@ def _modes():
     )
 
 
+def _in_scope(scope, function):
+    """`function` run inside a fresh `scope()` on every call (the pure path must cover tracing)."""
+
+    def run():
+        with scope():
+            return function()
+
+    return run
+
+
 def bench_layer(batch, length, channels, repeats):
     rng = np.random.default_rng(0)
     inputs = tf.constant(rng.standard_normal((batch, length, channels)), tf.float32)
-    results = {}
+    functions = {}
     for name, jit_compile, scope in _modes():
         layer = tf_resattn.layers.LSHSelfAttention(num_heads=2, key_dim=32, bucket_size=64, n_hashes=4, seed=0)
         layer(inputs[:, :8])
@@ -76,26 +86,20 @@ def bench_layer(batch, length, channels, repeats):
                 loss = tf.reduce_sum(layer(x) ** 2)
             return loss, tape.gradient(loss, [x, *layer.trainable_weights])
 
-        with scope():
-            results[name] = 1000 * benchmark.median_seconds(
-                lambda: [t.numpy() for t in tf.nest.flatten(step(inputs))], repeats
-            )
-    return results
+        functions[name] = _in_scope(scope, lambda step=step: step(inputs)[0].numpy())
+    return {name: 1000 * seconds for name, seconds in benchmark.interleaved_medians(functions, repeats).items()}
 
 
 def bench_train_step(image_size, batch, repeats):
     rng = np.random.default_rng(0)
     images = rng.random((batch, image_size, image_size, 1)).astype("float32")
     masks = rng.integers(0, 4, size=(batch, image_size, image_size)).astype("int32")
-    results = {}
+    functions = {}
     for name, jit_compile, scope in _modes():
         model = tf_resattn.build_model("resattn", input_shape=(image_size, image_size, 1))
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
-        with scope():
-            results[name] = 1000 * benchmark.median_seconds(
-                lambda: model.train_on_batch(images, masks), repeats, warmup=2
-            )
-    return results
+        functions[name] = _in_scope(scope, lambda model=model: model.train_on_batch(images, masks))
+    return {name: 1000 * seconds for name, seconds in benchmark.interleaved_medians(functions, repeats).items()}
 
 
 def _table(header, rows):
@@ -111,6 +115,7 @@ def main(argv=None):
     parser.add_argument("--depth", type=int, default=64, help="row width D (default 64)")
     parser.add_argument("--num-buckets", type=int, default=257, help="bucket ids in [0, N) (default 257)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per median (default 7)")
+    parser.add_argument("--model-repeats", type=int, default=3, help="timed training steps per mode (default 3)")
     parser.add_argument("--skip-model", action="store_true", help="only the sort/gather benchmark")
     args = parser.parse_args(argv)
     try:
@@ -132,7 +137,7 @@ def main(argv=None):
     print(f"Sort + gather + un-sort, forward and backward, median of {args.repeats} (ms)")
     print(
         _table(
-            ["tokens x 64", "compiled op", "pure TF", "argsort+gather", "speed-up vs argsort+gather"],
+            [f"tokens x {args.depth}", "compiled op", "pure TF", "argsort+gather", "speed-up vs argsort+gather"],
             [
                 [row["tokens"], f"{row['compiled_ms']:.2f}", f"{row['pure_ms']:.2f}", f"{row['composite_ms']:.2f}",
                  f"{row['speedup_vs_composite']:.1f}x"]
@@ -142,9 +147,9 @@ def main(argv=None):
     )
     if not args.skip_model:
         results["layer_16384_tokens_ms"] = bench_layer(1, 16384, 32, args.repeats)
-        results["resattn_train_step_128_ms"] = bench_train_step(128, 2, max(3, args.repeats // 2))
-        print("\nLSHSelfAttention (1 x 16384 tokens x 32 channels, forward + backward) and a resattn training")
-        print("step (batch 2, 128x128, default model), median ms")
+        results["resattn_train_step_128_ms"] = bench_train_step(128, 2, args.model_repeats)
+        print("\nLSHSelfAttention (1 x 16384 tokens x 32 channels, forward + backward) and one resattn training")
+        print(f"step (batch 2, 128x128, default model); medians of {args.repeats} and {args.model_repeats} (ms)")
         print(
             _table(
                 ["", *results["layer_16384_tokens_ms"]],

@@ -39,19 +39,23 @@ IMPLEMENTATIONS = {
 }
 
 
-def median_seconds(function, repeats, warmup=2):
-    """Median wall time of `function()` over `repeats` calls after `warmup` calls.
+def interleaved_medians(functions, repeats, warmup=2):
+    """Median wall seconds of each of `functions` (dict name -> callable), timed in interleaved rounds.
 
-    `function` must block until its work is done (e.g. by calling `.numpy()`).
+    Each round calls every function once, so load from other processes on a
+    shared machine spreads over all of them alike. Every callable must block
+    until its work is done (e.g. by reading a value with `.numpy()`).
     """
-    for _ in range(warmup):
-        function()
-    times = []
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def sort_gather_unsort_step(bucket_sort, permute_gather, num_buckets):
@@ -89,9 +93,9 @@ def time_sort_gather_unsort(rows, length, depth, num_buckets, repeats, names=tup
     buckets = tf.constant(rng.integers(0, num_buckets, size=(rows, length)), tf.int32)
     x = tf.constant(rng.standard_normal((rows, length, depth)), tf.float32)
     dy = tf.constant(rng.standard_normal((rows, length, depth)), tf.float32)
-    results = {}
+    functions = {}
     for name in names:
         step = sort_gather_unsort_step(*IMPLEMENTATIONS[name], num_buckets)
         # Reading one element of each output waits for the step without copying its outputs.
-        results[name] = median_seconds(lambda: [t[0, 0, 0].numpy() for t in step(buckets, x, dy)], repeats)
-    return results
+        functions[name] = lambda step=step: [t[0, 0, 0].numpy() for t in step(buckets, x, dy)]
+    return interleaved_medians(functions, repeats)
