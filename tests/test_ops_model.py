@@ -102,3 +102,21 @@ def test_xla_training_step_matches_graph_step(initial_weights, graph_step):
     assert sum(changed) > len(changed) // 2, "the XLA step left most weights unchanged"
     for ours, reference in zip(xla_weights, weights):
         np.testing.assert_allclose(ours, reference, rtol=1e-3, atol=1e-5)
+
+
+def _saved_model_bytes(path, pure):
+    model = tf_resattn.build_model(
+        "resattn", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 1), base_filters=8, depth=2, bucket_size=16
+    )
+    model(_batch()[0])  # eager call: uses the compiled op when available
+    if pure:
+        with ops.pure_path():
+            model.export(str(path), format="tf_saved_model", verbose=False)
+    else:
+        model.export(str(path), format="tf_saved_model", verbose=False)
+    return (path / "saved_model.pb").read_bytes()
+
+
+def test_export_inside_pure_path_holds_no_custom_op(tmp_path):
+    assert b"TfResattn>" in _saved_model_bytes(tmp_path / "with_op", pure=False)
+    assert b"TfResattn>" not in _saved_model_bytes(tmp_path / "pure", pure=True)
