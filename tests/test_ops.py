@@ -311,3 +311,10 @@ def _one_training_step(jit_compile):
 def test_keras_jit_compile_training_matches_graph_training():
     for xla_weight, graph_weight in zip(_one_training_step(True), _one_training_step(False)):
         np.testing.assert_allclose(xla_weight, graph_weight, rtol=1e-4, atol=1e-5)
+
+
+def test_check_command_fails_without_library(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(loader, "LIBRARY_PATH", tmp_path / "_lsh_sort_ops.so")
+    monkeypatch.setattr(loader, "_loaded", None)
+    assert check.main() == 1
+    assert "compiled op library unusable: _lsh_sort_ops.so is not built" in capsys.readouterr().err
