@@ -1,0 +1,8 @@
+"""Segments CT slices or volumes and quantifies the infection; see `--help`."""
+
+import sys
+
+from tf_resattn.export.predict_cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The predict command: every input format, every model format, labels in the input's geometry, bad inputs."""
+
+import json
+import shutil
+
+import cv2
+import nibabel
+import numpy as np
+import pytest
+from data_helpers import write_dicom_series, write_nifti
+from export_helpers import exported, trained_model, write_preprocessing
+
+from tf_resattn.data import synthetic_hu_slices
+from tf_resattn.export.predict_cli import main
+
+
+@pytest.fixture
+def export_dir(tmp_path_factory):
+    return exported(tmp_path_factory)
+
+
+@pytest.fixture
+def hu_volume():
+    """Five synthetic HU slices of 96x80 (not the training size) and their labels."""
+    return synthetic_hu_slices(n=5, image_size=(96, 80), seed=3)
+
+
+@pytest.fixture
+def nifti_path(tmp_path, hu_volume):
+    path = write_nifti(tmp_path / "ct.nii.gz", hu_volume[0], zooms=(0.7, 0.8, 5.0))
+    image = nibabel.load(str(path))
+    affine = image.affine.copy()
+    affine[:3, 3] = (12.0, -30.0, 45.0)  # a non-trivial affine that must come back unchanged
+    nibabel.save(nibabel.Nifti1Image(np.asarray(image.dataobj), affine, image.header), str(path))
+    return path
+
+
+def run(argv, capsys):
+    """Runs the command; returns (exit status, stdout, stderr)."""
+    try:
+        status = main(argv)
+    except SystemExit as exit_info:
+        status = exit_info.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("model_name", ["saved_model", "model_fp32.tflite"])
+def test_nifti_in_nifti_out_same_geometry(model_name, export_dir, nifti_path, tmp_path, capsys):
+    out = tmp_path / "pred"
+    status, stdout, _ = run(["--model", str(export_dir / model_name), "--input", str(nifti_path), "--out", str(out), "--batch-size", "2"], capsys)
+    assert status == 0
+    source, labels = nibabel.load(str(nifti_path)), nibabel.load(str(out / "labels" / "ct_labels.nii.gz"))
+    assert labels.shape == source.shape
+    np.testing.assert_allclose(labels.affine, source.affine)
+    assert labels.get_data_dtype() == np.uint8
+    assert set(np.unique(np.asarray(labels.dataobj))) <= {0, 1, 2, 3}
+    report = json.loads((out / "report.json").read_text())
+    scan = report["scans"][0]
+    assert scan["slices"] == 5 and scan["spacing_mm"] == pytest.approx([0.8, 0.7]) and scan["slice_distance_mm"] == 5.0
+    assert scan["quantification"]["unit"] == "mL"
+    assert len(scan["overlays"]) == 5 and all((out / f).is_file() for f in scan["overlays"])
+    assert "burden_%" in stdout and "ct" in stdout
+
+
+def test_same_labels_from_keras_saved_model_and_tflite(export_dir, tmp_path_factory, hu_volume):
+    """The three formats agree on the label maps of the same volume (the Keras path is the reference)."""
+    from tf_resattn.export.predict import segment
+    from tf_resattn.export.predictors import load_predictor
+
+    slices = hu_volume[0]
+    reference = segment(load_predictor(trained_model(tmp_path_factory)), slices, batch_size=5)
+    for name, minimum in (("saved_model", 0.999), ("model_fp32.tflite", 0.999)):
+        labels = segment(load_predictor(export_dir / name), slices, batch_size=2)
+        assert labels.shape == slices.shape
+        assert np.mean(labels == reference) >= minimum, name
+
+
+def test_png_folder_with_keras_model(tmp_path_factory, tmp_path, capsys):
+    """8-bit PNG slices: a label PNG at each input's own size and an overlay per slice."""
+    model_dir = tmp_path / "run8bit"
+    model_dir.mkdir()
+    shutil.copy(trained_model(tmp_path_factory), model_dir / "best.keras")
+    write_preprocessing(model_dir, "uint8")
+    hu, _ = synthetic_hu_slices(n=2, image_size=(70, 90), seed=2)
+    grey = np.round(np.clip((hu + 1000) / 1400, 0, 1) * 255).astype(np.uint8)
+    (tmp_path / "slices").mkdir()
+    cv2.imwrite(str(tmp_path / "slices" / "a.png"), grey[0])
+    cv2.imwrite(str(tmp_path / "slices" / "b.jpg"), cv2.resize(grey[1], (50, 40)))
+    out = tmp_path / "pred"
+    status, _, _ = run(["--model", str(model_dir / "best.keras"), "--input", str(tmp_path / "slices"), "--out", str(out)], capsys)
+    assert status == 0
+    assert cv2.imread(str(out / "labels" / "a.png"), cv2.IMREAD_UNCHANGED).shape == (70, 90)
+    assert cv2.imread(str(out / "labels" / "b.png"), cv2.IMREAD_UNCHANGED).shape == (40, 50)
+    assert cv2.imread(str(out / "overlays" / "a.png")).shape == (70, 90, 3)
+    report = json.loads((out / "report.json").read_text())
+    assert [s["quantification"]["unit"] for s in report["scans"]] == ["pixels", "pixels"]
+    assert "pixel counts" in report["scans"][0]["quantification"]["note"]
+
+
+def test_dicom_series_in_dicom_out(export_dir, tmp_path, hu_volume, capsys):
+    import pydicom
+
+    stored = (hu_volume[0][:3] + 1024).clip(0, None).astype(np.uint16)
+    series = write_dicom_series(tmp_path / "series", stored, [0.0, 2.5, 5.0], ["s0.dcm", "s1.dcm", "s2.dcm"], intercept=-1024.0, spacing=(0.6, 0.9))
+    out = tmp_path / "pred"
+    status, _, _ = run(["--model", str(export_dir / "model_fp32.tflite"), "--input", str(series), "--out", str(out)], capsys)
+    assert status == 0
+    written = sorted((out / "labels" / "series").iterdir())
+    assert [p.name for p in written] == ["s0.dcm", "s1.dcm", "s2.dcm"]
+    first = pydicom.dcmread(written[0])
+    assert first.pixel_array.shape == (96, 80) and first.pixel_array.max() <= 3
+    assert first.SOPInstanceUID != pydicom.dcmread(series / "s0.dcm").SOPInstanceUID
+    assert first.SeriesDescription.startswith("tf_resattn labels") and first.RescaleIntercept == 0
+    quantification = json.loads((out / "report.json").read_text())["scans"][0]["quantification"]
+    assert quantification["unit"] == "mL"
+    assert quantification["amount_per_pixel"] == pytest.approx(0.6 * 0.9 * 2.5 / 1000)
+
+
+def write_truncated(path, source):
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def bad_inputs(tmp_path, nifti_path):
+    """(name, input path) pairs that must be refused."""
+    png = tmp_path / "ok.png"
+    cv2.imwrite(str(png), np.full((32, 32), 100, np.uint8))
+    colour = tmp_path / "colour.png"
+    cv2.imwrite(str(colour), np.dstack([np.zeros((32, 32), np.uint8), np.full((32, 32), 50, np.uint8), np.full((32, 32), 200, np.uint8)]))
+    four_d = tmp_path / "4d.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 3, 2), np.int16), np.eye(4)), str(four_d))
+    return {
+        "truncated_png": (write_truncated(tmp_path / "truncated.png", png), "corrupt or truncated"),
+        "truncated_nifti": (write_truncated(tmp_path / "truncated.nii.gz", nifti_path), "corrupt or truncated"),
+        "4d_nifti": (four_d, "4-D NIfTI"),
+        "multi_channel": (colour, "multi-channel"),
+        "missing": (tmp_path / "absent.nii.gz", "does not exist"),
+        "png_for_hu_model": (png, "trained on Hounsfield units"),
+    }
+
+
+def test_bad_inputs_exit_2_with_one_line_and_no_output(export_dir, nifti_path, tmp_path, capsys):
+    model = str(export_dir / "model_fp32.tflite")
+    for name, (path, expected) in bad_inputs(tmp_path, nifti_path).items():
+        out = tmp_path / f"out_{name}"
+        status, stdout, stderr = run(["--model", model, "--input", str(path), "--out", str(out), "--quiet"], capsys)
+        assert status == 2, name
+        assert len(stderr.strip().splitlines()) == 1 and expected in stderr, (name, stderr)
+        assert not out.exists() and not list(tmp_path.glob(f".{out.name}*")), name
+
+
+def test_model_that_does_not_fit_is_refused(export_dir, nifti_path, tmp_path, capsys):
+    # Class count: the model predicts 4 classes, the caller expects 3.
+    status, _, stderr = run(["--model", str(export_dir / "saved_model"), "--input", str(nifti_path), "--out", str(tmp_path / "a"), "--num-classes", "3"], capsys)
+    assert status == 2 and "predicts 4 classes" in stderr and not (tmp_path / "a").exists()
+    # Input size: a TFLite file whose preprocessing.json says another training size.
+    mismatched = tmp_path / "mismatched"
+    mismatched.mkdir()
+    shutil.copy(export_dir / "model_fp32.tflite", mismatched)
+    write_preprocessing(mismatched, "hu", image_size=128)
+    status, _, stderr = run(["--model", str(mismatched / "model_fp32.tflite"), "--input", str(nifti_path), "--out", str(tmp_path / "b")], capsys)
+    assert status == 2 and "64x64" in stderr and "128x128" in stderr and not (tmp_path / "b").exists()
+
+
+def test_existing_output_needs_overwrite(export_dir, nifti_path, tmp_path, capsys):
+    out = tmp_path / "pred"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier work")
+    argv = ["--model", str(export_dir / "model_fp32.tflite"), "--input", str(nifti_path), "--out", str(out), "--quiet"]
+    status, _, stderr = run(argv, capsys)
+    assert status == 2 and "--overwrite" in stderr and (out / "keep.txt").read_text() == "earlier work"
+    status, _, _ = run(argv + ["--overwrite"], capsys)
+    assert status == 0 and (out / "report.json").is_file() and not (out / "keep.txt").exists()

@@ -1,0 +1,49 @@
+"""`tf-resattn-export MODEL.keras --out DIR`: SavedModel, TFLite files and their parity report.
+
+Exit status: 0 when every TFLite file meets its parity target, 1 when one
+misses it (the files are written all the same), 2 on bad input (one line on
+stderr, nothing written).
+"""
+
+import argparse
+import os
+
+from tf_resattn.export.cli_errors import one_line_errors
+from tf_resattn.export.parity import MEDSEG100, TARGETS_PERCENT, format_parity
+
+PROGRAM = "tf-resattn-export"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser.add_argument("model", help="trained .keras model (preprocessing.json beside it)")
+    parser.add_argument("--out", required=True, help="output folder to create")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size of a model without a fixed one")
+    parser.add_argument("--parity-slices", type=int, default=16, help="slices for the parity check (default 16)")
+    parser.add_argument("--data", default=str(MEDSEG100), help=f"MedSeg folder for the parity check (default {MEDSEG100})")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Runs the export; returns the exit status."""
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tf_resattn.export.exporter import export_model
+
+    with one_line_errors(PROGRAM):
+        report = export_model(
+            args.model,
+            args.out,
+            image_size=args.image_size,
+            parity_count=args.parity_slices,
+            data_dir=args.data,
+            overwrite=args.overwrite,
+        )
+    print(format_parity(report))
+    print(f"written: {args.out}")
+    missed = [q for q in TARGETS_PERCENT if not report[q]["meets_target"]]
+    if missed:
+        print(f"{PROGRAM}: parity below target for {', '.join(missed)} (see {args.out}/parity.json)")
+        return 1
+    return 0

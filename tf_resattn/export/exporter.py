@@ -1,0 +1,65 @@
+"""`export_model`: a trained `.keras` model -> SavedModel, three TFLite files and a parity report.
+
+Output folder (written under a temporary name and renamed when complete):
+
+- `saved_model/`: for TensorFlow Serving (see `savedmodel.py`);
+- `model_fp32.tflite`, `model_fp16.tflite`, `model_int8.tflite` (see `tflite.py`);
+- `preprocessing.json`: what the TFLite files expect their input to have gone through;
+- `metadata.json`: variant, classes, input kind and size, the source model;
+- `parity.json`: agreement of each file with the Keras model (see `parity.py`).
+"""
+
+import pathlib
+
+from tf_resattn.data import Preprocessing
+from tf_resattn.export import parity, savedmodel, tflite
+from tf_resattn.export.errors import ExportError
+from tf_resattn.export.model_files import PREPROCESSING_FILE, load_keras_model
+from tf_resattn.export.output_folder import output_folder, write_json
+
+
+def write_exports(model, preprocessing, folder, model_path, log=print):
+    """Writes `saved_model/`, the three TFLite files, `preprocessing.json` and `metadata.json` into `folder`."""
+    size = preprocessing.image_size
+    log(f"SavedModel ({preprocessing.input_kind} input, resized to {size[0]}x{size[1]} inside) ...")
+    savedmodel.export_saved_model(model, preprocessing, folder / "saved_model")
+    frozen = tflite.frozen_inference_function(model, size)
+    for quantization in tflite.QUANTIZATIONS:
+        log(f"TFLite {quantization} ...")
+        (folder / f"model_{quantization}.tflite").write_bytes(tflite.convert(frozen, quantization))
+    write_json(folder / PREPROCESSING_FILE, preprocessing.to_config())
+    info = savedmodel.metadata(model, preprocessing) | {"source_model": str(pathlib.Path(model_path).resolve())}
+    write_json(folder / "metadata.json", info)
+
+
+def export_model(model_path, out_dir, *, image_size=None, parity_count=16, data_dir=parity.MEDSEG100, overwrite=False, log=print):
+    """Exports a trained model and checks the exports against it.
+
+    Args:
+        model_path: a `.keras` file (its `preprocessing.json` beside it, as a training run writes).
+        out_dir: the folder to create.
+        image_size: (h, w) for a model without a fixed input size and without a
+            preprocessing size; otherwise None.
+        parity_count: slices to compare on.
+        data_dir: the MedSeg folder used for parity when the model takes 8-bit input.
+        overwrite: replace an existing `out_dir`.
+        log: where progress lines go.
+
+    Returns:
+        The parity report (also in `out_dir/parity.json`).
+
+    Raises:
+        ExportError: missing or unusable model, no known input size, existing output.
+    """
+    with output_folder(out_dir, overwrite) as partial:
+        model, prep = load_keras_model(model_path)
+        if image_size is not None:
+            prep = Preprocessing(prep.input_kind, prep.hu_window, image_size)
+        if prep.image_size is None:
+            raise ExportError(f"{model_path} has no fixed input size and no preprocessing size; pass --image-size H W (its training size)")
+        write_exports(model, prep, partial, model_path, log)
+        log("parity check ...")
+        raw, description = parity.parity_slices(prep, parity_count, data_dir)
+        report = parity.parity_report(model, prep, partial, raw, description)
+        write_json(partial / "parity.json", report)
+    return report

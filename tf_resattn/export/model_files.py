@@ -1,0 +1,105 @@
+"""Finding what a model path is, and loading a trained `.keras` model with its preprocessing.
+
+A path is a `.keras` file, a SavedModel folder (holding `saved_model.pb`) or a
+`.tflite` file; `model_kind` says which. Beside a `.keras` model of a training
+run lies `preprocessing.json` (`tf_resattn.data.Preprocessing.to_config()`);
+beside exported `.tflite` files `export` writes the same file.
+"""
+
+import json
+import pathlib
+import warnings
+
+from tf_resattn.data import Preprocessing
+from tf_resattn.export.errors import ExportError
+
+PREPROCESSING_FILE = "preprocessing.json"
+MODEL_KINDS = ("keras", "saved_model", "tflite")
+
+
+def model_kind(path):
+    """Returns `"keras"`, `"saved_model"` or `"tflite"` for a model path; `ExportError` otherwise."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ExportError(f"model {path} does not exist; pass a .keras file, a SavedModel folder or a .tflite file")
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "saved_model"
+        if (path / "saved_model" / "saved_model.pb").is_file():
+            raise ExportError(f"{path} is an export folder; pass {path / 'saved_model'} or one of its .tflite files")
+        raise ExportError(f"folder {path} holds no saved_model.pb; pass a SavedModel folder, a .keras or a .tflite file")
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        return "keras"
+    if suffix == ".tflite":
+        return "tflite"
+    raise ExportError(f"{path}: unknown model file type {suffix!r}; pass a .keras file, a SavedModel folder or a .tflite file")
+
+
+def read_preprocessing(model_path, required=True):
+    """Reads `preprocessing.json` beside `model_path`; None when absent and not `required`."""
+    path = pathlib.Path(model_path).parent / PREPROCESSING_FILE
+    if not path.is_file():
+        if required:
+            raise ExportError(f"{path} not found; the model's preprocessing must lie beside it (as export writes it)")
+        return None
+    try:
+        return Preprocessing.from_config(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ExportError(f"{path} is not a valid preprocessing file ({e}); rewrite it from the training run") from e
+
+
+def load_keras_model(path, preprocessing=None):
+    """Loads a `.keras` model and decides its preprocessing.
+
+    Args:
+        path: a `.keras` file saved by `tf_resattn` (layers are registered on import).
+        preprocessing: a `Preprocessing` to use; None reads `preprocessing.json` beside the
+            model, or (with a warning) assumes 8-bit input at the model's input size.
+
+    Returns:
+        `(model, preprocessing)`, the preprocessing's `image_size` set to the
+        model's fixed input size when the model has one.
+
+    Raises:
+        ExportError: unreadable model, a model that is not one grey channel in,
+            or a preprocessing size that differs from the model's input size.
+    """
+    import keras
+
+    import tf_resattn  # noqa: F401  (registers the layers)
+
+    path = pathlib.Path(path)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # keras raises many types for corrupt or foreign files
+        message = " ".join(str(e).split())[:200]
+        raise ExportError(f"cannot load Keras model {path} ({type(e).__name__}: {message}); pass a .keras file saved by tf_resattn") from e
+    if preprocessing is None:
+        preprocessing = read_preprocessing(path, required=False)
+    if preprocessing is None:
+        warnings.warn(f"no {PREPROCESSING_FILE} beside {path}: assuming 8-bit grey input", stacklevel=2)
+        preprocessing = Preprocessing("uint8")
+    return model, fit_preprocessing(model, preprocessing, str(path))
+
+
+def model_input_size(model):
+    """`(height, width)` of a model's fixed input size, or None when either is dynamic."""
+    height, width = model.input_shape[1:3]
+    return None if height is None or width is None else (int(height), int(width))
+
+
+def fit_preprocessing(model, preprocessing, source):
+    """Checks that `model` takes one channel and agrees with `preprocessing`; returns the preprocessing to use."""
+    channels = model.input_shape[-1]
+    if channels != 1:
+        raise ExportError(f"{source} takes {channels} input channels; CT slices have one, use a model trained on grey slices")
+    size = model_input_size(model)
+    if size is None:
+        return preprocessing
+    if preprocessing.image_size not in (None, size):
+        raise ExportError(
+            f"{source} takes {size[0]}x{size[1]} inputs but its preprocessing resizes to "
+            f"{preprocessing.image_size[0]}x{preprocessing.image_size[1]}; use the {PREPROCESSING_FILE} of its training run"
+        )
+    return Preprocessing(preprocessing.input_kind, preprocessing.hu_window, size)

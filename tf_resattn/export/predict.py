@@ -1,0 +1,107 @@
+"""`predict_path`: segment slices or volumes with any exported model, write labels, overlays and a report.
+
+Output folder (written under a temporary name, renamed when complete; an
+existing one is refused unless `overwrite`):
+
+- `labels/`: label maps in the input's format and geometry (`label_files.py`);
+- `overlays/`: one colour overlay PNG per slice with a legend;
+- `report.json`: the model, the input, the lung-field method and, per scan,
+  its files and quantification (`quantify.py`).
+
+Every scan, one slice or a 100-slice volume, goes through the same loop in
+batches of `batch_size` slices, with a progress bar over all slices.
+"""
+
+import keras
+import numpy as np
+
+from tf_resattn.export import lung_field as lung_field_module
+from tf_resattn.export.errors import ExportError
+from tf_resattn.export.label_files import write_labels, write_overlays
+from tf_resattn.export.model_files import model_kind
+from tf_resattn.export.output_folder import output_folder, write_json
+from tf_resattn.export.predictors import load_predictor
+from tf_resattn.export.quantify import format_table, quantify
+from tf_resattn.export.scans import read_scans
+
+
+def segment(predictor, slices, batch_size, on_batch=None):
+    """Label maps uint8 `[N, H, W]` of raw slices `[N, H, W]`, predicted `batch_size` slices at a time."""
+    labels = []
+    for start in range(0, len(slices), batch_size):
+        batch = slices[start : start + batch_size]
+        labels.append(np.argmax(predictor(batch), axis=-1).astype(np.uint8))
+        if on_batch is not None:
+            on_batch(len(batch))
+    return np.concatenate(labels)
+
+
+def check_input_kind(scans, predictor, model_path):
+    """Refuses scans whose values are not what the model was trained on (HU vs 8-bit grey)."""
+    expected = predictor.preprocessing.input_kind
+    for scan in scans:
+        if scan.input_kind != expected:
+            what = {"hu": "Hounsfield units (a NIfTI volume or DICOM series)", "uint8": "8-bit grey images (PNG/JPG)"}
+            raise ExportError(
+                f"model {model_path} was trained on {what[expected]} but {scan.source} holds {what[scan.input_kind]}; "
+                "give the input the model was trained on"
+            )
+
+
+def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4, overwrite=False, progress=True):
+    """Segments and quantifies every scan at `input_path` with the model at `model_path`.
+
+    Args:
+        model_path: `.keras` file, SavedModel folder or `.tflite` file.
+        input_path: PNG/JPG file or folder of them, NIfTI volume, or DICOM series folder.
+        out_dir: output folder to create.
+        batch_size: slices per model call.
+        num_classes: classes the model must predict.
+        overwrite: replace an existing `out_dir`.
+        progress: show a progress bar.
+
+    Returns:
+        The report (also `out_dir/report.json`).
+
+    Raises:
+        ExportError, tf_resattn.data.DataError: bad model, input or output path (nothing is left behind).
+    """
+    if batch_size < 1:
+        raise ExportError(f"batch size must be at least 1, got {batch_size}")
+    with output_folder(out_dir, overwrite) as partial:
+        scans = read_scans(input_path)
+        predictor = load_predictor(model_path, num_classes)
+        check_input_kind(scans, predictor, model_path)
+        bar = keras.utils.Progbar(sum(len(s.slices) for s in scans), unit_name="slice") if progress else None
+        items = []
+        for scan in scans:
+            labels = segment(predictor, scan.slices, batch_size, None if bar is None else bar.add)
+            lung = lung_field_module.lung_field(scan.slices, scan.input_kind, labels)
+            items.append(
+                {
+                    "name": scan.name,
+                    "source": scan.source,
+                    "slices": len(scan.slices),
+                    "size": list(scan.slices.shape[1:]),
+                    "spacing_mm": None if scan.spacing_mm is None else list(scan.spacing_mm),
+                    "slice_distance_mm": scan.thickness_mm,
+                    "labels": write_labels(scan, labels, partial),
+                    "overlays": write_overlays(scan, labels, predictor.preprocessing, predictor.num_classes, partial),
+                    "quantification": quantify(labels, lung, predictor.num_classes, scan.spacing_mm, scan.thickness_mm),
+                }
+            )
+        report = {
+            "model": str(model_path),
+            "model_kind": model_kind(model_path),
+            "preprocessing": predictor.preprocessing.to_config(),
+            "input": str(input_path),
+            "lung_field_method": lung_field_module.METHOD,
+            "scans": items,
+        }
+        write_json(partial / "report.json", report)
+    return report
+
+
+def report_table(report):
+    """The terminal table of a report."""
+    return format_table([(item["name"], item["quantification"]) for item in report["scans"]])

@@ -1,0 +1,45 @@
+"""`tf-resattn-predict --model PATH --input PATH --out DIR`: label maps, overlays and an infection report.
+
+Exit status: 0 on success, 2 on bad input (one line on stderr; no output
+folder is left behind).
+"""
+
+import argparse
+import os
+
+from tf_resattn.export.cli_errors import one_line_errors
+
+PROGRAM = "tf-resattn-predict"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser.add_argument("--model", required=True, help=".keras file, SavedModel folder or .tflite file")
+    parser.add_argument("--input", required=True, help="PNG/JPG slice or folder of them, NIfTI volume (.nii, .nii.gz), DICOM series folder")
+    parser.add_argument("--out", required=True, help="output folder to create")
+    parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
+    parser.add_argument("--num-classes", type=int, default=4, help="classes the model must predict (default 4)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Runs the prediction; returns the exit status."""
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tf_resattn.export.predict import predict_path, report_table
+
+    with one_line_errors(PROGRAM):
+        report = predict_path(
+            args.model,
+            args.input,
+            args.out,
+            batch_size=args.batch_size,
+            num_classes=args.num_classes,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    print(report_table(report))
+    print(f"written: {args.out}/report.json")
+    return 0

@@ -1,0 +1,95 @@
+"""One interface over the three model formats, chosen by path (`load_predictor`).
+
+A predictor maps raw slices float32 `[N, H, W]` (HU or 8-bit grey, as its
+`preprocessing.input_kind` says) to probabilities float32 `[N, H, W, C]` at the
+input's own size. `.keras` and `.tflite` run `Preprocessing.apply` and the
+size restoration in NumPy (`inference.py`); a SavedModel does both inside.
+"""
+
+import numpy as np
+
+from tf_resattn.data import Preprocessing
+from tf_resattn.export.errors import ExportError
+from tf_resattn.export.inference import preprocess, restore_size
+from tf_resattn.export.model_files import load_keras_model, model_kind, read_preprocessing
+
+
+class KerasPredictor:
+    """A `.keras` model with the `preprocessing.json` of its training run."""
+
+    def __init__(self, path):
+        self.model, self.preprocessing = load_keras_model(path)
+        self.num_classes = int(self.model.output_shape[-1])
+
+    def __call__(self, raw_slices):
+        probabilities = self.model.predict(preprocess(raw_slices, self.preprocessing), verbose=0)
+        return restore_size(probabilities, raw_slices.shape[1:3])
+
+
+class TFLitePredictor:
+    """A `.tflite` file from `export`, with the `preprocessing.json` written beside it; `num_threads` for the interpreter."""
+
+    def __init__(self, path, num_threads=None):
+        from tf_resattn.export.tflite import TFLiteRunner
+
+        self.runner = TFLiteRunner(path, num_threads=num_threads)
+        prep = read_preprocessing(path)
+        if prep.image_size not in (None, self.runner.image_size):
+            raise ExportError(
+                f"{path} takes {self.runner.image_size[0]}x{self.runner.image_size[1]} inputs but the preprocessing.json "
+                f"beside it resizes to {prep.image_size[0]}x{prep.image_size[1]}; keep the files of one export together"
+            )
+        self.preprocessing = Preprocessing(prep.input_kind, prep.hu_window, self.runner.image_size)
+        self.num_classes = self.runner.num_classes
+
+    def __call__(self, raw_slices):
+        return restore_size(self.runner(preprocess(raw_slices, self.preprocessing)), raw_slices.shape[1:3])
+
+
+class SavedModelPredictor:
+    """A SavedModel from `export`: its `metadata` signature says the preprocessing, `serving_default` does it."""
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        try:
+            loaded = tf.saved_model.load(str(path))
+        except Exception as e:  # TensorFlow raises many types for corrupt SavedModels
+            raise ExportError(f"cannot load SavedModel {path} ({type(e).__name__}); re-export it") from e
+        if "serving_default" not in loaded.signatures or "metadata" not in loaded.signatures:
+            raise ExportError(f"SavedModel {path} lacks the serving_default/metadata signatures of tf_resattn's export; re-export it")
+        self._loaded = loaded
+        self._serve = loaded.signatures["serving_default"]
+        info = {key: value.numpy() for key, value in loaded.signatures["metadata"]().items()}
+        size = tuple(int(v) for v in info["image_size"])
+        self.preprocessing = Preprocessing(info["input_kind"].decode(), tuple(info["hu_window"].tolist()), size if min(size) > 0 else None)
+        self.num_classes = int(info["num_classes"])
+
+    def __call__(self, raw_slices):
+        import tensorflow as tf
+
+        images = tf.constant(np.asarray(raw_slices, dtype=np.float32)[..., None])
+        return self._serve(images=images)["probabilities"].numpy()
+
+
+PREDICTORS = {"keras": KerasPredictor, "saved_model": SavedModelPredictor, "tflite": TFLitePredictor}
+
+
+def load_predictor(path, num_classes=None):
+    """Loads the model at `path` (`.keras`, SavedModel folder or `.tflite`) as a predictor.
+
+    Args:
+        path: the model.
+        num_classes: the class count the caller expects, or None for any.
+
+    Raises:
+        ExportError: unknown or unreadable model, or one whose class count differs.
+    """
+    predictor = PREDICTORS[model_kind(path)](path)
+    if num_classes is not None and predictor.num_classes != num_classes:
+        raise ExportError(
+            f"model {path} predicts {predictor.num_classes} classes but {num_classes} are expected; "
+            f"pass --num-classes {predictor.num_classes} or use a {num_classes}-class model"
+        )
+    return predictor
+
