@@ -49,3 +49,10 @@ def test_unreachable_chief_gives_up_after_the_timeout(tmp_path, capsys, monkeypa
     monkeypatch.delenv("KERASTUNER_ORACLE_PORT")
     assert "KERASTUNER_ORACLE_PORT" in run_refused(tiny_args(tmp_path, tmp_path / "search"), capsys)
     assert not (tmp_path / "search").exists()
+
+
+def test_splits_of_other_data_are_refused(tmp_path, capsys):
+    other = tmp_path / "other_splits.json"
+    other.write_text('{"n_folds": 2, "seed": 0, "grouped": false, "names": ["a", "b"], "folds": []}')
+    err = run_refused(tiny_args(tmp_path, tmp_path / "search", "--splits", str(other)), capsys)
+    assert "was made for other slices" in err and not (tmp_path / "search").exists()

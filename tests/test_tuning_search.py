@@ -96,7 +96,7 @@ def test_hyperband_brackets_then_cv_train_runs_with_the_result(tmp_path, recorde
 def test_interrupted_search_resumes_and_overwrite_starts_afresh(tmp_path, recorded_fits, capsys):
     calls, fit = recorded_fits
     out = tmp_path / "search"
-    args = tiny_args(tmp_path, out, "--tuner", "random", "--max-trials", "2")
+    args = tiny_args(tmp_path, out, "--tuner", "bayesian", "--max-trials", "2")
     fit.interrupt_at = 2
     assert main(args) == 130
     assert "run the same command" in capsys.readouterr().err

@@ -119,6 +119,8 @@ def run(args):
     space = load_space(args.space, cfg)
     out = pathlib.Path(args.out)
     overwrite = args.overwrite and role != "worker"
+    if args.overwrite and not overwrite:
+        print(f"{PROG}: note: --overwrite is the chief's to give; this worker joins the chief's search", file=sys.stderr)
     slices = load_data(cfg)
     groups = None if cfg.group_folds == "no" else slices.groups
     splits_path = pathlib.Path(args.splits) if args.splits else out / "splits.json"
