@@ -118,7 +118,8 @@ def attend_with_bias(queries, keys, values, bias):
         lse = top + ops.log(total)
 
         def grad(*args, upstream=None):
-            d_outputs, d_lse = upstream if upstream is not None else args
+            upstream = upstream if upstream is not None else args
+            d_outputs, d_lse = upstream[0] if len(upstream) == 1 else upstream  # JAX passes one tuple
             d_values = ops.einsum("mcij,mcid->mcjd", weights, d_outputs)
             d_weights = ops.einsum("mcid,mcjd->mcij", d_outputs, values)
             delta = ops.sum(d_outputs * outputs, axis=-1, keepdims=True) - d_lse

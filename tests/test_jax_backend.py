@@ -1,0 +1,47 @@
+"""The model on Keras's JAX backend: builds, trains, and its saved file loads under TensorFlow.
+
+JAX is not a dependency; the test runs where it is installed (a separate
+process with `KERAS_BACKEND=jax`) and skips elsewhere.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import tf_resattn  # noqa: F401  (registers the layers for loading)
+
+JAX_SCRIPT = """
+import sys
+import numpy as np, keras, tf_resattn
+assert keras.backend.backend() == "jax"
+model = tf_resattn.build_model("resattn", base_filters=4, depth=2, num_heads=1, key_dim=8, bucket_size=16, n_hashes=2)
+images = np.random.default_rng(0).random((2, 40, 36, 1), dtype=np.float32)
+labels = np.random.default_rng(1).integers(0, 4, (2, 40, 36))
+model.compile("adam", tf_resattn.losses.get("ce", 4), metrics=tf_resattn.metrics.default_metrics(4))
+history = model.fit(images, labels, epochs=3, verbose=0).history["loss"]
+assert history[-1] < history[0], history
+model.save(sys.argv[1] + "/model.keras")
+np.save(sys.argv[1] + "/images.npy", images)
+np.save(sys.argv[1] + "/expected.npy", keras.ops.convert_to_numpy(model(images)))
+"""
+
+
+def _jax_installed():
+    return importlib.util.find_spec("jax") is not None
+
+
+@pytest.mark.skipif(not _jax_installed(), reason="JAX is not installed (pip install jax to run the JAX-backend check)")
+def test_model_trains_on_jax_and_loads_under_tensorflow(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = keras.models.load_model(tmp_path / "model.keras")
+    got = keras.ops.convert_to_numpy(model(np.load(tmp_path / "images.npy")))
+    np.testing.assert_allclose(got, np.load(tmp_path / "expected.npy"), atol=1e-5)
