@@ -52,8 +52,11 @@ def test_run_folder_holds_every_artifact(smoke_run):
         fold = out / "unet" / f"fold_{k}"
         for name in ("best.keras", "history.csv", "metrics.json", "predictions.npz", "preprocessing.json"):
             assert (fold / name).is_file(), name
-        assert [p.name for p in (fold / "checkpoint").glob("*.keras")] == ["epoch_0002.keras"]
-        assert json.loads((fold / "checkpoint" / "state.json").read_text())["epoch"] == 2
+        state = json.loads((fold / "checkpoint" / "state.json").read_text())
+        assert state["epoch"] == 2 and state["checkpoint"] == "epoch_0002.keras"
+        assert {p.name for p in (fold / "checkpoint").glob("*.keras")} == {"epoch_0002.keras", state["best_checkpoint"]}
+        assert state["best_checkpoint"] == f"best_epoch_{state['best_epoch']:04d}.keras"
+        assert state["best"] == max(float(r["val_mean_fg_dice"]) for r in state["history"])
         assert json.loads((fold / "preprocessing.json").read_text())["image_size"] == [32, 32]
         assert (fold / "history.csv").read_text().count("\n") == 3  # header + 2 epochs
     for name in ("results.json", "results.md", "learning_curves.png", "dice_per_fold.png", "overlay.png"):

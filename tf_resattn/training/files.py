@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 
 import numpy as np
 
@@ -37,6 +38,14 @@ def save_npz_atomic(path, **arrays):
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
+    os.replace(tmp, path)
+
+
+def copy_atomic(source, path):
+    """Copies `source` to `path` under a temporary name, then renames it into place."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.copyfile(source, tmp)
     os.replace(tmp, path)
 
 

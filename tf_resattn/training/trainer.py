@@ -3,11 +3,12 @@
 Fold folder (`<run>/<variant>/fold_<k>/`), in the order things are written:
 
 - `preprocessing.json`: `Preprocessing.to_config()` of the data the model was trained on;
-- `checkpoint/epoch_NNNN.keras` + `checkpoint/state.json`: the last finished epoch (model and
-  optimizer state) with the epoch number, best-so-far score, history and random-generator state.
-  `state.json` is renamed into place after the model file it names, so it never points at a
-  half-written file; the previous epoch's file is deleted afterwards;
-- `best.keras`: the model of the epoch with the highest `val_mean_fg_dice`;
+- `checkpoint/epoch_NNNN.keras`, `checkpoint/best_epoch_NNNN.keras` + `checkpoint/state.json`:
+  the last finished epoch (model and optimizer state) and the best one so far, with the epoch
+  number, best score, history and random-generator state. `state.json` is renamed into place
+  after the model files it names, so it never points at a half-written or stale file; files it
+  no longer names are deleted afterwards;
+- `best.keras`: a copy of the epoch with the highest `val_mean_fg_dice`, made when training ends;
 - `history.csv`, `logs/` (TensorBoard);
 - `predictions.npz`: the test fold's `indices` (into the data set), `names`, `y_true`, `y_pred`
   (label maps `[N, H, W]` uint8, predicted by `best.keras`) and `images` (uint8 `[N, H, W]`, for figures);
@@ -30,7 +31,7 @@ import numpy as np
 from tf_resattn import build_model, losses, metrics
 from tf_resattn.data import Preprocessing, augment_offline
 from tf_resattn.data.pipeline import make_dataset
-from tf_resattn.training.files import read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
+from tf_resattn.training.files import copy_atomic, read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
 
 MONITOR = "val_mean_fg_dice"
 """Checkpoint selection score: mean foreground Dice on the validation slices (higher is better)."""
@@ -121,21 +122,20 @@ class FoldCheckpoint(keras.callbacks.Callback):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         seconds = time.monotonic() - self._started
         state = self.state
-        score = logs.get(MONITOR, math.nan)
-        if state["best_epoch"] == 0 or score > state["best"]:
-            save_model_atomic(self.model, self.fold_dir / "best.keras")
-            state["best"], state["best_epoch"] = score, epoch + 1
-        state["history"].append({"epoch": epoch + 1, **logs, "seconds": seconds})
         checkpoint_dir = self.fold_dir / "checkpoint"
         checkpoint_dir.mkdir(exist_ok=True)
-        name = f"epoch_{epoch + 1:04d}.keras"
-        save_model_atomic(self.model, checkpoint_dir / name)
-        previous = state.get("checkpoint")
-        state.update(epoch=epoch + 1, checkpoint=name, train_seconds=state["train_seconds"] + seconds,
-                     rng=random_state(self.model))
+        state["history"].append({"epoch": epoch + 1, **logs, "seconds": seconds})
+        state.update(epoch=epoch + 1, checkpoint=f"epoch_{epoch + 1:04d}.keras",
+                     train_seconds=state["train_seconds"] + seconds, rng=random_state(self.model))
+        save_model_atomic(self.model, checkpoint_dir / state["checkpoint"])
+        score = logs.get(MONITOR, math.nan)
+        if state["best_epoch"] == 0 or score > state["best"]:
+            state.update(best=score, best_epoch=epoch + 1, best_checkpoint=f"best_epoch_{epoch + 1:04d}.keras")
+            copy_atomic(checkpoint_dir / state["checkpoint"], checkpoint_dir / state["best_checkpoint"])
         write_json_atomic(checkpoint_dir / "state.json", state)
-        if previous and previous != name:
-            (checkpoint_dir / previous).unlink(missing_ok=True)
+        for path in checkpoint_dir.glob("*.keras"):
+            if path.name not in (state["checkpoint"], state["best_checkpoint"]):
+                path.unlink()
         write_text_atomic(self.fold_dir / "history.csv", history_csv(state["history"]))
         if self.on_epoch:
             self.on_epoch(seconds)
@@ -237,6 +237,7 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
         model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1,
                   callbacks=callbacks, verbose=verbose)
     state = load_state(fold_dir)
+    copy_atomic(fold_dir / "checkpoint" / state["best_checkpoint"], fold_dir / "best.keras")
     return evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, global_batch)
 
 
