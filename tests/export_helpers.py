@@ -8,12 +8,13 @@ import numpy as np
 IMAGE_SIZE = 64
 
 
-def train_tiny_model(fold_dir, epochs=12):
+def train_tiny_model(fold_dir, epochs=40):
     """Trains a small `resattn` on synthetic 64x64 HU slices; saves `best.keras` + `preprocessing.json` in `fold_dir`.
 
     The model uses LSH attention at both decoder levels (1024 and 4096 tokens,
-    buckets of 16). A dozen steps make its predictions confident enough that
-    quantization flips few labels.
+    buckets of 16). Forty steps make its predictions confident enough for the
+    parity targets (after 12 steps the mean top probability is 0.44 and float16
+    agrees on 99.89 % of pixels; after 40 it is 0.60 and 99.99 %).
     """
     import keras
 

@@ -70,6 +70,8 @@ def load_keras_model(path, preprocessing=None):
     import tf_resattn  # noqa: F401  (registers the layers)
 
     path = pathlib.Path(path)
+    if model_kind(path) != "keras":
+        raise ExportError(f"{path} is not a .keras model; export starts from the .keras file of a training run")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # keras raises many types for corrupt or foreign files
