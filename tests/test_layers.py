@@ -22,8 +22,24 @@ def test_resnext_block_shapes_and_shortcut(kwargs, input_shape, expected_shape, 
     assert tuple(out.shape) == expected_shape
     assert block.compute_output_shape(input_shape) == expected_shape
     assert block.needs_projection is projection
-    assert block.grouped.groups == block.cardinality
-    assert block.grouped.filters == block.cardinality * block.bottleneck_width
+    assert len(block.branches) == block.cardinality
+    assert all(branch.filters == block.bottleneck_width for branch in block.branches)
+
+
+@pytest.mark.parametrize("cardinality, width, strides", [(4, 2, 1), (2, 3, 2)])
+def test_resnext_branches_equal_a_grouped_convolution(cardinality, width, strides):
+    """The aggregated branches compute exactly Keras's grouped Conv2D with the same weights."""
+    block = layers.ResNeXtBlock(8, cardinality=cardinality, bottleneck_width=width, strides=strides)
+    x = np.random.default_rng(4).normal(size=(2, 9, 10, cardinality * width)).astype(np.float32)
+    block(np.zeros((1, 9, 10, 5), np.float32))
+    grouped = keras.layers.Conv2D(
+        cardinality * width, 3, strides=strides, padding="same", use_bias=False, groups=cardinality
+    )
+    grouped.build(x.shape)
+    grouped.set_weights([np.concatenate([b.get_weights()[0] for b in block.branches], axis=-1)])
+    parts = np.split(x, cardinality, axis=-1)
+    aggregated = np.concatenate([keras.ops.convert_to_numpy(b(p)) for b, p in zip(block.branches, parts)], axis=-1)
+    np.testing.assert_allclose(aggregated, keras.ops.convert_to_numpy(grouped(x)), atol=1e-5)
 
 
 def test_resnext_identity_shortcut_passes_the_input_through():
