@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
     from tf_resattn.training.cli import main
 
     out = sys.argv[1]
-    common = ["--preset", "smoke", "--variants", "unet", "--folds", "0", "--epochs", "2", "--verbose", "2"]
+    common = ["--preset", "smoke", "--variants", "unet", "--folds", "0", "--epochs", "1", "--verbose", "2"]
     assert main(common + ["--strategy", "mirrored", "--batch-size", "2", "--out", out + "/mirrored"]) == 0
     assert main(common + ["--strategy", "default", "--batch-size", "4", "--out", out + "/single"]) == 0
     """

@@ -234,7 +234,7 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
         )
         if 0 < len(arrays.train_images) % global_batch < replicas:
             train_data = train_data.rebatch(global_batch, drop_remainder=True)
-        model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1,
+        model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
                   callbacks=callbacks, verbose=verbose)
     state = load_state(fold_dir)
     copy_atomic(fold_dir / "checkpoint" / state["best_checkpoint"], fold_dir / "best.keras")
