@@ -32,7 +32,7 @@ from tf_resattn.training.trainer import MONITOR
 from tf_resattn.tuning.hypermodel import tuned_values
 
 OBJECTIVE = keras_tuner.Objective(MONITOR, direction="max")
-"""Validation mean foreground Dice on the inner validation split, maximised."""
+"""Validation mean foreground Dice on the inner validation split, maximised; a trial scores its best epoch."""
 
 PROJECT = "search"
 
