@@ -28,9 +28,9 @@ validation share of the training folds picks the best epoch (best.keras). At the
 folds of the run folder are merged into results.json, results.md and figures.
 
 Presets (every value can be overridden by a flag or --config):
-  demo   (default) 40 synthetic slices, 64x64, 3 folds, 3 epochs: minutes on 2 CPU cores
+  demo   (default) 40 synthetic slices, 64x64, 3 folds, 6 epochs, CE+Dice: minutes on 2 CPU cores
   smoke  seconds: 32x32, 2 folds, 1 epoch, tiny models (for tests)
-  cpu    real data on 2 CPU cores: 96x96, 5 folds, 3 epochs (resattn + unet within an hour)
+  cpu    real data on 2 CPU cores: 64x64, 5 folds, 12 epochs, CE+Dice, online augmentation (about an hour)
   paper  the paper's protocol (a GPU job): 369x369, 10 folds, 100 epochs, Adam, offline 6x, CE
 """
 
