@@ -10,7 +10,9 @@ resident set size above the process's own baseline (taken after the
 framework and the layer are set up, before the first pass).
 
 - `tf_resattn`: `tf_resattn.layers.LSHSelfAttention` (compiled op when
-  available; the `op` column says which path ran).
+  available; the `path` column says which path ran) with Reformer's bucket
+  count `L / 64`; `tf_resattn (256 buckets)`: the layer's default cap of 256
+  buckets, whose hashing cost grows linearly instead of as `L**2 / 64`.
 - `keras MHA`: `keras.layers.MultiHeadAttention` (exact full attention), run
   where its `L x L` scores fit (`--full-max`).
 - `reformer-pytorch`: its `LSHSelfAttention` with the same projections, heads
@@ -63,11 +65,12 @@ def _time_tensorflow(layer, length, repeats):
     return statistics.median(times), _peak_mib() - baseline
 
 
-def measure_tf_resattn(length, repeats):
+def measure_tf_resattn(length, repeats, max_buckets=None):
     import tf_resattn
     from tf_resattn.layers import LSHSelfAttention
 
-    layer = LSHSelfAttention(HEADS, DIM, bucket_size=BUCKET, n_hashes=N_HASHES, max_buckets=max(2, length // BUCKET), seed=0)
+    max_buckets = max_buckets or max(2, length // BUCKET)
+    layer = LSHSelfAttention(HEADS, DIM, bucket_size=BUCKET, n_hashes=N_HASHES, max_buckets=max_buckets, seed=0)
     seconds, memory = _time_tensorflow(layer, length, repeats)
     in_use, _ = tf_resattn.ops.custom_ops_available()
     return seconds, memory, "compiled" if in_use else "pure TF"
@@ -107,6 +110,7 @@ def measure_reformer_pytorch(length, repeats):
 
 IMPLEMENTATIONS = {
     "tf_resattn": measure_tf_resattn,
+    "tf_resattn (256 buckets)": lambda length, repeats: measure_tf_resattn(length, repeats, max_buckets=256),
     "keras MHA": measure_keras_mha,
     "reformer-pytorch": measure_reformer_pytorch,
 }
@@ -142,9 +146,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timed passes per measurement (median)")
     parser.add_argument("--full-max", type=int, default=16384, help="longest sequence for full attention")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--only", nargs="+", choices=list(IMPLEMENTATIONS), help="measure only these")
     args = parser.parse_args(argv)
 
-    names = ["tf_resattn", "keras MHA"] + (["reformer-pytorch"] if reformer_pytorch_installed() else [])
+    names = ["tf_resattn", "tf_resattn (256 buckets)", "keras MHA"]
+    names += ["reformer-pytorch"] if reformer_pytorch_installed() else []
+    names = [name for name in names if not args.only or name in args.only]
     rows = []
     for length in args.lengths:
         for name in names:
