@@ -56,3 +56,5 @@ def test_splits_of_other_data_are_refused(tmp_path, capsys):
     other.write_text('{"n_folds": 2, "seed": 0, "grouped": false, "names": ["a", "b"], "folds": []}')
     err = run_refused(tiny_args(tmp_path, tmp_path / "search", "--splits", str(other)), capsys)
     assert "was made for other slices" in err and not (tmp_path / "search").exists()
+    err = run_refused(tiny_args(tmp_path, tmp_path / "search", "--splits", str(tmp_path / "missing.json")), capsys)
+    assert "--splits file not found" in err

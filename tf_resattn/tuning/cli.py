@@ -18,7 +18,7 @@ from tf_resattn.models import VARIANTS
 from tf_resattn.training.cli import FLAG_HELP, load_data
 from tf_resattn.training.config import PRESETS, RUNTIME_KEYS, ConfigError, TrainingConfig, resolve_config
 from tf_resattn.training.files import read_json, write_json_atomic
-from tf_resattn.training.folds import load_or_make_splits, parse_fold_list, save_splits
+from tf_resattn.training.folds import load_or_make_splits, make_splits, parse_fold_list, save_splits
 from tf_resattn.training.trainer import MONITOR
 from tf_resattn.tuning.search import TUNERS, distributed_role, make_tuner, run_search, wait_for_chief, write_results
 from tf_resattn.tuning.space import load_space
@@ -57,6 +57,9 @@ CONFIG_FLAGS = ("data", "synthetic_slices", "image_size", "num_classes", "input_
                 "augment", "strategy", "epochs")
 """`TrainingConfig` fields settable by flag (everything else: --preset / --config)."""
 
+DEFAULT_MAX_TRIALS = 10
+"""Trials of random search and Bayesian optimisation when `--max-trials` is not given."""
+
 RESULT_FILES = ("best_hparams.json", "trials.md", "tuning.json", "splits.json")
 
 
@@ -78,7 +81,7 @@ def build_parser():
     parser.add_argument("--splits", metavar="FILE", help="splits.json of a cv_train.py run to reuse (default: made like cv_train.py)")
     parser.add_argument("--variant", choices=VARIANTS, default="resattn", help="network to tune (default resattn)")
     parser.add_argument("--tuner", choices=list(TUNERS), default="hyperband", help="search algorithm (default hyperband)")
-    parser.add_argument("--max-trials", type=int, help="trials of random and bayesian search (default 10; hyperband sizes itself)")
+    parser.add_argument("--max-trials", type=int, help=f"trials of random and bayesian search (default {DEFAULT_MAX_TRIALS}; hyperband sizes itself)")
     parser.add_argument("--factor", type=int, default=3, help="hyperband reduction factor (default 3)")
     parser.add_argument("--space", metavar="FILE", help="JSON or YAML entries replacing those of the default space")
     parser.add_argument("--overwrite", action="store_true", help="delete the previous search in --out and start afresh")
@@ -123,10 +126,13 @@ def run(args):
         print(f"{PROG}: note: --overwrite is the chief's to give; this worker joins the chief's search", file=sys.stderr)
     slices = load_data(cfg)
     groups = None if cfg.group_folds == "no" else slices.groups
-    splits_path = pathlib.Path(args.splits) if args.splits else out / "splits.json"
+    if args.splits and not pathlib.Path(args.splits).is_file():
+        raise ConfigError(f"--splits file not found: {args.splits} (a cv_train.py run folder's splits.json)")
+    split_args = dict(groups=groups, val_fraction=cfg.val_fraction, seed=cfg.seed)
     if overwrite and not args.splits:
-        splits_path.unlink(missing_ok=True)
-    splits = load_or_make_splits(splits_path, slices.names, cfg.n_folds, groups=groups, val_fraction=cfg.val_fraction, seed=cfg.seed)
+        splits = make_splits(slices.names, cfg.n_folds, **split_args)
+    else:
+        splits = load_or_make_splits(pathlib.Path(args.splits or out / "splits.json"), slices.names, cfg.n_folds, **split_args)
     fold = parse_fold_list(str(args.fold), cfg.n_folds)[0]
     settings = {
         "variant": args.variant, "tuner": args.tuner, "fold": fold, "epochs": cfg.epochs, "factor": args.factor,
@@ -156,7 +162,7 @@ def run(args):
             print(f"{replicas} replicas: global batch = batch_size x {replicas}", flush=True)
         hypermodel = SegmentationHyperModel(space, cfg, args.variant, slices.images.shape[1:], replicas)
         try:
-            tuner = make_tuner(args.tuner, hypermodel, out, epochs=cfg.epochs, max_trials=args.max_trials or 10,
+            tuner = make_tuner(args.tuner, hypermodel, out, epochs=cfg.epochs, max_trials=args.max_trials or DEFAULT_MAX_TRIALS,
                                factor=args.factor, seed=cfg.seed, overwrite=overwrite,
                                strategy=strategy if replicas > 1 else None)
         except ValueError as error:
