@@ -9,8 +9,8 @@ TFLite builtin; scaling, resizing and argmax are left to the caller (`predict`
 does them in NumPy, exactly as for the Keras model).
 
 Tracing uses the pure-TensorFlow sort/gather (`tf_resattn.ops.pure_path`) and
-`tflite_lowering.builtin_equivalents`, and the variables are frozen into
-constants, so the files hold builtin ops only (no Flex/SELECT_TF_OPS).
+the variables are frozen into constants, so the files hold builtin ops only
+(no Flex/SELECT_TF_OPS).
 """
 
 import numpy as np
@@ -18,7 +18,6 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from tf_resattn.export.errors import ExportError
-from tf_resattn.export.tflite_lowering import builtin_equivalents
 from tf_resattn.ops import pure_path
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
@@ -28,7 +27,7 @@ QUANTIZATIONS = ("fp32", "fp16", "int8")
 def frozen_inference_function(model, image_size):
     """The model as a concrete function of `[None, h, w, 1]` float32, variables frozen, builtin-lowerable ops only."""
     spec = tf.TensorSpec([None, image_size[0], image_size[1], 1], tf.float32, name="image")
-    with pure_path(), builtin_equivalents():
+    with pure_path():
         function = tf.function(lambda image: model(image, training=False)).get_concrete_function(spec)
     return convert_variables_to_constants_v2(function)
 

@@ -77,16 +77,21 @@ def hash_buckets(qk, rotations, num_buckets, valid_length):
     for r in range(rotations.shape[1]):  # one round at a time bounds the memory to [N, L, half]
         rotated = ops.einsum("nld,dk->nlk", qk, rotations[:, r, :half])
         # argmax over [x, -x] is the index of the largest |x|, in the upper half when x < 0.
-        index = ops.argmax(ops.abs(rotated), axis=-1)
-        is_negative = ops.take_along_axis(rotated, index[..., None], axis=-1)[..., 0] < 0
-        buckets = ops.cast(index, "int32") + ops.where(is_negative, half, 0)
+        # top_k(k=1) rather than argmax: the same first index on ties, and a TFLite builtin.
+        index = ops.top_k(ops.abs(rotated), k=1)[1]
+        is_negative = ops.take_along_axis(rotated, index, axis=-1)[..., 0] < 0
+        buckets = ops.cast(index[..., 0], "int32") + ops.where(is_negative, half, 0)
         rounds.append(ops.where(is_padding, num_buckets, buckets))
     return ops.stack(rounds, axis=1)
 
 
 def look_one_back(x):
-    """`[M, C, b, ...] -> [M, C, 2b, ...]`: each chunk followed by the chunk before it (cyclic)."""
-    return ops.concatenate([x, ops.roll(x, shift=1, axis=1)], axis=2)
+    """`[M, C, b, ...] -> [M, C, 2b, ...]`: each chunk followed by the chunk before it (cyclic).
+
+    The cyclic shift is two slices and a concatenation (`roll` is no TFLite builtin).
+    """
+    previous = ops.concatenate([x[:, -1:], x[:, :-1]], axis=1)
+    return ops.concatenate([x, previous], axis=2)
 
 
 def attend_with_bias(queries, keys, values, bias):
