@@ -6,7 +6,7 @@ Hyperband (default), Bayesian optimisation or random search on the inner split o
 alone or as keras-tuner chief/workers, and writes `best_hparams.json` (for `cv_train.py --hparams`)
 and the trial table. The command line is `scripts/tune.py` (`tf_resattn.tuning.cli.main`).
 
-Only `space` is imported here (no TensorFlow); import the other modules where needed.
+Only `space` is imported here (keras-tuner is not); import the other modules where needed.
 """
 
 from tf_resattn.tuning.space import DEFAULT_SPACE, SpaceError, load_space, merge_space
