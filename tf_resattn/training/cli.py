@@ -12,6 +12,7 @@ import pathlib
 import shutil
 import sys
 
+from tf_resattn.command_line import OneLineParser
 from tf_resattn.data import DataError, check_labels, load_slices, synthetic_slices
 from tf_resattn.models import VARIANTS
 from tf_resattn.training.config import PRESETS, ConfigError, TrainingConfig, config_from_dict, incompatible_fields, resolve_config
@@ -74,17 +75,10 @@ FLAG_HELP = {
 }
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors as one line on stderr, exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
-
-
 def build_parser():
     """The command-line parser; every `TrainingConfig` field has a flag."""
-    parser = _OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=list(PRESETS), help="starting values (default: demo)")
     parser.add_argument("--config", metavar="FILE", help="JSON or YAML file of settings (overrides the preset)")
     parser.add_argument("--hparams", metavar="FILE", help="flat JSON of tuned hyperparameters (e.g. best_hparams.json)")

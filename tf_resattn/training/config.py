@@ -151,7 +151,7 @@ def resolve_config(preset=None, config_file=None, hparams_file=None, overrides=N
     Raises:
         ConfigError: unknown preset or field, unreadable file, wrong type or impossible value.
     """
-    file_values = _read_mapping(config_file, "config") if config_file else {}
+    file_values = read_mapping(config_file, "config") if config_file else {}
     preset = preset or file_values.pop("preset", None) or "demo"
     file_values.pop("preset", None)
     if preset not in PRESETS:
@@ -159,7 +159,7 @@ def resolve_config(preset=None, config_file=None, hparams_file=None, overrides=N
     values = {"preset": preset, **PRESETS[preset]}
     values.update(_checked_keys(file_values, _field_names(), f"config file {config_file}"))
     if hparams_file:
-        hparams = _read_mapping(hparams_file, "hparams")
+        hparams = read_mapping(hparams_file, "hparams")
         values.update(_checked_keys(hparams, HPARAM_KEYS, f"hparams file {hparams_file}"))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     cfg = TrainingConfig(**{k: _coerce(k, v) for k, v in values.items()})
@@ -263,7 +263,7 @@ def _checked_keys(values, allowed, where):
     return dict(values)
 
 
-def _read_mapping(path, what):
+def read_mapping(path, what):
     """Reads a JSON or YAML file holding one flat mapping."""
     path = pathlib.Path(path)
     if not path.is_file():

@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 
+from tf_resattn.command_line import OneLineParser
 from tf_resattn.data import DataError
 from tf_resattn.models import VARIANTS
 from tf_resattn.training.cli import FLAG_HELP, load_data
@@ -63,17 +64,10 @@ DEFAULT_MAX_TRIALS = 10
 RESULT_FILES = ("best_hparams.json", "trials.md", "tuning.json", "splits.json")
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors as one line on stderr, exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
-
-
 def build_parser():
     """The command-line parser."""
-    parser = _OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", metavar="DIR", required=True, help="search folder; rerun with the same one to resume")
     parser.add_argument("--preset", choices=list(PRESETS), help="starting values, as for cv_train.py (default: demo)")
     parser.add_argument("--config", metavar="FILE", help="JSON or YAML file of settings (overrides the preset)")

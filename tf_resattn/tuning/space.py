@@ -29,7 +29,7 @@ Example:
 import copy
 import pathlib
 
-from tf_resattn.training.config import HPARAM_KEYS, ConfigError, _read_mapping, attention_levels, config_from_dict, validate
+from tf_resattn.training.config import HPARAM_KEYS, ConfigError, read_mapping, attention_levels, config_from_dict, validate
 
 DEFAULT_SPACE = {
     # model size and shape
@@ -78,7 +78,7 @@ def load_space(path, base_cfg=None):
         return merge_space({}, base_cfg)
     path = pathlib.Path(path)
     try:
-        entries = {} if path.is_file() and not path.read_text().strip() else _read_mapping(path, "space")
+        entries = {} if path.is_file() and not path.read_text().strip() else read_mapping(path, "space")
     except ConfigError as error:
         raise SpaceError(str(error)) from None
     if not entries:
