@@ -131,12 +131,12 @@ def test_layer_matches_numpy(length):
 
 
 def test_gradients_match_finite_differences():
-    qk = tf.constant(_random((1, 64, 4), 10), dtype=tf.float64)
-    v = tf.constant(_random((1, 64, 4), 11), dtype=tf.float64)
+    qk = tf.constant(_random((1, 32, 4), 10), dtype=tf.float64)
+    v = tf.constant(_random((1, 32, 4), 11), dtype=tf.float64)
     rotations = tf.constant(_random((4, 2, 4), 12), dtype=tf.float64)
 
-    def attend(qk, v):
-        return lsh_attention(qk, v, rotations, bucket_size=16, valid_length=60, max_buckets=8)
+    def attend(qk, v):  # 4 chunks, a padded tail
+        return lsh_attention(qk, v, rotations, bucket_size=8, valid_length=29, max_buckets=8)
 
     theoretical, numerical = tf.test.compute_gradient(attend, [qk, v], delta=1e-6)
     for got, want in zip(theoretical, numerical):
