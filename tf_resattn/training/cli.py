@@ -10,9 +10,8 @@ import dataclasses
 import datetime
 import pathlib
 import shutil
-import sys
 
-from tf_resattn.command_line import OneLineParser
+from tf_resattn.command_line import OneLineParser, run_with_one_line_errors
 from tf_resattn.data import DataError, check_labels, load_slices, synthetic_slices
 from tf_resattn.models import VARIANTS
 from tf_resattn.training.config import PRESETS, ConfigError, TrainingConfig, config_from_dict, incompatible_fields, resolve_config
@@ -106,16 +105,8 @@ def build_parser():
 def main(argv=None):
     """Runs the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.report_only:
-            return report_only(args.out)
-        return run(args)
-    except (ConfigError, DataError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted; run the same command with the same --out to resume", file=sys.stderr)
-        return 130
+    command = (lambda: report_only(args.out)) if args.report_only else (lambda: run(args))
+    return run_with_one_line_errors(PROG, command, (ConfigError, DataError))
 
 
 def report_only(out):

@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 
-from tf_resattn.command_line import OneLineParser
+from tf_resattn.command_line import OneLineParser, run_with_one_line_errors
 from tf_resattn.data import DataError
 from tf_resattn.models import VARIANTS
 from tf_resattn.training.cli import FLAG_HELP, load_data
@@ -93,14 +93,7 @@ def build_parser():
 def main(argv=None):
     """Runs the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ConfigError, DataError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted; run the same command with the same --out to resume", file=sys.stderr)
-        return 130
+    return run_with_one_line_errors(PROG, lambda: run(args), (ConfigError, DataError))
 
 
 def run(args):
