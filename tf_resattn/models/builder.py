@@ -191,25 +191,14 @@ class ResidualAttentionUNet(keras.Model):
         return cls(**config)
 
 
-def build_model(
-    variant="resattn",
-    input_shape=(None, None, 1),
-    num_classes=4,
-    base_filters=32,
-    depth=4,
-    cardinality=8,
-    bottleneck_width=4,
-    attention_levels="all",
-    num_heads=2,
-    key_dim=32,
-    bucket_size=64,
-    n_hashes=4,
-    max_buckets=256,
-    seed=0,
-    norm="group",
-    name=None,
-):
+def build_model(variant="resattn", name=None, **kwargs):
     """Builds the Residual Attention U-Net or one of its baselines.
+
+    Keyword arguments and their defaults are those of `ResidualAttentionUNet`:
+    `input_shape=(None, None, 1), num_classes=4, base_filters=32, depth=4,
+    cardinality=8, bottleneck_width=4, attention_levels="all", num_heads=2,
+    key_dim=32, bucket_size=64, n_hashes=4, max_buckets=256, seed=0,
+    norm="group"`.
 
     Args:
         variant: `"resattn"` (the paper's model), `"unet"` (the baseline),
@@ -247,21 +236,4 @@ def build_model(
     >>> model.output_shape
     (None, 64, 64, 4)
     """
-    return ResidualAttentionUNet(
-        variant=variant,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        base_filters=base_filters,
-        depth=depth,
-        cardinality=cardinality,
-        bottleneck_width=bottleneck_width,
-        attention_levels=attention_levels,
-        num_heads=num_heads,
-        key_dim=key_dim,
-        bucket_size=bucket_size,
-        n_hashes=n_hashes,
-        max_buckets=max_buckets,
-        seed=seed,
-        norm=norm,
-        name=name or variant,
-    )
+    return ResidualAttentionUNet(variant=variant, name=name or variant, **kwargs)
