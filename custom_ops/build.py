@@ -32,6 +32,8 @@ CPU_SOURCES = (
     "cc/ops/lsh_sort_ops.cc",
     "cc/kernels/bucket_sort_op.cc",
     "cc/kernels/permute_gather_op.cc",
+    "cc/kernels/chunk_attention_op.cc",
+    "cc/kernels/lsh_hash_op.cc",
     "cc/kernels/library_info_op.cc",
 )
 CUDA_SOURCES = (
@@ -109,6 +111,27 @@ def _run_all(commands, jobs):
             pending.clear()
     if failure is not None:
         raise failure
+
+
+def cpu_flags():
+    """The instruction-set flags of this machine's CPU (Linux), or an empty set where unknown."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def vector_flags():
+    """`-mavx2 -mfma` where this CPU has both (the chunk attention's matrix tiles use them).
+
+    The library is built where it is installed; the loader refuses an AVX2
+    build on a CPU without AVX2 and FMA, naming the fix.
+    """
+    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= cpu_flags() else []
 
 
 def find_nvcc():
@@ -193,6 +216,7 @@ def build_library(output=DEFAULT_OUTPUT, *, cuda=False, any_cuda_version=False, 
             f'-DTF_RESATTN_TF_VERSION="{tf["version"]}"',
             f"-I{REPO_ROOT}",
             *tf["compile"],
+            *vector_flags(),
         ]
         commands = []
         if cuda:

@@ -1,12 +1,32 @@
-"""LSHSelfAttention against independent references: NumPy LSH, NumPy full attention, finite differences."""
+"""LSHSelfAttention against independent references: NumPy LSH, NumPy full attention, finite differences.
+
+The tests marked with the `attention_path` fixture run twice on TensorFlow:
+through the compiled hash and chunk-attention kernels (CPU, float32) and
+through the `keras.ops` code they replace.
+"""
+
+import contextlib
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_resattn import ops as tf_ops
 from tf_resattn.layers import LSHSelfAttention
 from tf_resattn.layers.lsh_attention import full_attention, lsh_attention
+
+
+@pytest.fixture(params=["compiled kernels", "keras.ops"])
+def attention_path(request):
+    if request.param == "keras.ops":
+        scope = tf_ops.pure_path()
+    elif not tf_ops.lsh_kernels_available(tf.float32):
+        pytest.skip("the compiled LSH kernels do not run here (no library, or a GPU machine)")
+    else:
+        scope = contextlib.nullcontext()
+    with scope:
+        yield request.param
 
 SELF_MASK, PADDING_MASK = -1e5, -1e9
 
@@ -77,7 +97,7 @@ def test_one_chunk_equals_full_attention():
         (256, 16, 256, 2, 4),  # bucket count capped below the chunk count
     ],
 )
-def test_multi_chunk_matches_numpy_reference(length, bucket_size, valid_length, n_hashes, max_buckets):
+def test_multi_chunk_matches_numpy_reference(length, bucket_size, valid_length, n_hashes, max_buckets, attention_path):
     qk, v = _random((2, length, 8), 3), _random((2, length, 8), 4)
     rotations = _random((8, n_hashes, max_buckets // 2), 5)
     got = np.asarray(lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets))
@@ -85,7 +105,7 @@ def test_multi_chunk_matches_numpy_reference(length, bucket_size, valid_length, 
     assert np.abs(got[:, :valid_length] - want[:, :valid_length]).max() <= 1e-5
 
 
-def test_padding_does_not_change_real_tokens():
+def test_padding_does_not_change_real_tokens(attention_path):
     length, valid = 256, 201
     qk, v = _random((2, length, 8), 6), _random((2, length, 8), 7)
     rotations = _random((8, 2, 32), 8)
@@ -123,7 +143,7 @@ def _layer_reference(layer, x):
 
 
 @pytest.mark.parametrize("length", [1, 7, 64, 130, 333])
-def test_layer_matches_numpy(length):
+def test_layer_matches_numpy(length, attention_path):
     layer = LSHSelfAttention(num_heads=2, key_dim=8, bucket_size=32, n_hashes=2, seed=1)
     x = _random((2, length, 12), 9).astype(np.float64)
     got = keras.ops.convert_to_numpy(layer(x.astype(np.float32)))
@@ -141,6 +161,27 @@ def test_gradients_match_finite_differences():
     theoretical, numerical = tf.test.compute_gradient(attend, [qk, v], delta=1e-6)
     for got, want in zip(theoretical, numerical):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_float32_gradients_match_float64_reference(attention_path):
+    """float32 gradients (compiled or keras.ops) against the float64 keras.ops path checked above."""
+    rng = np.random.default_rng(20)
+    qk64, v64 = rng.normal(size=(2, 96, 8)), rng.normal(size=(2, 96, 8))
+    rotations = rng.normal(size=(8, 3, 4))
+    weights = rng.normal(size=(2, 96, 8))
+
+    def gradients(dtype, scope):
+        qk, v = tf.constant(qk64, dtype), tf.constant(v64, dtype)
+        with scope, tf.GradientTape() as tape:
+            tape.watch([qk, v])
+            out = lsh_attention(qk, v, tf.constant(rotations, dtype), bucket_size=16, valid_length=90, max_buckets=8)
+            loss = tf.reduce_sum(out * tf.constant(weights, dtype))
+        return [g.numpy() for g in tape.gradient(loss, [qk, v])]
+
+    got = gradients(tf.float32, contextlib.nullcontext())
+    want = gradients(tf.float64, tf_ops.pure_path())
+    for ours, reference in zip(got, want):
+        np.testing.assert_allclose(ours, reference, atol=2e-5)
 
 
 def test_layer_gradients_are_finite_and_nonzero():

@@ -285,6 +285,15 @@ def test_library_for_other_tensorflow_is_refused(monkeypatch, tmp_path):
 
 
 @needs_library
+def test_avx2_build_is_refused_on_a_cpu_without_avx2(monkeypatch):
+    info = loader.library_info(LIBRARY)
+    monkeypatch.setattr(loader, "library_info", lambda module: {**info, "avx2_fma": "1"})
+    monkeypatch.setattr(loader, "_cpu_has_avx2_fma", lambda: False)
+    module, reason = loader._load(loader.LIBRARY_PATH)
+    assert module is None and "AVX2 and FMA" in reason and "pip install -e ." in reason
+
+
+@needs_library
 def test_check_command_passes_when_library_loads(capsys):
     assert check.main() == 0
     assert "compiled op library OK" in capsys.readouterr().out

@@ -19,13 +19,23 @@ Shapes below: `N` rows (batch x heads), `R` hash rounds, `L` tokens, `D` head
 dimension, `C = L / bucket_size` chunks, `b = bucket_size`.
 
 Everything here is `keras.ops` except the sort and gather, which go through
-`tf_resattn.layers.sorting` (a compiled op on TensorFlow when available).
+`tf_resattn.layers.kernels` (a compiled op on TensorFlow when available). On
+TensorFlow's CPU the hashing, and the attention of all rounds with their
+combination, run as compiled ops as well (`compiled_hash`,
+`compiled_chunk_attention`); the `keras.ops` code below is their reference
+and their fallback everywhere else.
 """
 
 import keras
 from keras import ops
 
-from tf_resattn.layers.sorting import gather_rows, sort_by_bucket
+from tf_resattn.layers.kernels import (
+    compiled_chunk_attention,
+    compiled_hash,
+    compiled_kernels_available,
+    gather_rows,
+    sort_by_bucket,
+)
 
 
 def mask_values(dtype):
@@ -69,8 +79,10 @@ def hash_buckets(qk, rotations, num_buckets, valid_length):
     Returns:
         int32 `[N, R, L]` bucket ids in `[0, num_buckets]`.
     """
-    half = num_buckets // 2
     qk = ops.stop_gradient(qk)
+    if compiled_kernels_available(qk.dtype):
+        return compiled_hash(qk, rotations, num_buckets, valid_length)
+    half = num_buckets // 2
     length = ops.shape(qk)[1]
     is_padding = ops.arange(length) >= valid_length
     rounds = []
@@ -192,6 +204,9 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     num_buckets = number_of_buckets(length // bucket_size, max_buckets)
     buckets = ops.reshape(hash_buckets(qk, rotations, num_buckets, valid_length), (rows * n_hashes, length))
     permutation, inverse = sort_by_bucket(buckets, num_buckets + 1)
+    if compiled_kernels_available(qk.dtype):
+        permutation = ops.reshape(permutation, (rows, n_hashes, length))
+        return compiled_chunk_attention(qk, v, permutation, valid_length, bucket_size)
 
     # Every round sorts its own copy of the tokens, so the gather is a true
     # permutation of rows (its gradient is a gather by the inverse).

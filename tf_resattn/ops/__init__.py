@@ -1,6 +1,6 @@
-"""Bucket sort and permutation gather for LSH attention (TensorFlow only).
+"""Compiled kernels of LSH attention, with their dispatch (TensorFlow only).
 
-Two functions serve `tf_resattn.layers.LSHSelfAttention` on the TensorFlow
+These functions serve `tf_resattn.layers.LSHSelfAttention` on the TensorFlow
 backend:
 
 - `bucket_sort(buckets, num_buckets) -> (permutation, inverse)`: a stable sort
@@ -9,7 +9,17 @@ backend:
 - `permute_gather(x, permutation, inverse) -> y`: `y[n, i] = x[n, permutation[n, i]]`
   for `x` of shape `[N, L, D]`; its gradient is a gather by `inverse`.
 
-Both run either the compiled op library from `custom_ops/` or an equivalent
+- `lsh_hash(qk, rotations, num_buckets, valid_length)`: the angular hash of
+  every token in every round, without the `[N, L, num_buckets / 2]` rotated
+  tokens in memory.
+- `lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)`: the
+  attention of all hash rounds and their combination as one op whose
+  gradient recomputes each chunk's logits.
+
+The last two are compiled only (CPU, float32): `lsh_kernels_available(dtype)`
+says whether they run; where not, the layers compute the same with `keras.ops`.
+
+The first two run either the compiled op library from `custom_ops/` or an equivalent
 pure-TensorFlow path (`tf_resattn.ops.pure`); they give identical permutations.
 `custom_ops_available() -> (bool, reason)` says which one is used and why.
 The pure path is chosen under XLA (`jit_compile=True`), inside
@@ -19,6 +29,22 @@ the reason). `python -m tf_resattn.ops.check` exits non-zero unless the
 compiled library loads and agrees with the pure path.
 """
 
-from tf_resattn.ops.dispatch import bucket_sort, custom_ops_available, permute_gather, pure_path
+from tf_resattn.ops.dispatch import (
+    bucket_sort,
+    custom_ops_available,
+    lsh_chunk_attention,
+    lsh_hash,
+    lsh_kernels_available,
+    permute_gather,
+    pure_path,
+)
 
-__all__ = ["bucket_sort", "custom_ops_available", "permute_gather", "pure_path"]
+__all__ = [
+    "bucket_sort",
+    "custom_ops_available",
+    "lsh_chunk_attention",
+    "lsh_hash",
+    "lsh_kernels_available",
+    "permute_gather",
+    "pure_path",
+]

@@ -2,7 +2,9 @@
 
     python -m tf_resattn.ops.check
 
-Prints one line and exits 0 when the compiled ops are usable; otherwise prints
+Compares the sort and gather, and (where they run) the LSH hash and chunk
+attention, with the pure path. Prints one line and exits 0 when the compiled
+ops are usable; otherwise prints
 the reason to stderr and exits 1 (so a broken build cannot hide behind the
 pure-TensorFlow fallback). `TF_RESATTN_PURE_TF` is ignored here.
 """
@@ -12,7 +14,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from tf_resattn.ops import compiled, loader, pure
+from tf_resattn.ops import compiled, dispatch, loader, pure
 
 
 def _sort_gather_unsort(sort, gather, buckets, num_buckets, x):
@@ -26,8 +28,19 @@ def _sort_gather_unsort(sort, gather, buckets, num_buckets, x):
     return permutation, inverse, sorted_x, restored, tape.gradient(loss, x)
 
 
+def _lsh_attention_and_gradients(qk, v, rotations):
+    """LSH attention of `qk, v [2, 160, 8]` (5 chunks, a padded tail) and its gradients."""
+    from tf_resattn.layers.lsh_attention import lsh_attention
+
+    with tf.GradientTape() as tape:
+        tape.watch([qk, v])
+        out = lsh_attention(qk, v, rotations, bucket_size=32, valid_length=150, max_buckets=8)
+        loss = tf.reduce_sum(out * tf.sin(out))
+    return [out, *tape.gradient(loss, [qk, v])]
+
+
 def compare_with_pure_path():
-    """Runs a small sort/gather/un-sort with both paths; returns a list of mismatches."""
+    """Runs a small sort/gather/un-sort and LSH attention on both paths; returns a list of mismatches."""
     rng = np.random.default_rng(0)
     num_buckets = 7
     buckets = tf.constant(rng.integers(0, num_buckets, size=(3, 101)), tf.int32)
@@ -35,7 +48,15 @@ def compare_with_pure_path():
     ours = _sort_gather_unsort(compiled.bucket_sort, compiled.permute_gather, buckets, num_buckets, x)
     reference = _sort_gather_unsort(pure.bucket_sort, pure.permute_gather, buckets, num_buckets, x)
     names = ("permutation", "inverse", "sorted x", "un-sorted x", "gradient")
-    return [name for name, a, b in zip(names, ours, reference) if not np.allclose(a.numpy(), b.numpy())]
+    mismatches = [name for name, a, b in zip(names, ours, reference) if not np.allclose(a.numpy(), b.numpy())]
+    qk, v = (tf.constant(rng.standard_normal((2, 160, 8)), tf.float32) for _ in range(2))
+    rotations = tf.constant(rng.standard_normal((8, 2, 4)), tf.float32)
+    ours = _lsh_attention_and_gradients(qk, v, rotations)
+    with dispatch.pure_path():
+        reference = _lsh_attention_and_gradients(qk, v, rotations)
+    names = ("LSH attention", "its qk gradient", "its v gradient")
+    mismatches += [name for name, a, b in zip(names, ours, reference) if not np.allclose(a, b, atol=1e-5)]
+    return mismatches
 
 
 def main():

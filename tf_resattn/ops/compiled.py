@@ -27,6 +27,26 @@ def permute_gather(x, permutation, inverse):
     return _library().tf_resattn_permute_gather(x, permutation, inverse)
 
 
+def lsh_hash(qk, rotations, num_buckets, valid_length):
+    """`TfResattn>LshHash`: int32 `[N, R, L]` bucket ids of `qk [N, L, D]` under `rotations [D, R, K]`."""
+    return _library().tf_resattn_lsh_hash(qk, rotations, num_buckets, valid_length)
+
+
+def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
+    """`TfResattn>LshChunkAttention`: fused chunk attention of all rounds, `[N, L, D]` out."""
+    out, _, _ = _library().tf_resattn_lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size=bucket_size)
+    return out
+
+
+@tf.RegisterGradient("TfResattn>LshChunkAttention")
+def _lsh_chunk_attention_gradient(op, d_out, unused_d_round_out, unused_d_lse):
+    """Recomputes each chunk's attention from the saved log-sum-exps (only `out` is differentiable)."""
+    d_qk, d_v = _library().tf_resattn_lsh_chunk_attention_grad(
+        *op.inputs, *op.outputs, d_out, bucket_size=op.get_attr("bucket_size")
+    )
+    return d_qk, d_v, None, None
+
+
 @tf.RegisterGradient("TfResattn>PermuteGather")
 def _permute_gather_gradient(op, dy):
     """A gather by a permutation has, as gradient, the gather by its inverse (no scatter-add)."""
@@ -35,3 +55,4 @@ def _permute_gather_gradient(op, dy):
 
 
 tf.no_gradient("TfResattn>BucketSort")
+tf.no_gradient("TfResattn>LshHash")

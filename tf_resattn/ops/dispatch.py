@@ -15,6 +15,12 @@ used in eager mode and in ordinary `tf.function` graphs. The pure path
 - for dtypes the compiled gather does not cover (it takes float32, float16 and
   bfloat16).
 
+The LSH hashing (`lsh_hash`) and the fused chunk attention
+(`lsh_chunk_attention`) have CPU kernels for float32 only and no pure twin
+here: `lsh_kernels_available(dtype)` says whether they run, and where it says
+no (other dtypes, a machine with a GPU, or any of the reasons above) the
+layers compute the same thing with `keras.ops` and the sort and gather.
+
 The choice is made when the op is created, i.e. when a `tf.function` is
 traced: a function traced before entering `pure_path()` keeps its ops.
 """
@@ -92,6 +98,52 @@ def _use_compiled():
             f"tf_resattn.ops: using the pure-TensorFlow sort/gather: {reason}", RuntimeWarning, stacklevel=3
         )
     return available
+
+
+def lsh_kernels_available(dtype):
+    """Whether `lsh_hash` and `lsh_chunk_attention` run here (compiled, float32, no GPU on the machine)."""
+    if tf.as_dtype(dtype) != tf.float32 or tf.config.list_logical_devices("GPU"):
+        return False
+    return _use_compiled()
+
+
+def lsh_hash(qk, rotations, num_buckets, valid_length):
+    """Angular LSH bucket ids, compiled (see `TfResattn>LshHash`; no gradient).
+
+    Call it only where `lsh_kernels_available(qk.dtype)` is true;
+    its reference is `hash_buckets` in `tf_resattn.layers.lsh_attention`.
+
+    Args:
+        qk: float32 `[N, L, D]`.
+        rotations: float32 `[D, R, K]`; the first `num_buckets // 2` columns are used.
+        num_buckets: even int or int32 scalar.
+        valid_length: positions `>= valid_length` get bucket `num_buckets`.
+
+    Returns:
+        int32 `[N, R, L]`.
+    """
+    return compiled.lsh_hash(qk, rotations, tf.cast(num_buckets, tf.int32), tf.cast(valid_length, tf.int32))
+
+
+def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
+    """The attention of all LSH rounds and their combination, compiled (see `TfResattn>LshChunkAttention`).
+
+    Call it only where `lsh_kernels_available(qk.dtype)` is true;
+    its reference is the `keras.ops` composite in `tf_resattn.layers.lsh_attention`.
+
+    Args:
+        qk, v: float32 `[N, L, D]`, `L` a multiple of `bucket_size`.
+        permutation: int32 `[N, R, L]`, each round's sorting permutation.
+        valid_length: int or int32 scalar; keys at positions `>= valid_length` are masked.
+        bucket_size: chunk length (a Python int).
+
+    Returns:
+        float32 `[N, L, D]`.
+    """
+    permutation = tf.convert_to_tensor(permutation)
+    _require_int32(permutation, "permutation", "lsh_chunk_attention")
+    valid_length = tf.cast(valid_length, tf.int32)
+    return compiled.lsh_chunk_attention(qk, v, permutation, valid_length, int(bucket_size))
 
 
 def _require_int32(tensor, name, function):

@@ -5,7 +5,8 @@ into this folder. Loading checks that it was built for the running
 TensorFlow: a library compiled against another TensorFlow either fails to
 load (unresolved C++ symbols, e.g. a different `_GLIBCXX_USE_CXX11_ABI`) or
 reports a different version through its `LibraryInfo` op; both are refused
-with a reason that says how to rebuild.
+with a reason that says how to rebuild. A library built with AVX2 and FMA
+(where the building CPU has them) is refused on a CPU without them.
 """
 
 import pathlib
@@ -39,6 +40,16 @@ def library_info(module):
     return dict(item.split("=", 1) for item in text.split(";"))
 
 
+def _cpu_has_avx2_fma():
+    """Whether this CPU has AVX2 and FMA; True where /proc/cpuinfo cannot tell (not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), None)
+    except OSError:
+        return True
+    return flags is None or {"avx2", "fma"} <= set(flags)
+
+
 def _load(path):
     if not path.exists():
         return None, f"{path.name} is not built; {REBUILD_HINT}"
@@ -56,5 +67,7 @@ def _load(path):
     abi_flag = f"-D_GLIBCXX_USE_CXX11_ABI={info.get('cxx11_abi')}"
     if abi_flag not in tf.sysconfig.get_compile_flags():
         return None, f"{path.name} was built with {abi_flag}, unlike this TensorFlow; {REBUILD_HINT}"
+    if info.get("avx2_fma") == "1" and not _cpu_has_avx2_fma():
+        return None, f"{path.name} was built for CPUs with AVX2 and FMA, which this one lacks; {REBUILD_HINT}"
     kernels = "CPU and CUDA kernels" if info.get("cuda") == "1" else "CPU kernels"
     return module, f"loaded {path} ({kernels}, TensorFlow {info['tf_version']})"

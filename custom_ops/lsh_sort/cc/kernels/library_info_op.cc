@@ -13,6 +13,12 @@ namespace tf_resattn {
 #error "TF_RESATTN_TF_VERSION is not defined (build with custom_ops/build.py)"
 #endif
 
+#if defined(__AVX2__) && defined(__FMA__)
+constexpr int kAvx2Fma = 1;
+#else
+constexpr int kAvx2Fma = 0;
+#endif
+
 #if GOOGLE_CUDA
 constexpr int kWithCuda = 1;
 #else
@@ -30,7 +36,7 @@ class LibraryInfoOp : public OpKernel {
     info->scalar<tstring>()() = absl::StrCat(
         "tf_version=", TF_RESATTN_TF_VERSION,
         ";cxx11_abi=", _GLIBCXX_USE_CXX11_ABI,
-        ";cuda=", kWithCuda);
+        ";cuda=", kWithCuda, ";avx2_fma=", kAvx2Fma);
   }
 };
 

@@ -4,6 +4,16 @@
 //       -> permutation int32 [N, L], inverse int32 [N, L]
 //   TfResattn>PermuteGather(x T [N, L, D], permutation int32 [N, L],
 //                           inverse int32 [N, L]) -> y T [N, L, D]
+//   TfResattn>LshHash(qk float [N, L, D], rotations float [D, R, K],
+//                     num_buckets int32 scalar, valid_length int32 scalar)
+//       -> buckets int32 [N, R, L]
+//   TfResattn>LshChunkAttention(qk float [N, L, D], v float [N, L, D],
+//                               permutation int32 [N, R, L],
+//                               valid_length int32 scalar; bucket_size)
+//       -> out [N, L, D], round_out [N, R, L, D], lse [N, R, L]
+//   TfResattn>LshChunkAttentionGrad(qk, v, permutation, valid_length, out,
+//                                   round_out, lse, d_out; bucket_size)
+//       -> d_qk [N, L, D], d_v [N, L, D]
 //   TfResattn>LibraryInfo() -> info string scalar
 //
 // The shape functions reject wrong ranks and mismatched N, L with messages
@@ -74,7 +84,115 @@ absl::Status PermuteGatherShape(InferenceContext* c) {
   return absl::OkStatus();
 }
 
+absl::Status ChunkAttentionShape(InferenceContext* c) {
+  const char* op = "lsh_chunk_attention";
+  TF_RETURN_IF_ERROR(RequireRank(c, 0, 3, op, "qk", "[N, L, D]"));
+  TF_RETURN_IF_ERROR(RequireRank(c, 1, 3, op, "v", "[N, L, D]"));
+  TF_RETURN_IF_ERROR(RequireRank(c, 2, 3, op, "permutation", "[N, R, L]"));
+  TF_RETURN_IF_ERROR(RequireRank(c, 3, 0, op, "valid_length", "(a scalar)"));
+  ShapeHandle tokens;
+  TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &tokens));
+  ShapeHandle permutation = c->input(2);
+  if (!c->RankKnown(tokens) || !c->RankKnown(permutation)) {
+    c->set_output(0, c->UnknownShapeOfRank(3));
+    c->set_output(1, c->UnknownShapeOfRank(4));
+    c->set_output(2, c->UnknownShapeOfRank(3));
+    return absl::OkStatus();
+  }
+  c->set_output(0, tokens);
+  c->set_output(1, c->MakeShape({c->Dim(permutation, 0), c->Dim(permutation, 1),
+                                 c->Dim(tokens, 1), c->Dim(tokens, 2)}));
+  c->set_output(2, permutation);
+  return absl::OkStatus();
+}
+
+absl::Status HashShape(InferenceContext* c) {
+  TF_RETURN_IF_ERROR(RequireRank(c, 0, 3, "lsh_hash", "qk", "[N, L, D]"));
+  TF_RETURN_IF_ERROR(
+      RequireRank(c, 1, 3, "lsh_hash", "rotations", "[D, R, K]"));
+  ShapeHandle qk = c->input(0), rotations = c->input(1);
+  if (!c->RankKnown(qk) || !c->RankKnown(rotations)) {
+    c->set_output(0, c->UnknownShapeOfRank(3));
+    return absl::OkStatus();
+  }
+  c->set_output(0, c->MakeShape({c->Dim(qk, 0), c->Dim(rotations, 1),
+                                 c->Dim(qk, 1)}));
+  return absl::OkStatus();
+}
+
+absl::Status ChunkAttentionGradShape(InferenceContext* c) {
+  c->set_output(0, c->input(0));
+  c->set_output(1, c->input(1));
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+REGISTER_OP("TfResattn>LshHash")
+    .Input("qk: float")
+    .Input("rotations: float")
+    .Input("num_buckets: int32")
+    .Input("valid_length: int32")
+    .Output("buckets: int32")
+    .SetShapeFn(HashShape)
+    .Doc(R"doc(
+Angular LSH bucket ids (CPU): for round r, the index of the largest |x R_r|
+over the first num_buckets / 2 rotation columns (first index on ties), plus
+num_buckets / 2 when that entry is negative; positions >= valid_length get
+bucket num_buckets.
+
+qk: [N, L, D].
+rotations: [D, R, K], K >= num_buckets / 2.
+num_buckets: int32 scalar, even.
+valid_length: int32 scalar.
+buckets: int32 [N, R, L], values in [0, num_buckets].
+)doc");
+
+REGISTER_OP("TfResattn>LshChunkAttention")
+    .Input("qk: float")
+    .Input("v: float")
+    .Input("permutation: int32")
+    .Input("valid_length: int32")
+    .Output("out: float")
+    .Output("round_out: float")
+    .Output("lse: float")
+    .Attr("bucket_size: int >= 1")
+    .SetShapeFn(ChunkAttentionShape)
+    .Doc(R"doc(
+The attention of multi-round LSH attention, fused (CPU).
+
+Round r sorts the tokens by `permutation[n, r]`, cuts them into chunks of
+`bucket_size` and lets each chunk attend to itself and the chunk before it
+(shared query/key: keys are `qk` normalised to unit length, queries `qk`
+scaled by D^-1/2; self-attention masked unless nothing else is available;
+keys at positions >= valid_length and the first chunk's look-back masked).
+The rounds are combined through the log-sum-exps of their logits.
+
+qk, v: [N, L, D] in the original token order; L a multiple of bucket_size.
+permutation: int32 [N, R, L]; row (n, r) is a permutation of [0, L).
+valid_length: int32 scalar.
+out: [N, L, D], the combined attention output.
+round_out: [N, R, L, D], each round's output in the original order.
+lse: [N, R, L], each round's log-sum-exp in the original order.
+)doc");
+
+REGISTER_OP("TfResattn>LshChunkAttentionGrad")
+    .Input("qk: float")
+    .Input("v: float")
+    .Input("permutation: int32")
+    .Input("valid_length: int32")
+    .Input("out: float")
+    .Input("round_out: float")
+    .Input("lse: float")
+    .Input("d_out: float")
+    .Output("d_qk: float")
+    .Output("d_v: float")
+    .Attr("bucket_size: int >= 1")
+    .SetShapeFn(ChunkAttentionGradShape)
+    .Doc(R"doc(
+Gradient of LshChunkAttention with respect to qk and v, given its outputs and
+the gradient of `out`; recomputes each chunk's logits from `lse`.
+)doc");
 
 REGISTER_OP("TfResattn>BucketSort")
     .Input("buckets: int32")
@@ -113,7 +231,7 @@ REGISTER_OP("TfResattn>LibraryInfo")
     .SetShapeFn(shape_inference::ScalarShape)
     .Doc(R"doc(
 Build facts of this library, `key=value` pairs joined by `;`
-(tf_version, cxx11_abi, cuda), checked by the Python loader.
+(tf_version, cxx11_abi, cuda, avx2_fma), checked by the Python loader.
 )doc");
 
 }  // namespace tf_resattn

@@ -1,0 +1,119 @@
+// TfResattn>LshHash: angular LSH bucket ids of every token in every round.
+//
+// bucket = argmax over [xR, -xR] of the first num_buckets / 2 rotation
+// columns, i.e. the index of the largest |xR| (first index on ties), plus
+// num_buckets / 2 when that entry is negative; tokens at positions
+// >= valid_length get bucket num_buckets. This is `hash_buckets` in
+// tf_resattn/layers/lsh_attention.py. Each work item rotates a block of
+// tokens into a small scratch buffer and reduces it at once, so the
+// [N, L, num_buckets / 2] rotated tokens never exist in memory.
+
+#define EIGEN_USE_THREADS
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/framework/tensor_shape.h"
+#include "unsupported/Eigen/CXX11/Tensor"
+
+namespace tensorflow {
+namespace tf_resattn {
+namespace {
+
+using CPUDevice = Eigen::ThreadPoolDevice;
+
+constexpr int64_t kTokensPerBlock = 64;
+
+class LshHashOp : public OpKernel {
+ public:
+  explicit LshHashOp(OpKernelConstruction* context) : OpKernel(context) {}
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& qk = context->input(0);
+    const Tensor& rotations = context->input(1);
+    const Tensor& num_buckets_tensor = context->input(2);
+    const Tensor& valid_length_tensor = context->input(3);
+    OP_REQUIRES(context, qk.dims() == 3,
+                errors::InvalidArgument("lsh_hash: `qk` must be [N, L, D], got ",
+                                        qk.shape().DebugString()));
+    OP_REQUIRES(
+        context,
+        rotations.dims() == 3 && rotations.dim_size(0) == qk.dim_size(2),
+        errors::InvalidArgument("lsh_hash: `rotations` must be [D, R, K] with "
+                                "qk's D = ", qk.dim_size(2), ", got ",
+                                rotations.shape().DebugString()));
+    OP_REQUIRES(context,
+                TensorShapeUtils::IsScalar(num_buckets_tensor.shape()) &&
+                    TensorShapeUtils::IsScalar(valid_length_tensor.shape()),
+                errors::InvalidArgument(
+                    "lsh_hash: `num_buckets` and `valid_length` must be scalars"));
+    const int64_t rows = qk.dim_size(0), length = qk.dim_size(1);
+    const int64_t depth = qk.dim_size(2), rounds = rotations.dim_size(1);
+    const int64_t columns = rotations.dim_size(2);
+    const int32_t num_buckets = num_buckets_tensor.scalar<int32>()();
+    const int64_t valid_length = valid_length_tensor.scalar<int32>()();
+    const int64_t half = num_buckets / 2;
+    OP_REQUIRES(context,
+                num_buckets >= 2 && num_buckets % 2 == 0 && half <= columns,
+                errors::InvalidArgument(
+                    "lsh_hash: `num_buckets` = ", num_buckets, " must be even, "
+                    ">= 2 and at most twice the rotations' K = ", columns));
+
+    Tensor* buckets = nullptr;
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(
+                       0, TensorShape({rows, rounds, length}), &buckets));
+    const float* tokens = qk.flat<float>().data();
+    const float* rotation = rotations.flat<float>().data();
+    int32_t* ids = buckets->flat<int32>().data();
+    const int64_t blocks = (length + kTokensPerBlock - 1) / kTokensPerBlock;
+
+    auto hash = [&](Eigen::Index begin, Eigen::Index end) {
+      std::vector<float> rotated(kTokensPerBlock * half);
+      for (Eigen::Index item = begin; item < end; ++item) {
+        const int64_t row = item / blocks;
+        const int64_t first = (item % blocks) * kTokensPerBlock;
+        const int64_t count = std::min(kTokensPerBlock, length - first);
+        const Operand<false> block{tokens + (row * length + first) * depth,
+                                   depth};
+        for (int64_t round = 0; round < rounds; ++round) {
+          // rotations[:, round, :half] is row-major with stride R * K.
+          SmallGemm(count, half, depth, block, rotation + round * columns,
+                    rounds * columns, rotated.data(), half,
+                    /*accumulate=*/false);
+          int32_t* out = ids + (row * rounds + round) * length + first;
+          for (int64_t i = 0; i < count; ++i) {
+            if (first + i >= valid_length) {
+              out[i] = num_buckets;
+              continue;
+            }
+            const float* values = rotated.data() + i * half;
+            int64_t best = 0;
+            for (int64_t j = 1; j < half; ++j) {
+              if (std::fabs(values[j]) > std::fabs(values[best])) best = j;
+            }
+            out[i] = static_cast<int32_t>(best + (values[best] < 0 ? half : 0));
+          }
+        }
+      }
+    };
+    const double flops = 2.0 * kTokensPerBlock * depth * half * rounds;
+    context->eigen_device<CPUDevice>().parallelFor(
+        rows * blocks,
+        Eigen::TensorOpCost(kTokensPerBlock * depth * sizeof(float),
+                            kTokensPerBlock * rounds * sizeof(int32_t), flops),
+        hash);
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("TfResattn>LshHash").Device(DEVICE_CPU),
+                        LshHashOp);
+
+}  // namespace
+}  // namespace tf_resattn
+}  // namespace tensorflow

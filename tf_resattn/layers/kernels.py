@@ -1,0 +1,76 @@
+"""The one place where LSH attention calls backend-specific kernels.
+
+On the TensorFlow backend these go to `tf_resattn.ops` (the compiled op
+library when it is available, pure TensorFlow otherwise); on other backends
+they use `keras.ops`.
+
+- `sort_by_bucket` and `gather_rows`: a stable sort by (bucket, position) and
+  a gather of rows by the resulting permutation; every path gives the same
+  permutation.
+- `compiled_hash` and `compiled_chunk_attention`: the hashing, and the
+  attention of all hash rounds with their combination, as compiled ops
+  (TensorFlow on CPU, float32). Where `compiled_kernels_available` says no,
+  `lsh_attention` computes the same with `keras.ops`, the sort and the gather.
+"""
+
+import keras
+from keras import ops
+
+
+def _on_tensorflow():
+    return keras.backend.backend() == "tensorflow"
+
+
+def sort_by_bucket(buckets, num_buckets):
+    """Stable sort of int32 bucket ids `[N, L]` -> `(permutation, inverse)`, int32 `[N, L]`."""
+    if _on_tensorflow():
+        from tf_resattn import ops as tf_ops
+
+        return tf_ops.bucket_sort(buckets, num_buckets)
+    length = ops.shape(buckets)[1]
+    keys = buckets * length + ops.arange(length, dtype="int32")
+    permutation = ops.cast(ops.argsort(keys, axis=-1), "int32")
+    inverse = ops.cast(ops.argsort(permutation, axis=-1), "int32")
+    return permutation, inverse
+
+
+def gather_rows(x, permutation, inverse):
+    """`y[n, i] = x[n, permutation[n, i]]` for `x [N, L, D]`; gradient gathers by `inverse`."""
+    if _on_tensorflow():
+        from tf_resattn import ops as tf_ops
+
+        return tf_ops.permute_gather(x, permutation, inverse)
+    return ops.take_along_axis(x, permutation[..., None], axis=1)
+
+
+def compiled_kernels_available(dtype):
+    """Whether `compiled_hash` and `compiled_chunk_attention` run here for tokens of `dtype`."""
+    if not _on_tensorflow():
+        return False
+    from tf_resattn import ops as tf_ops
+
+    return tf_ops.lsh_kernels_available(dtype)
+
+
+def compiled_hash(qk, rotations, num_buckets, valid_length):
+    """`hash_buckets` of `tf_resattn.layers.lsh_attention` as one op: int32 `[N, R, L]`."""
+    from tf_resattn import ops as tf_ops
+
+    return tf_ops.lsh_hash(qk, rotations, num_buckets, valid_length)
+
+
+def compiled_chunk_attention(qk, v, permutation, valid_length, bucket_size):
+    """All rounds' chunk attention, combined, in original token order.
+
+    Args:
+        qk, v: `[N, L, D]` float32, `L` a multiple of `bucket_size`.
+        permutation: int32 `[N, R, L]`, each round's sorting permutation.
+        valid_length: keys at positions `>= valid_length` are masked.
+        bucket_size: chunk length.
+
+    Returns:
+        `[N, L, D]`, as the composite path of `lsh_attention` computes it.
+    """
+    from tf_resattn import ops as tf_ops
+
+    return tf_ops.lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)
