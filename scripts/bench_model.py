@@ -4,7 +4,9 @@
 
 Each variant is trained on random images and labels (batch 8 by default) for
 a few warm-up steps, then timed over several repeats; the median images per
-second is reported with the parameter count. `--xla` adds a row per variant
+second is reported with the parameter count. The repeats are interleaved
+(every variant once per repeat), so a change in the machine's load falls on
+all variants alike and the ratios stay comparable. `--xla` adds a row per variant
 with the training step compiled by XLA (`jit_compile=True`; the LSH layers
 then take the pure-TensorFlow path).
 """
@@ -20,23 +22,35 @@ import numpy as np
 import tf_resattn
 
 
-def train_throughput(variant, size, batch_size, steps, repeats, jit_compile):
-    """Median images/s of `steps` training steps, over `repeats` timed runs."""
-    model = tf_resattn.build_model(variant, input_shape=(size, size, 1))
-    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy", jit_compile=jit_compile)
-    rng = np.random.default_rng(0)
-    images = rng.random((batch_size, size, size, 1), dtype=np.float32)
-    labels = rng.integers(0, 4, (batch_size, size, size))
-    for _ in range(2):
-        model.train_on_batch(images, labels)
-    rates = []
-    for _ in range(repeats):
+class Trainer:
+    """One variant's model, compiled, with a fixed random batch; `run(steps)` returns images/s."""
+
+    def __init__(self, variant, size, batch_size, jit_compile):
+        self.name = f"{variant} (XLA)" if jit_compile else variant
+        self.model = tf_resattn.build_model(variant, input_shape=(size, size, 1))
+        self.model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy", jit_compile=jit_compile)
+        rng = np.random.default_rng(0)
+        self.images = rng.random((batch_size, size, size, 1), dtype=np.float32)
+        self.labels = rng.integers(0, 4, (batch_size, size, size))
+        self.run(2)  # tracing and warm-up
+
+    def run(self, steps):
         start = time.perf_counter()
         for _ in range(steps):
-            model.train_on_batch(images, labels)
-        rates.append(steps * batch_size / (time.perf_counter() - start))
-    name = f"{variant} (XLA)" if jit_compile else variant
-    return {"variant": name, "params": model.count_params(), "images_per_s": statistics.median(rates)}
+            self.model.train_on_batch(self.images, self.labels)
+        return steps * len(self.images) / (time.perf_counter() - start)
+
+
+def interleaved_throughput(trainers, steps, repeats):
+    """Median images/s per trainer; each repeat times every trainer in turn, so load changes hit all alike."""
+    rates = {trainer.name: [] for trainer in trainers}
+    for _ in range(repeats):
+        for trainer in trainers:
+            rates[trainer.name].append(trainer.run(steps))
+    return [
+        {"variant": t.name, "params": t.model.count_params(), "images_per_s": statistics.median(rates[t.name])}
+        for t in trainers
+    ]
 
 
 def main(argv=None):
@@ -51,11 +65,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     modes = [False, True] if args.xla else [False]
-    rows = [
-        train_throughput(v, args.size, args.batch_size, args.steps, args.repeats, jit)
-        for v in args.variants
-        for jit in modes
-    ]
+    trainers = [Trainer(v, args.size, args.batch_size, jit) for v in args.variants for jit in modes]
+    rows = interleaved_throughput(trainers, args.steps, args.repeats)
     unet = next((row["images_per_s"] for row in rows if row["variant"] == "unet"), None)
     print(f"\nTraining throughput at {args.size}x{args.size}, batch {args.batch_size} (median of {args.repeats})")
     print(f"| variant | parameters | images/s | vs unet |\n|---|---|---|---|")

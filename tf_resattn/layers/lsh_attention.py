@@ -339,8 +339,10 @@ class LSHSelfAttention(keras.layers.Layer):
         padding = (-length) % self.bucket_size
 
         def lsh():
-            pad = [[0, 0], [0, padding], [0, 0]]
             rotations = ops.cast(self.rotations, qk.dtype)
+            if isinstance(padding, int) and padding == 0:  # static length, a multiple of the bucket
+                return lsh_attention(qk, v, rotations, self.bucket_size, length, self.max_buckets)
+            pad = [[0, 0], [0, padding], [0, 0]]
             out = lsh_attention(
                 ops.pad(qk, pad), ops.pad(v, pad), rotations, self.bucket_size, length, self.max_buckets
             )

@@ -63,6 +63,12 @@ void Multiply(const Matrix& a, const Matrix& b, Matrix* c,
             c->data(), c->cols(), accumulate);
 }
 
+// Row-major transpose of an Eigen matrix into `transposed` (already sized).
+void TransposeInto(const Matrix& matrix, Matrix* transposed) {
+  Transpose(matrix.rows(), matrix.cols(), matrix.data(), matrix.cols(),
+            transposed->data(), transposed->cols());
+}
+
 // weights[i, :] = exp(weights[i, :] - shift[i]) for every row i. One
 // contiguous row at a time, so that Eigen's vectorised exp is used.
 void ShiftedExp(const Vector& shift, Matrix* weights) {
@@ -112,7 +118,8 @@ void GatherRound(const CPUDevice& device, const Dims& d,
       const int64_t token = token_of(flat);
       float* target = sorted + flat * width;
       for (const Columns& source : sources) {
-        std::copy_n(source.data + token * source.width, source.width, target);
+        const float* row = source.data + token * source.width;
+        for (int64_t k = 0; k < source.width; ++k) target[k] = row[k];
         target += source.width;
       }
     }
@@ -164,7 +171,7 @@ class ChunkScratch {
     inverse_norms =
         (raw_keys.rowwise().squaredNorm().array() + kNormEpsilon).rsqrt();
     keys = inverse_norms.asDiagonal() * raw_keys;
-    keys_transposed = keys.transpose();
+    TransposeInto(keys, &keys_transposed);
     queries = raw_keys.topRows(b) * scale;
     Multiply<Plain>(queries, keys_transposed, &weights);
     for (int64_t i = 0; i < b; ++i) {
@@ -453,7 +460,7 @@ class LshChunkAttentionGradOp : public ChunkAttentionKernel {
             round_lse[i] = query[depth + 1];
           }
           ShiftedExp(round_lse, &s.weights);
-          values_transposed = s.values.transpose();
+          TransposeInto(s.values, &values_transposed);
           Multiply<Plain>(d_outputs, values_transposed, &d_weights);
           d_weights = s.weights.cwiseProduct(d_weights.colwise() - delta);
           Multiply<Plain>(d_weights, s.keys, &d_queries);

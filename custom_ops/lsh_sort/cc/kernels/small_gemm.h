@@ -1,4 +1,5 @@
-// Small single-threaded float matrix products for the chunk attention.
+// Small single-threaded float matrix products (and transposes) for the LSH
+// kernels.
 //
 // The chunk attention multiplies matrices of a few dozen to a few hundred
 // rows (b x D by D x 2b, ...), thousands of times per call, from many
@@ -110,6 +111,44 @@ inline void SmallGemm(int64_t m, int64_t n, int64_t depth, const A& a,
       for (int64_t p = 0; p < depth; ++p) sum += a(i, p) * b[p * ldb + j];
       c[i * ldc + j] = sum;
     }
+  }
+}
+
+// dst[cols x rows] = src[rows x cols]^T, both row-major with strides
+// `lds`, `ldd`; 8 x 8 blocks in registers where AVX2 is available.
+inline void Transpose(int64_t rows, int64_t cols, const float* src,
+                      int64_t lds, float* dst, int64_t ldd) {
+  int64_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  for (; i + 8 <= rows; i += 8) {
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      __m256 r[8], t[8];
+      for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + (i + k) * lds + j);
+      for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+      }
+      for (int k = 0; k < 8; k += 4) {
+        r[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      for (int k = 0; k < 4; ++k) {
+        _mm256_storeu_ps(dst + (j + k) * ldd + i,
+                         _mm256_permute2f128_ps(r[k], r[k + 4], 0x20));
+        _mm256_storeu_ps(dst + (j + k + 4) * ldd + i,
+                         _mm256_permute2f128_ps(r[k], r[k + 4], 0x31));
+      }
+    }
+    for (; j < cols; ++j) {
+      for (int64_t k = 0; k < 8; ++k) dst[j * ldd + i + k] = src[(i + k) * lds + j];
+    }
+  }
+#endif
+  for (; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
   }
 }
 
