@@ -110,7 +110,8 @@ void GatherRound(const CPUDevice& device, const Dims& d,
         for (const Columns& source : sources) {
           const char* start =
               reinterpret_cast<const char*>(source.data + ahead * source.width);
-          for (int64_t byte = 0; byte < source.width * 4; byte += 64) {
+          const int64_t bytes = source.width * sizeof(float);
+          for (int64_t byte = 0; byte < bytes; byte += 64) {
             __builtin_prefetch(start + byte);
           }
         }
