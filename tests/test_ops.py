@@ -287,8 +287,7 @@ def test_library_for_other_tensorflow_is_refused(monkeypatch, tmp_path):
 @needs_library
 def test_avx2_build_is_refused_on_a_cpu_without_avx2(monkeypatch):
     info = loader.library_info(LIBRARY)
-    monkeypatch.setattr(loader, "library_info", lambda module: {**info, "avx2_fma": "1"})
-    monkeypatch.setattr(loader, "_cpu_has_avx2_fma", lambda: False)
+    monkeypatch.setattr(loader, "library_info", lambda module: {**info, "avx2_fma": "1", "cpu_avx2_fma": "0"})
     module, reason = loader._load(loader.LIBRARY_PATH)
     assert module is None and "AVX2 and FMA" in reason and "pip install -e ." in reason
 

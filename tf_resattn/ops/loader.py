@@ -40,16 +40,6 @@ def library_info(module):
     return dict(item.split("=", 1) for item in text.split(";"))
 
 
-def _cpu_has_avx2_fma():
-    """Whether this CPU has AVX2 and FMA; True where /proc/cpuinfo cannot tell (not Linux)."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), None)
-    except OSError:
-        return True
-    return flags is None or {"avx2", "fma"} <= set(flags)
-
-
 def _load(path):
     if not path.exists():
         return None, f"{path.name} is not built; {REBUILD_HINT}"
@@ -67,7 +57,7 @@ def _load(path):
     abi_flag = f"-D_GLIBCXX_USE_CXX11_ABI={info.get('cxx11_abi')}"
     if abi_flag not in tf.sysconfig.get_compile_flags():
         return None, f"{path.name} was built with {abi_flag}, unlike this TensorFlow; {REBUILD_HINT}"
-    if info.get("avx2_fma") == "1" and not _cpu_has_avx2_fma():
+    if info.get("avx2_fma") == "1" and info.get("cpu_avx2_fma") != "1":
         return None, f"{path.name} was built for CPUs with AVX2 and FMA, which this one lacks; {REBUILD_HINT}"
     kernels = "CPU and CUDA kernels" if info.get("cuda") == "1" else "CPU kernels"
     return module, f"loaded {path} ({kernels}, TensorFlow {info['tf_version']})"

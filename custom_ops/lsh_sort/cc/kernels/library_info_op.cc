@@ -25,6 +25,16 @@ constexpr int kWithCuda = 1;
 constexpr int kWithCuda = 0;
 #endif  // GOOGLE_CUDA
 
+// Whether the CPU running this process (and its operating system) supports
+// AVX2 and FMA, so the loader can refuse an AVX2 build where it would crash.
+int RunningCpuHasAvx2Fma() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
+}
+
 class LibraryInfoOp : public OpKernel {
  public:
   explicit LibraryInfoOp(OpKernelConstruction* context) : OpKernel(context) {}
@@ -36,7 +46,8 @@ class LibraryInfoOp : public OpKernel {
     info->scalar<tstring>()() = absl::StrCat(
         "tf_version=", TF_RESATTN_TF_VERSION,
         ";cxx11_abi=", _GLIBCXX_USE_CXX11_ABI,
-        ";cuda=", kWithCuda, ";avx2_fma=", kAvx2Fma);
+        ";cuda=", kWithCuda, ";avx2_fma=", kAvx2Fma,
+        ";cpu_avx2_fma=", RunningCpuHasAvx2Fma());
   }
 };
 

@@ -231,7 +231,8 @@ REGISTER_OP("TfResattn>LibraryInfo")
     .SetShapeFn(shape_inference::ScalarShape)
     .Doc(R"doc(
 Build facts of this library, `key=value` pairs joined by `;`
-(tf_version, cxx11_abi, cuda, avx2_fma), checked by the Python loader.
+(tf_version, cxx11_abi, cuda, avx2_fma) and whether the running CPU has
+AVX2 and FMA (cpu_avx2_fma), checked by the Python loader.
 )doc");
 
 }  // namespace tf_resattn
