@@ -34,6 +34,7 @@ CPU_SOURCES = (
     "cc/kernels/permute_gather_op.cc",
     "cc/kernels/chunk_attention_op.cc",
     "cc/kernels/lsh_hash_op.cc",
+    "cc/kernels/layer_norm_op.cc",
     "cc/kernels/library_info_op.cc",
 )
 CUDA_SOURCES = (

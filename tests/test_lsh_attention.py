@@ -21,7 +21,7 @@ from tf_resattn.layers.lsh_attention import full_attention, lsh_attention
 def attention_path(request):
     if request.param == "keras.ops":
         scope = tf_ops.pure_path()
-    elif not tf_ops.lsh_kernels_available(tf.float32):
+    elif not tf_ops.cpu_kernels_available(tf.float32):
         pytest.skip("the compiled LSH kernels do not run here (no library, or a GPU machine)")
     else:
         scope = contextlib.nullcontext()

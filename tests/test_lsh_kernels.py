@@ -11,7 +11,7 @@ from tf_resattn.layers.lsh_attention import hash_buckets, lsh_attention
 from tf_resattn.ops import compiled
 
 pytestmark = pytest.mark.skipif(
-    not ops.lsh_kernels_available(tf.float32),
+    not ops.cpu_kernels_available(tf.float32),
     reason=f"the compiled LSH kernels do not run here: {ops.custom_ops_available()[1]}",
 )
 

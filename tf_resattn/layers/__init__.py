@@ -2,8 +2,17 @@
 
 from tf_resattn.layers.conv_block import ConvBlock
 from tf_resattn.layers.decoder_block import DecoderBlock
+from tf_resattn.layers.layer_norm import LayerNormalization
 from tf_resattn.layers.lsh_attention import LSHSelfAttention
 from tf_resattn.layers.resnext_block import ResNeXtBlock
 from tf_resattn.layers.spatial import CropToReference, PadToMultiple
 
-__all__ = ["ConvBlock", "CropToReference", "DecoderBlock", "LSHSelfAttention", "PadToMultiple", "ResNeXtBlock"]
+__all__ = [
+    "ConvBlock",
+    "CropToReference",
+    "DecoderBlock",
+    "LayerNormalization",
+    "LSHSelfAttention",
+    "PadToMultiple",
+    "ResNeXtBlock",
+]

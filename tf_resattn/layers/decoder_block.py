@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tf_resattn.layers.conv_block import ConvBlock
+from tf_resattn.layers.layer_norm import LayerNormalization
 from tf_resattn.layers.lsh_attention import LSHSelfAttention
 
 
@@ -65,7 +66,7 @@ class DecoderBlock(keras.layers.Layer):
         self.upsample = keras.layers.Conv2DTranspose(filters, 2, strides=2, name="upsample", dtype=self.dtype_policy)
         self.convs = ConvBlock(filters, norm=norm, name="convs", dtype=self.dtype_policy)
         if attention:
-            self.attention_norm = keras.layers.LayerNormalization(name="attention_norm", dtype=self.dtype_policy)
+            self.attention_norm = LayerNormalization(name="attention_norm", dtype=self.dtype_policy)
             self.lsh_attention = LSHSelfAttention(
                 num_heads,
                 key_dim,

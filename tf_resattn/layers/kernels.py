@@ -11,6 +11,8 @@ they use `keras.ops`.
   attention of all hash rounds with their combination, as compiled ops
   (TensorFlow on CPU, float32). Where `compiled_kernels_available` says no,
   `lsh_attention` computes the same with `keras.ops`, the sort and the gather.
+- `compiled_layer_norm`: layer normalisation over the last axis, compiled
+  likewise; elsewhere `LayerNormalization` is Keras's own.
 """
 
 import keras
@@ -44,12 +46,12 @@ def gather_rows(x, permutation, inverse):
 
 
 def compiled_kernels_available(dtype):
-    """Whether `compiled_hash` and `compiled_chunk_attention` run here for tokens of `dtype`."""
+    """Whether the `compiled_*` functions below run here for tensors of `dtype`."""
     if not _on_tensorflow():
         return False
     from tf_resattn import ops as tf_ops
 
-    return tf_ops.lsh_kernels_available(dtype)
+    return tf_ops.cpu_kernels_available(dtype)
 
 
 def compiled_hash(qk, rotations, num_buckets, valid_length):
@@ -74,3 +76,10 @@ def compiled_chunk_attention(qk, v, permutation, valid_length, bucket_size):
     from tf_resattn import ops as tf_ops
 
     return tf_ops.lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)
+
+
+def compiled_layer_norm(x, gamma, beta, epsilon):
+    """`keras.layers.LayerNormalization(axis=-1)`'s computation as one op: `x [..., C]` -> same shape."""
+    from tf_resattn import ops as tf_ops
+
+    return tf_ops.layer_norm(x, gamma, beta, epsilon)

@@ -15,8 +15,10 @@ backend:
 - `lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)`: the
   attention of all hash rounds and their combination as one op whose
   gradient recomputes each chunk's logits.
+- `layer_norm(x, gamma, beta, epsilon)`: layer normalisation over the last
+  axis in one pass each way.
 
-The last two are compiled only (CPU, float32): `lsh_kernels_available(dtype)`
+These three are compiled only (CPU, float32): `cpu_kernels_available(dtype)`
 says whether they run; where not, the layers compute the same with `keras.ops`.
 
 The first two run either the compiled op library from `custom_ops/` or an equivalent
@@ -31,20 +33,22 @@ compiled library loads and agrees with the pure path.
 
 from tf_resattn.ops.dispatch import (
     bucket_sort,
+    cpu_kernels_available,
     custom_ops_available,
+    layer_norm,
     lsh_chunk_attention,
     lsh_hash,
-    lsh_kernels_available,
     permute_gather,
     pure_path,
 )
 
 __all__ = [
     "bucket_sort",
+    "cpu_kernels_available",
     "custom_ops_available",
+    "layer_norm",
     "lsh_chunk_attention",
     "lsh_hash",
-    "lsh_kernels_available",
     "permute_gather",
     "pure_path",
 ]

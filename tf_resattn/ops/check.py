@@ -2,8 +2,8 @@
 
     python -m tf_resattn.ops.check
 
-Compares the sort and gather, and (where they run) the LSH hash and chunk
-attention, with the pure path. Prints one line and exits 0 when the compiled
+Compares the sort and gather, and (where they run) the LSH hash, chunk
+attention and layer normalisation, with the pure path. Prints one line and exits 0 when the compiled
 ops are usable; otherwise prints
 the reason to stderr and exits 1 (so a broken build cannot hide behind the
 pure-TensorFlow fallback). `TF_RESATTN_PURE_TF` is ignored here.
@@ -39,6 +39,18 @@ def _lsh_attention_and_gradients(qk, v, rotations):
     return [out, *tape.gradient(loss, [qk, v])]
 
 
+def _layer_norm_and_gradients(x):
+    """The decoder's `LayerNormalization` of `x [2, 50, 12]` and its gradients (x, gamma, beta)."""
+    from tf_resattn.layers import LayerNormalization
+
+    layer = LayerNormalization(beta_initializer="ones", gamma_initializer="ones")
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        loss = tf.reduce_sum(y * tf.sin(y))
+    return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+
 def compare_with_pure_path():
     """Runs a small sort/gather/un-sort and LSH attention on both paths; returns a list of mismatches."""
     rng = np.random.default_rng(0)
@@ -56,6 +68,12 @@ def compare_with_pure_path():
         reference = _lsh_attention_and_gradients(qk, v, rotations)
     names = ("LSH attention", "its qk gradient", "its v gradient")
     mismatches += [name for name, a, b in zip(names, ours, reference) if not np.allclose(a, b, atol=1e-5)]
+    x = tf.constant(rng.standard_normal((2, 50, 12)) * 3.0 + 1.0, tf.float32)
+    ours = _layer_norm_and_gradients(x)
+    with dispatch.pure_path():
+        reference = _layer_norm_and_gradients(x)
+    names = ("layer norm", "its x gradient", "its gamma gradient", "its beta gradient")
+    mismatches += [name for name, a, b in zip(names, ours, reference) if not np.allclose(a, b, atol=1e-4)]
     return mismatches
 
 

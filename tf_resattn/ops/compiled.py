@@ -34,17 +34,31 @@ def lsh_hash(qk, rotations, num_buckets, valid_length):
 
 def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
     """`TfResattn>LshChunkAttention`: fused chunk attention of all rounds, `[N, L, D]` out."""
-    out, _, _ = _library().tf_resattn_lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size=bucket_size)
+    out, _ = _library().tf_resattn_lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size=bucket_size)
     return out
 
 
 @tf.RegisterGradient("TfResattn>LshChunkAttention")
-def _lsh_chunk_attention_gradient(op, d_out, unused_d_round_out, unused_d_lse):
-    """Recomputes each chunk's attention from the saved log-sum-exps (only `out` is differentiable)."""
+def _lsh_chunk_attention_gradient(op, d_out, unused_d_lse):
+    """Recomputes each chunk's attention from the saved output and log-sum-exps (only `out` is differentiable)."""
     d_qk, d_v = _library().tf_resattn_lsh_chunk_attention_grad(
         *op.inputs, *op.outputs, d_out, bucket_size=op.get_attr("bucket_size")
     )
     return d_qk, d_v, None, None
+
+
+def layer_norm(x, gamma, beta, epsilon):
+    """`TfResattn>LayerNorm`: `x [..., C]` normalised over its last axis, then scaled and shifted."""
+    y, _, _ = _library().tf_resattn_layer_norm(x, gamma, beta, epsilon=epsilon)
+    return y
+
+
+@tf.RegisterGradient("TfResattn>LayerNorm")
+def _layer_norm_gradient(op, dy, unused_d_mean, unused_d_rstd):
+    """Gradients of `x`, `gamma` and `beta` from the saved row means and inverse deviations."""
+    x, gamma, _ = op.inputs
+    _, mean, rstd = op.outputs
+    return _library().tf_resattn_layer_norm_grad(x, gamma, mean, rstd, dy)
 
 
 @tf.RegisterGradient("TfResattn>PermuteGather")

@@ -15,11 +15,12 @@ used in eager mode and in ordinary `tf.function` graphs. The pure path
 - for dtypes the compiled gather does not cover (it takes float32, float16 and
   bfloat16).
 
-The LSH hashing (`lsh_hash`) and the fused chunk attention
-(`lsh_chunk_attention`) have CPU kernels for float32 only and no pure twin
-here: `lsh_kernels_available(dtype)` says whether they run, and where it says
-no (other dtypes, a machine with a GPU, or any of the reasons above) the
-layers compute the same thing with `keras.ops` and the sort and gather.
+The LSH hashing (`lsh_hash`), the fused chunk attention
+(`lsh_chunk_attention`) and the fused layer normalisation (`layer_norm`) have
+CPU kernels for float32 only and no pure twin here:
+`cpu_kernels_available(dtype)` says whether they run, and where it says no
+(other dtypes, a machine with a GPU, or any of the reasons above) the layers
+compute the same thing with `keras.ops` (and the sort and gather).
 
 The choice is made when the op is created, i.e. when a `tf.function` is
 traced: a function traced before entering `pure_path()` keeps its ops.
@@ -100,8 +101,8 @@ def _use_compiled():
     return available
 
 
-def lsh_kernels_available(dtype):
-    """Whether `lsh_hash` and `lsh_chunk_attention` run here (compiled, float32, no GPU on the machine)."""
+def cpu_kernels_available(dtype):
+    """Whether `lsh_hash`, `lsh_chunk_attention` and `layer_norm` run here (compiled, float32, no GPU on the machine)."""
     if tf.as_dtype(dtype) != tf.float32 or tf.config.list_logical_devices("GPU"):
         return False
     return _use_compiled()
@@ -110,7 +111,7 @@ def lsh_kernels_available(dtype):
 def lsh_hash(qk, rotations, num_buckets, valid_length):
     """Angular LSH bucket ids, compiled (see `TfResattn>LshHash`; no gradient).
 
-    Call it only where `lsh_kernels_available(qk.dtype)` is true;
+    Call it only where `cpu_kernels_available(qk.dtype)` is true;
     its reference is `hash_buckets` in `tf_resattn.layers.lsh_attention`.
 
     Args:
@@ -128,7 +129,7 @@ def lsh_hash(qk, rotations, num_buckets, valid_length):
 def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
     """The attention of all LSH rounds and their combination, compiled (see `TfResattn>LshChunkAttention`).
 
-    Call it only where `lsh_kernels_available(qk.dtype)` is true;
+    Call it only where `cpu_kernels_available(qk.dtype)` is true;
     its reference is the `keras.ops` composite in `tf_resattn.layers.lsh_attention`.
 
     Args:
@@ -144,6 +145,23 @@ def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
     _require_int32(permutation, "permutation", "lsh_chunk_attention")
     valid_length = tf.cast(valid_length, tf.int32)
     return compiled.lsh_chunk_attention(qk, v, permutation, valid_length, int(bucket_size))
+
+
+def layer_norm(x, gamma, beta, epsilon):
+    """Layer normalisation over the last axis, compiled (see `TfResattn>LayerNorm`).
+
+    Call it only where `cpu_kernels_available(x.dtype)` is true; its reference
+    is `keras.layers.LayerNormalization(axis=-1)`.
+
+    Args:
+        x: float32 `[..., C]`.
+        gamma, beta: float32 `[C]`.
+        epsilon: added to the variance.
+
+    Returns:
+        float32, shaped as `x`.
+    """
+    return compiled.layer_norm(x, gamma, beta, float(epsilon))
 
 
 def _require_int32(tensor, name, function):

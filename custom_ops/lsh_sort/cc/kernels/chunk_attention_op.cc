@@ -1,14 +1,20 @@
 // TfResattn>LshChunkAttention and its gradient: the attention half of
 // multi-round LSH attention, fused, on the CPU.
 //
-// Round by round, the tokens are first gathered into sorted order (one
-// streaming pass), then one work item per (row, chunk) takes the chunk's
-// b queries and its 2b keys (the chunk, then the chunk before it), runs the
-// masked softmax attention in cache-sized scratch buffers and writes the
-// b outputs and log-sum-exps straight back to the queries' original
-// positions. A last pass combines the rounds through their log-sum-exps.
-// The [chunks, b, 2b] logits never exist in memory; the gradient recomputes
-// them chunk by chunk from the saved log-sum-exps (as FlashAttention does).
+// The batch rows are taken a few at a time (a pass of about kTokensPerPass
+// tokens), and each pass round by round, in two steps:
+// 1. gather: one work item per chunk reads its b tokens in sorted order,
+//    normalises the keys and lays them out as b x D planes (rows) and D x b
+//    planes (transposed), as the products below read them;
+// 2. attend: one work item per chunk multiplies its b queries with its 2b
+//    keys (the chunk, then the chunk before it) straight from those planes,
+//    takes the masked softmax in a b x 2b scratch buffer, and writes its
+//    results back to the queries' original positions.
+// The forward folds each round into the output as it goes (a running
+// log-sum-exp per token), so only the output and the final log-sum-exp are
+// kept. The gradient recomputes every chunk's logits and weighs them by that
+// log-sum-exp, which gives each key's weight within the softmax over all
+// rounds at once (as FlashAttention does across blocks).
 //
 // The mathematics is that of `chunked_attention` and `lsh_attention` in
 // tf_resattn/layers/lsh_attention.py (the reference the tests compare with):
@@ -23,7 +29,6 @@
 #include <cstdint>
 #include <limits>
 #include <utility>
-#include <vector>
 
 #include "Eigen/Core"
 #include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
@@ -37,11 +42,11 @@ namespace tf_resattn {
 namespace {
 
 using CPUDevice = Eigen::ThreadPoolDevice;
-using Matrix =
-    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Vector = Eigen::VectorXf;
-using ConstRow = Eigen::Map<const Eigen::RowVectorXf>;
-using Row = Eigen::Map<Eigen::RowVectorXf>;
+using Array = Eigen::Map<Eigen::ArrayXf>;
+using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
+// Per-thread scratch. Eigen aligns its allocations, so its vectorised sums
+// split every row the same way on every call: the results are reproducible.
+using Scratch = Eigen::VectorXf;
 using Plain = Operand<false>;
 using Transposed = Operand<true>;
 
@@ -50,33 +55,11 @@ constexpr float kSelfMask = -1e5f;
 constexpr float kPaddingMask = -1e9f;
 // The epsilon of `l2_normalize` in lsh_attention.py.
 constexpr float kNormEpsilon = 1e-6f;
-// Rows ahead of the current one whose source a gather prefetches.
+// Tokens ahead of the current one whose rows a gather prefetches.
 constexpr int64_t kPrefetchDistance = 8;
-
-// c = a * b (+ c when `accumulate`) for row-major Eigen matrices; `a` read
-// as stored (`Plain`) or transposed (`Transposed`).
-template <typename A>
-void Multiply(const Matrix& a, const Matrix& b, Matrix* c,
-              bool accumulate = false) {
-  const A operand{a.data(), a.cols()};
-  SmallGemm(c->rows(), c->cols(), b.rows(), operand, b.data(), b.cols(),
-            c->data(), c->cols(), accumulate);
-}
-
-// Row-major transpose of an Eigen matrix into `transposed` (already sized).
-void TransposeInto(const Matrix& matrix, Matrix* transposed) {
-  Transpose(matrix.rows(), matrix.cols(), matrix.data(), matrix.cols(),
-            transposed->data(), transposed->cols());
-}
-
-// weights[i, :] = exp(weights[i, :] - shift[i]) for every row i. One
-// contiguous row at a time, so that Eigen's vectorised exp is used.
-void ShiftedExp(const Vector& shift, Matrix* weights) {
-  for (Eigen::Index i = 0; i < weights->rows(); ++i) {
-    Eigen::Map<Eigen::ArrayXf> row(weights->row(i).data(), weights->cols());
-    row = (row - shift[i]).exp();
-  }
-}
+// Tokens per pass: enough chunks to keep every thread busy, little enough
+// scratch (a few MiB) to stay in the caches between the two steps.
+constexpr int64_t kTokensPerPass = 16384;
 
 // Shapes of one call: N rows, R rounds, L tokens, D depth, b bucket size.
 struct Dims {
@@ -84,107 +67,118 @@ struct Dims {
   int64_t valid_length;
 };
 
-// A [N, L, width] float tensor whose rows a gather copies side by side.
-struct Columns {
-  const float* data;
-  int64_t width;
+// The chunks of one pass (rows [first_row, first_row + rows)) in one round.
+// Work item `item` is chunk item % chunks of row first_row + item / chunks;
+// its planes start at item * b * D in every [rows, L, D] plane buffer, its
+// per-token values at item * b in every [rows, L] buffer.
+struct Pass {
+  const Dims& d;
+  int64_t first_row, rows, round;
+  const int32_t* permutation;  // [N, R, L]
+
+  int64_t Items() const { return rows * d.chunks; }
+  int64_t Row(int64_t item) const { return first_row + item / d.chunks; }
+  int64_t Chunk(int64_t item) const { return item % d.chunks; }
+  // The work item of the chunk before `item`'s (cyclically, in its row).
+  int64_t Previous(int64_t item) const {
+    const int64_t chunk = Chunk(item);
+    return item - chunk + (chunk + d.chunks - 1) % d.chunks;
+  }
+  // The original positions of `item`'s b tokens.
+  const int32_t* Tokens(int64_t item) const {
+    return permutation + (Row(item) * d.rounds + round) * d.length +
+           Chunk(item) * d.bucket;
+  }
+  template <typename T>
+  T* Plane(T* buffer, int64_t item) const {
+    return buffer + item * d.bucket * d.depth;
+  }
+  template <typename T>
+  T* Values(T* buffer, int64_t item) const {
+    return buffer + item * d.bucket;
+  }
 };
 
-// sorted[n, i, :] = the rows of `sources` at token permutation[n, round, i],
-// concatenated; `sorted` is [N, L, sum of widths]. The reads are scattered,
-// so each is prefetched a few rows ahead.
-void GatherRound(const CPUDevice& device, const Dims& d,
-                 const int32_t* permutation, int64_t round,
-                 const std::vector<Columns>& sources, float* sorted) {
-  int64_t width = 0;
-  for (const Columns& source : sources) width += source.width;
-  auto token_of = [&](int64_t flat) {
-    const int64_t row = flat / d.length;
-    return row * d.length +
-           permutation[(row * d.rounds + round) * d.length + flat % d.length];
-  };
-  auto gather = [&](Eigen::Index begin, Eigen::Index end) {
-    for (Eigen::Index flat = begin; flat < end; ++flat) {
-      if (flat + kPrefetchDistance < end) {
-        const int64_t ahead = token_of(flat + kPrefetchDistance);
-        for (const Columns& source : sources) {
-          const char* start =
-              reinterpret_cast<const char*>(source.data + ahead * source.width);
-          const int64_t bytes = source.width * sizeof(float);
-          for (int64_t byte = 0; byte < bytes; byte += 64) {
-            __builtin_prefetch(start + byte);
-          }
-        }
-      }
-      const int64_t token = token_of(flat);
-      float* target = sorted + flat * width;
-      for (const Columns& source : sources) {
-        const float* row = source.data + token * source.width;
-        for (int64_t k = 0; k < source.width; ++k) target[k] = row[k];
-        target += source.width;
-      }
-    }
-  };
-  const double bytes = width * sizeof(float);
-  device.parallelFor(d.rows * d.length, Eigen::TensorOpCost(bytes, bytes, 4.0),
-                     gather);
+// Prefetches the `width` floats at `data + at * width`.
+void PrefetchRow(const float* data, int64_t at, int64_t width) {
+  const char* start = reinterpret_cast<const char*>(data + at * width);
+  for (int64_t byte = 0; byte < width * int64_t{sizeof(float)}; byte += 64) {
+    __builtin_prefetch(start + byte);
+  }
 }
 
-// One chunk's operands, read from a round's sorted tokens, and its [b, 2b]
-// attention weights.
-class ChunkScratch {
- public:
-  explicit ChunkScratch(const Dims& dims)
-      : raw_keys(2 * dims.bucket, dims.depth),
-        keys(2 * dims.bucket, dims.depth),
-        keys_transposed(dims.depth, 2 * dims.bucket),
-        values(2 * dims.bucket, dims.depth),
-        queries(dims.bucket, dims.depth),
-        weights(dims.bucket, 2 * dims.bucket),
-        inverse_norms(2 * dims.bucket),
-        key_bias(2 * dims.bucket),
-        tokens(2 * dims.bucket) {}
-
-  // Sorted position of key j (of 2b) of `chunk`: the chunk's own tokens,
-  // then those of the chunk before it (cyclically).
-  static int64_t KeyPosition(const Dims& d, int64_t chunk, int64_t j) {
-    const int64_t previous = (chunk + d.chunks - 1) % d.chunks;
-    return j < d.bucket ? chunk * d.bucket + j
-                        : previous * d.bucket + (j - d.bucket);
+// Prefetches the [D] row of `source` ([N, L, D]) of the token
+// kPrefetchDistance places after token `i` of a chunk.
+void PrefetchAhead(const Dims& d, const float* source, int64_t row,
+                   const int32_t* tokens, int64_t i) {
+  if (i + kPrefetchDistance < d.bucket) {
+    PrefetchRow(source, row * d.length + tokens[i + kPrefetchDistance],
+                d.depth);
   }
+}
 
-  // Reads chunk `chunk` of row `row` from `sorted` ([N, L, width], qk in
-  // columns [0, D), v in [D, 2D)), whose tokens are `order` ([L] of this row
-  // and round), and fills `weights` with its logits plus masks.
-  void Load(const Dims& d, const float* sorted, int64_t width,
-            const int32_t* order, int64_t row, int64_t chunk) {
-    const int64_t b = d.bucket;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d.depth));
-    for (int64_t j = 0; j < 2 * b; ++j) {
-      const int64_t position = KeyPosition(d, chunk, j);
-      const float* source = sorted + (row * d.length + position) * width;
-      tokens[j] = order[position];
-      raw_keys.row(j) = ConstRow(source, d.depth);
-      values.row(j) = ConstRow(source + d.depth, d.depth);
-      const bool masked = tokens[j] >= d.valid_length || (chunk == 0 && j >= b);
-      key_bias[j] = masked ? kPaddingMask : 0.0f;
-    }
-    inverse_norms =
-        (raw_keys.rowwise().squaredNorm().array() + kNormEpsilon).rsqrt();
-    keys = inverse_norms.asDiagonal() * raw_keys;
-    TransposeInto(keys, &keys_transposed);
-    queries = raw_keys.topRows(b) * scale;
-    Multiply<Plain>(queries, keys_transposed, &weights);
-    for (int64_t i = 0; i < b; ++i) {
-      weights.row(i) += key_bias.transpose();
-      weights(i, i) += kSelfMask;
-    }
+// Reads the [D] rows of `source` ([N, L, D]) of a chunk's tokens into the
+// row-major b x D `plane`.
+void GatherRows(const Dims& d, const float* source, int64_t row,
+                const int32_t* tokens, float* plane) {
+  for (int64_t i = 0; i < d.bucket; ++i) {
+    PrefetchAhead(d, source, row, tokens, i);
+    Array(plane + i * d.depth, d.depth) =
+        ConstArray(source + (row * d.length + tokens[i]) * d.depth, d.depth);
   }
+}
 
-  Matrix raw_keys, keys, keys_transposed, values, queries, weights;
-  Vector inverse_norms, key_bias;
-  std::vector<int32_t> tokens;
-};
+// A chunk's keys: `keys` (b x D, rows) = its tokens' qk normalised to unit
+// length, `keys_transposed` (D x b) the same transposed, `inverse_norms`
+// (b) the factors 1 / |qk| that normalised them.
+void GatherKeys(const Dims& d, const float* qk, int64_t row,
+                const int32_t* tokens, float* keys, float* keys_transposed,
+                float* inverse_norms) {
+  GatherRows(d, qk, row, tokens, keys);
+  for (int64_t i = 0; i < d.bucket; ++i) {
+    float* key = keys + i * d.depth;
+    // A plain loop: the same sum in the forward and the gradient, whatever
+    // the buffers' alignment.
+    float squares = 0.0f;
+    for (int64_t k = 0; k < d.depth; ++k) squares += key[k] * key[k];
+    inverse_norms[i] = 1.0f / std::sqrt(squares + kNormEpsilon);
+    Array(key, d.depth) *= inverse_norms[i];
+  }
+  Transpose(d.bucket, d.depth, keys, d.depth, keys_transposed, d.bucket);
+}
+
+// The b x 2b logits of a chunk's queries (its own tokens) against its keys
+// (its own tokens, then those of the previous chunk), masks included:
+// logit = (qk_i D^-1/2) . key_j = query_scale_i (key_i . key_j), where
+// query_scale_i = D^-1/2 |qk_i|. `key_bias` is scratch of 2b floats.
+void ChunkLogits(const Dims& d, const Pass& pass, int64_t item,
+                 const float* keys_transposed, const float* inverse_norms,
+                 float* key_bias, float* logits) {
+  const int64_t b = d.bucket, previous = pass.Previous(item);
+  const float* own = pass.Plane(keys_transposed, item);
+  const Transposed queries{own, b};
+  SmallGemm(b, b, d.depth, queries, own, b, logits, 2 * b, false);
+  SmallGemm(b, b, d.depth, queries, pass.Plane(keys_transposed, previous), b,
+            logits + b, 2 * b, false);
+
+  const int32_t* own_tokens = pass.Tokens(item);
+  const int32_t* previous_tokens = pass.Tokens(previous);
+  const bool first_chunk = pass.Chunk(item) == 0;
+  for (int64_t j = 0; j < b; ++j) {
+    key_bias[j] = own_tokens[j] >= d.valid_length ? kPaddingMask : 0.0f;
+    key_bias[b + j] = first_chunk || previous_tokens[j] >= d.valid_length
+                          ? kPaddingMask
+                          : 0.0f;
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d.depth));
+  const float* norms = pass.Values(inverse_norms, item);
+  const ConstArray bias(key_bias, 2 * b);
+  for (int64_t i = 0; i < b; ++i) {
+    Array row(logits + i * 2 * b, 2 * b);
+    row = row * (scale / norms[i]) + bias;
+    row[i] += kSelfMask;
+  }
+}
 
 // Checks qk, v [N, L, D], permutation [N, R, L], valid_length (a scalar)
 // and fills `d`; a permutation entry outside [0, L) is refused, since it
@@ -241,32 +235,47 @@ absl::Status CheckInputs(OpKernelContext* context, const char* op,
   return absl::OkStatus();
 }
 
-// Cost of one chunk in cycles for the thread pool's sharding: about
-// 2 * b * 2b * D multiply-adds for the forward, three times that backward.
-Eigen::TensorOpCost ChunkCost(const Dims& d, double passes) {
-  const double bytes = 2.0 * d.bucket * d.depth * sizeof(float) * 3;
-  return Eigen::TensorOpCost(bytes, bytes / 2,
-                             passes * 4.0 * d.bucket * d.bucket * d.depth);
+// Cost of one chunk for the thread pool's sharding: `products` matrix
+// products of b x 2b x D multiply-adds each.
+Eigen::TensorOpCost ChunkCost(const Dims& d, double products) {
+  const double bytes = 2.0 * d.bucket * d.depth * sizeof(float);
+  return Eigen::TensorOpCost(bytes * products, bytes,
+                             products * 4.0 * d.bucket * d.bucket * d.depth);
 }
 
-// log(sum_r exp(lse[row, r, token])) over the rounds.
-float RoundLogSumExp(const Dims& d, const float* lse, int64_t row,
-                     int64_t token) {
-  float top = -std::numeric_limits<float>::infinity();
-  for (int64_t r = 0; r < d.rounds; ++r) {
-    top = std::max(top, lse[(row * d.rounds + r) * d.length + token]);
-  }
-  float total = 0.0f;
-  for (int64_t r = 0; r < d.rounds; ++r) {
-    total += std::exp(lse[(row * d.rounds + r) * d.length + token] - top);
-  }
-  return top + std::log(total);
+// Cost of gathering one chunk's tokens, `planes` rows of D floats each.
+Eigen::TensorOpCost GatherCost(const Dims& d, double planes) {
+  const double bytes = planes * d.bucket * d.depth * sizeof(float);
+  return Eigen::TensorOpCost(bytes, bytes, planes * 4.0 * d.bucket * d.depth);
 }
 
-absl::Status AllocateScratch(OpKernelContext* context, const Dims& d,
-                             int64_t width, Tensor* scratch) {
-  return context->allocate_temp(
-      DT_FLOAT, TensorShape({d.rows, d.length, width}), scratch);
+// Float scratch of `count` elements from TensorFlow's allocator.
+absl::Status AllocateScratch(OpKernelContext* context, int64_t count,
+                             Tensor* scratch, float** data) {
+  TF_RETURN_IF_ERROR(
+      context->allocate_temp(DT_FLOAT, TensorShape({count}), scratch));
+  *data = scratch->flat<float>().data();
+  return absl::OkStatus();
+}
+
+// Batch rows per pass: about kTokensPerPass tokens, at least one row.
+int64_t RowsPerPass(const Dims& d) {
+  return std::max<int64_t>(1, std::min(d.rows, kTokensPerPass / d.length));
+}
+
+// Tokens of the largest pass: the scratch buffers' length.
+int64_t PassCapacity(const Dims& d) { return RowsPerPass(d) * d.length; }
+
+// Runs `body(pass)` for every pass and round, in order.
+template <typename Body>
+void ForEachPass(const Dims& d, const int32_t* permutation, Body body) {
+  const int64_t rows_per_pass = RowsPerPass(d);
+  for (int64_t first = 0; first < d.rows; first += rows_per_pass) {
+    const int64_t rows = std::min(rows_per_pass, d.rows - first);
+    for (int64_t round = 0; round < d.rounds; ++round) {
+      body(Pass{d, first, rows, round, permutation});
+    }
+  }
 }
 
 // The `bucket_size` attribute both ops share.
@@ -285,76 +294,100 @@ class LshChunkAttentionOp : public ChunkAttentionKernel {
  public:
   using ChunkAttentionKernel::ChunkAttentionKernel;
 
+  // Outputs: out [N, L, D], the attention of all rounds combined, and
+  // lse [N, L], the log-sum-exp of every query's logits over all rounds.
   void Compute(OpKernelContext* context) override {
     Dims d;
     OP_REQUIRES_OK(context,
                    CheckInputs(context, "lsh_chunk_attention", bucket_, &d));
-    Tensor *out = nullptr, *round_out = nullptr, *lse = nullptr;
+    Tensor *out = nullptr, *lse = nullptr;
     OP_REQUIRES_OK(context,
                    context->allocate_output(0, context->input(0).shape(), &out));
     OP_REQUIRES_OK(context, context->allocate_output(
-                                1, TensorShape({d.rows, d.rounds, d.length,
-                                                d.depth}),
-                                &round_out));
-    OP_REQUIRES_OK(context,
-                   context->allocate_output(
-                       2, TensorShape({d.rows, d.rounds, d.length}), &lse));
-    const int64_t b = d.bucket, depth = d.depth, width = 2 * depth;
-    Tensor sorted_tensor;
-    OP_REQUIRES_OK(context, AllocateScratch(context, d, width, &sorted_tensor));
-    const float* sorted = sorted_tensor.flat<float>().data();
-    const std::vector<Columns> sources = {
-        {context->input(0).flat<float>().data(), depth},
-        {context->input(1).flat<float>().data(), depth}};
+                                1, TensorShape({d.rows, d.length}), &lse));
+    const int64_t b = d.bucket, depth = d.depth;
+    const int64_t capacity = PassCapacity(d);
+    // Per pass, in sorted order: the keys transposed and the values as rows
+    // (planes), and each token's inverse norm.
+    Tensor scratch[3];
+    float *keys_transposed, *values, *inverse_norms;
+    OP_REQUIRES_OK(context, AllocateScratch(context, capacity * depth,
+                                            &scratch[0], &keys_transposed));
+    OP_REQUIRES_OK(context, AllocateScratch(context, capacity * depth,
+                                            &scratch[1], &values));
+    OP_REQUIRES_OK(context, AllocateScratch(context, capacity, &scratch[2],
+                                            &inverse_norms));
+    const float* qk = context->input(0).flat<float>().data();
+    const float* v = context->input(1).flat<float>().data();
     const int32_t* permutation = context->input(2).flat<int32>().data();
-    float* round_data = round_out->flat<float>().data();
+    float* out_data = out->flat<float>().data();
     float* lse_data = lse->flat<float>().data();
     const CPUDevice& device = context->eigen_device<CPUDevice>();
 
-    for (int64_t round = 0; round < d.rounds; ++round) {
-      GatherRound(device, d, permutation, round, sources,
-                  sorted_tensor.flat<float>().data());
-      auto attend = [&](Eigen::Index begin, Eigen::Index end) {
-        ChunkScratch s(d);
-        Matrix outputs(b, depth);
+    ForEachPass(d, permutation, [&](const Pass& pass) {
+      auto gather = [&](Eigen::Index begin, Eigen::Index end) {
+        Scratch rows(b * depth);
         for (Eigen::Index item = begin; item < end; ++item) {
-          const int64_t row = item / d.chunks, chunk = item % d.chunks;
-          const int64_t base = row * d.rounds + round;
-          s.Load(d, sorted, width, permutation + base * d.length, row, chunk);
-          const Vector top = s.weights.rowwise().maxCoeff();
-          ShiftedExp(top, &s.weights);
-          const Vector total = s.weights.rowwise().sum();
-          s.weights = total.cwiseInverse().asDiagonal() * s.weights;
-          Multiply<Plain>(s.weights, s.values, &outputs);
+          const int64_t row = pass.Row(item);
+          const int32_t* tokens = pass.Tokens(item);
+          GatherKeys(d, qk, row, tokens, rows.data(),
+                     pass.Plane(keys_transposed, item),
+                     pass.Values(inverse_norms, item));
+          GatherRows(d, v, row, tokens, pass.Plane(values, item));
+        }
+      };
+      device.parallelFor(pass.Items(), GatherCost(d, 3.0), gather);
+
+      auto attend = [&](Eigen::Index begin, Eigen::Index end) {
+        Scratch logits(b * 2 * b), outputs(b * depth), key_bias(2 * b),
+            totals(b), round_lse(b);
+        for (Eigen::Index item = begin; item < end; ++item) {
+          const int64_t row = pass.Row(item);
+          const int32_t* tokens = pass.Tokens(item);
+          if (pass.round > 0) {  // the running results, read at the end
+            for (int64_t i = 0; i < b; ++i) {
+              PrefetchRow(out_data, row * d.length + tokens[i], depth);
+            }
+          }
+          ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
+                      key_bias.data(), logits.data());
           for (int64_t i = 0; i < b; ++i) {
-            const int64_t at = base * d.length + s.tokens[i];
-            Row(round_data + at * depth, depth) = outputs.row(i);
-            lse_data[at] = top[i] + std::log(total[i]);
+            Array weights(logits.data() + i * 2 * b, 2 * b);
+            const float top = weights.maxCoeff();
+            weights = (weights - top).exp();
+            totals[i] = weights.sum();
+            round_lse[i] = top + std::log(totals[i]);
+          }
+          const Plain weights{logits.data(), 2 * b};
+          const Plain look_back{logits.data() + b, 2 * b};
+          SmallGemm(b, depth, b, weights, pass.Plane(values, item), depth,
+                    outputs.data(), depth, false);
+          SmallGemm(b, depth, b, look_back,
+                    pass.Plane(values, pass.Previous(item)), depth,
+                    outputs.data(), depth, true);
+          // Fold this round into the running output: softmax over rounds
+          // of their log-sum-exps. `outputs` are not yet divided by the
+          // softmax's totals.
+          for (int64_t i = 0; i < b; ++i) {
+            const int64_t at = row * d.length + tokens[i];
+            Array result(out_data + at * depth, depth);
+            const ConstArray output(outputs.data() + i * depth, depth);
+            if (pass.round == 0) {
+              result = output / totals[i];
+              lse_data[at] = round_lse[i];
+              continue;
+            }
+            const float top = std::max(lse_data[at], round_lse[i]);
+            const float kept = std::exp(lse_data[at] - top);
+            const float added = std::exp(round_lse[i] - top);
+            const float total = kept + added;
+            result = (kept / total) * result + (added / (total * totals[i])) * output;
+            lse_data[at] = top + std::log(total);
           }
         }
       };
-      device.parallelFor(d.rows * d.chunks, ChunkCost(d, 1.0), attend);
-    }
-
-    float* out_data = out->flat<float>().data();
-    auto combine = [&](Eigen::Index begin, Eigen::Index end) {
-      for (Eigen::Index flat = begin; flat < end; ++flat) {
-        const int64_t row = flat / d.length, token = flat % d.length;
-        const float all_rounds = RoundLogSumExp(d, lse_data, row, token);
-        Row result(out_data + flat * depth, depth);
-        result.setZero();
-        for (int64_t r = 0; r < d.rounds; ++r) {
-          const int64_t at = (row * d.rounds + r) * d.length + token;
-          result += std::exp(lse_data[at] - all_rounds) *
-                    ConstRow(round_data + at * depth, depth);
-        }
-      }
-    };
-    const double row_bytes = depth * sizeof(float) * (d.rounds + 1);
-    device.parallelFor(d.rows * d.length,
-                       Eigen::TensorOpCost(row_bytes, row_bytes / d.rounds,
-                                           4.0 * depth * d.rounds),
-                       combine);
+      device.parallelFor(pass.Items(), ChunkCost(d, 2.0), attend);
+    });
   }
 };
 
@@ -363,17 +396,20 @@ class LshChunkAttentionGradOp : public ChunkAttentionKernel {
   using ChunkAttentionKernel::ChunkAttentionKernel;
 
   // Inputs: qk, v, permutation, valid_length (as the forward op), then the
-  // forward's out [N, L, D], round_out [N, R, L, D], lse [N, R, L], and the
-  // gradient d_out [N, L, D]. Outputs: d_qk, d_v [N, L, D].
+  // forward's out [N, L, D] and lse [N, L], and the gradient d_out [N, L, D].
+  // Outputs: d_qk, d_v [N, L, D].
+  //
+  // With P_ij = exp(logit_ij - lse_i), query i's weight on key j within the
+  // softmax over all rounds' keys, and g_i = d_out_i:
+  //   d logit_ij = P_ij (g_i . v_j - g_i . out_i),   d v_j = sum_i P_ij g_i.
   void Compute(OpKernelContext* context) override {
     Dims d;
     OP_REQUIRES_OK(context, CheckInputs(context, "lsh_chunk_attention_grad",
                                         bucket_, &d));
     const TensorShape& shape = context->input(0).shape();
-    const TensorShape round_shape({d.rows, d.rounds, d.length, d.depth});
-    const TensorShape lse_shape({d.rows, d.rounds, d.length});
+    const TensorShape lse_shape({d.rows, d.length});
     const std::pair<int, TensorShape> expected_shapes[] = {
-        {4, shape}, {5, round_shape}, {6, lse_shape}, {7, shape}};
+        {4, shape}, {5, lse_shape}, {6, shape}};
     for (const auto& [input, expected] : expected_shapes) {
       OP_REQUIRES(context, context->input(input).shape() == expected,
                   errors::InvalidArgument(
@@ -385,129 +421,172 @@ class LshChunkAttentionGradOp : public ChunkAttentionKernel {
     OP_REQUIRES_OK(context, context->allocate_output(0, shape, &d_qk));
     OP_REQUIRES_OK(context, context->allocate_output(1, shape, &d_v));
     const int64_t b = d.bucket, depth = d.depth;
-    // Per round: `upstream` [N, L, D + 2] holds each token's d o_r, delta_r
-    // and lse_r in the original order; `sorted` [N, L, 3D + 2] the round's
-    // qk, v and upstream in sorted order; `own` and `back` [N, L, 2D] the
-    // (d qk, d v) a token gets as a query or key of its own chunk, and as a
-    // look-back key of the next chunk, in sorted order.
-    const int64_t upstream_width = depth + 2, width = 3 * depth + 2;
-    Tensor upstream_tensor, sorted_tensor, own_tensor, back_tensor;
-    OP_REQUIRES_OK(context,
-                   AllocateScratch(context, d, upstream_width, &upstream_tensor));
-    OP_REQUIRES_OK(context, AllocateScratch(context, d, width, &sorted_tensor));
-    OP_REQUIRES_OK(context, AllocateScratch(context, d, 2 * depth, &own_tensor));
-    OP_REQUIRES_OK(context,
-                   AllocateScratch(context, d, 2 * depth, &back_tensor));
     const float* qk = context->input(0).flat<float>().data();
     const float* v = context->input(1).flat<float>().data();
     const int32_t* permutation = context->input(2).flat<int32>().data();
     const float* out = context->input(4).flat<float>().data();
-    const float* round_out = context->input(5).flat<float>().data();
-    const float* lse = context->input(6).flat<float>().data();
-    const float* d_out = context->input(7).flat<float>().data();
-    float* upstream = upstream_tensor.flat<float>().data();
-    float* sorted = sorted_tensor.flat<float>().data();
-    float* own = own_tensor.flat<float>().data();
-    float* back = back_tensor.flat<float>().data();
+    const float* lse = context->input(5).flat<float>().data();
+    const float* d_out = context->input(6).flat<float>().data();
     float* d_qk_data = d_qk->flat<float>().data();
     float* d_v_data = d_v->flat<float>().data();
     std::fill_n(d_qk_data, d_qk->NumElements(), 0.0f);
     std::fill_n(d_v_data, d_v->NumElements(), 0.0f);
     const CPUDevice& device = context->eigen_device<CPUDevice>();
-    const float scale = 1.0f / std::sqrt(static_cast<float>(depth));
-    const double row_bytes = 3.0 * depth * sizeof(float);
-    const Eigen::TensorOpCost per_token(row_bytes, row_bytes, 8.0 * depth);
 
-    for (int64_t round = 0; round < d.rounds; ++round) {
-      // The rounds' combination out = sum_r w_r o_r, w = softmax(lse):
-      // d o_r = w_r d_out, d lse_r = w_r d_out . (o_r - out), and the
-      // softmax gradient's delta_r = d o_r . o_r - d lse_r.
-      auto prepare = [&](Eigen::Index begin, Eigen::Index end) {
-        for (Eigen::Index flat = begin; flat < end; ++flat) {
-          const int64_t row = flat / d.length, token = flat % d.length;
-          const int64_t at = (row * d.rounds + round) * d.length + token;
-          const float w =
-              std::exp(lse[at] - RoundLogSumExp(d, lse, row, token));
-          const ConstRow gradient(d_out + flat * depth, depth);
-          const ConstRow output(round_out + at * depth, depth);
-          const ConstRow combined(out + flat * depth, depth);
-          float* target = upstream + flat * upstream_width;
-          Row(target, depth) = w * gradient;
-          const float d_lse = w * gradient.dot(output - combined);
-          target[depth] = w * gradient.dot(output) - d_lse;
-          target[depth + 1] = lse[at];
+    // Per pass, in sorted order: the keys as rows and transposed, the values
+    // transposed, the upstream gradients as rows (planes), each token's
+    // inverse norm, lse and g . out; `own` and `back` [rows, L, 2D] the
+    // (d qk, d v) a token gets as a query or key of its own chunk, and as a
+    // look-back key of the next chunk.
+    const int64_t capacity = PassCapacity(d);
+    Tensor scratch[9];
+    float *keys, *keys_transposed, *values_transposed, *upstream;
+    float *inverse_norms, *sorted_lse, *sorted_dots, *own, *back;
+    const std::pair<int64_t, float**> buffers[] = {
+        {capacity * depth, &keys},       {capacity * depth, &keys_transposed},
+        {capacity * depth, &values_transposed},
+        {capacity * depth, &upstream},   {capacity, &inverse_norms},
+        {capacity, &sorted_lse},         {capacity, &sorted_dots},
+        {capacity * 2 * depth, &own},    {capacity * 2 * depth, &back}};
+    for (int i = 0; i < 9; ++i) {
+      OP_REQUIRES_OK(context, AllocateScratch(context, buffers[i].first,
+                                              &scratch[i], buffers[i].second));
+    }
+    // g . out per token, once for all rounds.
+    Tensor dots_tensor;
+    float* dots;
+    OP_REQUIRES_OK(context,
+                   AllocateScratch(context, d.rows * d.length, &dots_tensor,
+                                   &dots));
+    device.parallelFor(
+        d.rows * d.length,
+        Eigen::TensorOpCost(2.0 * depth * sizeof(float), sizeof(float),
+                            2.0 * depth),
+        [&](Eigen::Index begin, Eigen::Index end) {
+          for (Eigen::Index at = begin; at < end; ++at) {
+            dots[at] = (ConstArray(d_out + at * depth, depth) *
+                        ConstArray(out + at * depth, depth))
+                           .sum();
+          }
+        });
+    const float scale = 1.0f / std::sqrt(static_cast<float>(depth));
+
+    ForEachPass(d, permutation, [&](const Pass& pass) {
+      auto gather = [&](Eigen::Index begin, Eigen::Index end) {
+        Scratch rows(b * depth);
+        for (Eigen::Index item = begin; item < end; ++item) {
+          const int64_t row = pass.Row(item);
+          const int32_t* tokens = pass.Tokens(item);
+          GatherKeys(d, qk, row, tokens, pass.Plane(keys, item),
+                     pass.Plane(keys_transposed, item),
+                     pass.Values(inverse_norms, item));
+          GatherRows(d, v, row, tokens, rows.data());
+          Transpose(b, depth, rows.data(), depth,
+                    pass.Plane(values_transposed, item), b);
+          GatherRows(d, d_out, row, tokens, pass.Plane(upstream, item));
+          for (int64_t i = 0; i < b; ++i) {
+            pass.Values(sorted_lse, item)[i] = lse[row * d.length + tokens[i]];
+            pass.Values(sorted_dots, item)[i] =
+                dots[row * d.length + tokens[i]];
+          }
         }
       };
-      device.parallelFor(d.rows * d.length, per_token, prepare);
-      GatherRound(device, d, permutation, round,
-                  {{qk, depth}, {v, depth}, {upstream, upstream_width}},
-                  sorted);
+      device.parallelFor(pass.Items(), GatherCost(d, 6.0), gather);
 
       auto backward = [&](Eigen::Index begin, Eigen::Index end) {
-        ChunkScratch s(d);
-        Matrix d_outputs(b, depth), d_queries(b, depth), d_keys(2 * b, depth),
-            d_values(2 * b, depth), d_weights(b, 2 * b),
-            values_transposed(depth, 2 * b);
-        Vector delta(b), round_lse(b);
+        Scratch weights(b * 2 * b), d_logits(b * 2 * b),
+            d_queries(b * depth), d_keys(2 * b * depth),
+            d_values(2 * b * depth), key_bias(2 * b);
         for (Eigen::Index item = begin; item < end; ++item) {
-          const int64_t row = item / d.chunks, chunk = item % d.chunks;
-          const int64_t base = row * d.rounds + round;
-          s.Load(d, sorted, width, permutation + base * d.length, row, chunk);
+          const int64_t previous = pass.Previous(item);
+          ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
+                      key_bias.data(), weights.data());
+          const float* gradients = pass.Plane(upstream, item);
+          const float* query_lse = pass.Values(sorted_lse, item);
+          const float* query_dots = pass.Values(sorted_dots, item);
+          // d_logits = g_i . v_j for now.
+          SmallGemm(b, b, depth, Plain{gradients, depth},
+                    pass.Plane(values_transposed, item), b, d_logits.data(),
+                    2 * b, false);
+          SmallGemm(b, b, depth, Plain{gradients, depth},
+                    pass.Plane(values_transposed, previous), b,
+                    d_logits.data() + b, 2 * b, false);
           for (int64_t i = 0; i < b; ++i) {
-            const float* query =
-                sorted + (row * d.length + chunk * b + i) * width + 2 * depth;
-            d_outputs.row(i) = ConstRow(query, depth);
-            delta[i] = query[depth];
-            round_lse[i] = query[depth + 1];
+            Array weight(weights.data() + i * 2 * b, 2 * b);
+            Array d_logit(d_logits.data() + i * 2 * b, 2 * b);
+            weight = (weight - query_lse[i]).exp();
+            d_logit = weight * (d_logit - query_dots[i]);
           }
-          ShiftedExp(round_lse, &s.weights);
-          TransposeInto(s.values, &values_transposed);
-          Multiply<Plain>(d_outputs, values_transposed, &d_weights);
-          d_weights = s.weights.cwiseProduct(d_weights.colwise() - delta);
-          Multiply<Plain>(d_weights, s.keys, &d_queries);
-          Multiply<Transposed>(d_weights, s.queries, &d_keys);
-          Multiply<Transposed>(s.weights, d_outputs, &d_values);
-          // Through the normalisation k = x * r, r = (|x|^2 + eps)^-1/2:
-          // dx = r dk - r^3 (x . dk) x.
-          const Vector dots = s.raw_keys.cwiseProduct(d_keys).rowwise().sum();
-          const Vector cubes = s.inverse_norms.array().cube();
-          d_keys = s.inverse_norms.asDiagonal() * d_keys -
-                   (cubes.cwiseProduct(dots)).asDiagonal() * s.raw_keys;
+          // d query_i (of qk_i D^-1/2) = sum_j d_logit_ij key_j.
+          SmallGemm(b, depth, b, Plain{d_logits.data(), 2 * b},
+                    pass.Plane(keys, item), depth, d_queries.data(), depth,
+                    false);
+          SmallGemm(b, depth, b, Plain{d_logits.data() + b, 2 * b},
+                    pass.Plane(keys, previous), depth, d_queries.data(), depth,
+                    true);
+          // d key_j = sum_i d_logit_ij query_scale_i key_i.
+          const float* norms = pass.Values(inverse_norms, item);
+          for (int64_t i = 0; i < b; ++i) {
+            Array(d_logits.data() + i * 2 * b, 2 * b) *= scale / norms[i];
+          }
+          SmallGemm(2 * b, depth, b, Transposed{d_logits.data(), 2 * b},
+                    pass.Plane(keys, item), depth, d_keys.data(), depth,
+                    false);
+          SmallGemm(2 * b, depth, b, Transposed{weights.data(), 2 * b},
+                    gradients, depth, d_values.data(), depth, false);
           // Each sorted row of `own` and `back` is written by one chunk.
+          const bool first_chunk = pass.Chunk(item) == 0;
           for (int64_t j = 0; j < 2 * b; ++j) {
-            const int64_t position = ChunkScratch::KeyPosition(d, chunk, j);
-            float* target = (j < b ? own : back) +
-                            (row * d.length + position) * 2 * depth;
-            if (j >= b && chunk == 0) {  // the masked look-back: no gradient
+            const bool is_own = j < b;
+            const int64_t source = is_own ? item : previous;
+            const int64_t i = is_own ? j : j - b;
+            float* target = (is_own ? own : back) +
+                            (source * b + i) * 2 * depth;
+            if (!is_own && first_chunk) {  // the masked look-back
               std::fill_n(target, 2 * depth, 0.0f);
               continue;
             }
-            Row(target, depth) = d_keys.row(j);
-            if (j < b) Row(target, depth) += scale * d_queries.row(j);
-            Row(target + depth, depth) = d_values.row(j);
+            // Through the normalisation key = x r, r = (|x|^2 + eps)^-1/2:
+            // d x = r (d key - (key . d key) key).
+            const ConstArray key(pass.Plane(keys, source) + i * depth, depth);
+            const ConstArray d_key(d_keys.data() + j * depth, depth);
+            const float r = pass.Values(inverse_norms, source)[i];
+            Array d_x(target, depth);
+            d_x = r * (d_key - (key * d_key).sum() * key);
+            if (is_own) {
+              d_x += scale * ConstArray(d_queries.data() + j * depth, depth);
+            }
+            Array(target + depth, depth) =
+                ConstArray(d_values.data() + j * depth, depth);
           }
         }
       };
-      device.parallelFor(d.rows * d.chunks, ChunkCost(d, 3.0), backward);
+      device.parallelFor(pass.Items(), ChunkCost(d, 5.0), backward);
 
       // Within a round each token has one sorted row: no write conflicts.
       auto scatter = [&](Eigen::Index begin, Eigen::Index end) {
-        for (Eigen::Index flat = begin; flat < end; ++flat) {
-          const int64_t row = flat / d.length;
-          const int64_t token =
-              row * d.length +
-              permutation[(row * d.rounds + round) * d.length +
-                          flat % d.length];
-          const ConstRow mine(own + flat * 2 * depth, 2 * depth);
-          const ConstRow next(back + flat * 2 * depth, 2 * depth);
-          Row(d_qk_data + token * depth, depth) +=
-              mine.head(depth) + next.head(depth);
-          Row(d_v_data + token * depth, depth) +=
-              mine.tail(depth) + next.tail(depth);
+        for (Eigen::Index item = begin; item < end; ++item) {
+          const int64_t row = pass.Row(item);
+          const int32_t* tokens = pass.Tokens(item);
+          for (int64_t i = 0; i < b; ++i) {
+            if (i + kPrefetchDistance < b) {
+              const int64_t ahead = row * d.length + tokens[i + kPrefetchDistance];
+              PrefetchRow(d_qk_data, ahead, depth);
+              PrefetchRow(d_v_data, ahead, depth);
+            }
+            const int64_t at = row * d.length + tokens[i];
+            const int64_t sorted = (item * b + i) * 2 * depth;
+            const ConstArray mine(own + sorted, 2 * depth);
+            const ConstArray next(back + sorted, 2 * depth);
+            Array(d_qk_data + at * depth, depth) +=
+                mine.head(depth) + next.head(depth);
+            Array(d_v_data + at * depth, depth) +=
+                mine.tail(depth) + next.tail(depth);
+          }
         }
       };
-      device.parallelFor(d.rows * d.length, per_token, scatter);
-    }
+      device.parallelFor(pass.Items(), GatherCost(d, 6.0), scatter);
+    });
   }
 };
 

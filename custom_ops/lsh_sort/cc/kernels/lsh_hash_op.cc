@@ -15,6 +15,10 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 #include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -28,6 +32,42 @@ namespace {
 using CPUDevice = Eigen::ThreadPoolDevice;
 
 constexpr int64_t kTokensPerBlock = 64;
+
+// The index of the largest |values[j]|, j < count (the first one on ties).
+int64_t LargestMagnitude(const float* values, int64_t count) {
+  int64_t j = 0;
+  float largest = 0.0f;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  if (count >= 8) {
+    __m256 top = _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(values));
+    for (j = 8; j + 8 <= count; j += 8) {
+      top = _mm256_max_ps(
+          top, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(values + j)));
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, top);
+    largest = *std::max_element(lanes, lanes + 8);
+  }
+#endif
+  for (; j < count; ++j) largest = std::max(largest, std::fabs(values[j]));
+  // The first entry that reaches it (none when the values hold NaN: 0).
+  j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256 target = _mm256_set1_ps(largest);
+  for (; j + 8 <= count; j += 8) {
+    const __m256 magnitudes =
+        _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(values + j));
+    const int hits =
+        _mm256_movemask_ps(_mm256_cmp_ps(magnitudes, target, _CMP_EQ_OQ));
+    if (hits != 0) return j + __builtin_ctz(hits);
+  }
+#endif
+  for (; j < count; ++j) {
+    if (std::fabs(values[j]) == largest) return j;
+  }
+  return 0;
+}
 
 class LshHashOp : public OpKernel {
  public:
@@ -93,10 +133,7 @@ class LshHashOp : public OpKernel {
               continue;
             }
             const float* values = rotated.data() + i * half;
-            int64_t best = 0;
-            for (int64_t j = 1; j < half; ++j) {
-              if (std::fabs(values[j]) > std::fabs(values[best])) best = j;
-            }
+            const int64_t best = LargestMagnitude(values, half);
             out[i] = static_cast<int32_t>(best + (values[best] < 0 ? half : 0));
           }
         }

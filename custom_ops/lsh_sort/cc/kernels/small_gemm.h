@@ -4,8 +4,9 @@
 // The chunk attention multiplies matrices of a few dozen to a few hundred
 // rows (b x D by D x 2b, ...), thousands of times per call, from many
 // threads. General-purpose GEMMs pack their operands and block for caches
-// that these already fit in; a register tile of 4 rows x 16 columns
-// accumulated with FMA over the shared dimension is faster here. Built with
+// that these already fit in; a register tile of 6 rows x 16 columns
+// accumulated with FMA over the shared dimension is faster here (its 12
+// accumulators hide the FMA latency; 4 x 16 tiles ran at 3/4 of its speed). Built with
 // AVX2 and FMA the tile is written with intrinsics; otherwise the same loops
 // are left to the compiler.
 
@@ -35,7 +36,7 @@ struct Operand {
 
 namespace small_gemm_internal {
 
-constexpr int64_t kTileRows = 4;
+constexpr int64_t kTileRows = 6;
 constexpr int64_t kTileColumns = 16;
 
 // c[rows x 16] (+)= a[rows x depth] * b[depth x 16], rows <= kTileRows.
@@ -83,6 +84,21 @@ inline void Tile(const A& a, int64_t row, const float* b, int64_t ldb,
 #endif
 }
 
+// The last `rows` < kTileRows rows of a column tile, as one tile.
+template <typename A>
+inline void RemainderTile(int64_t rows, const A& a, int64_t row,
+                          const float* b, int64_t ldb, int64_t depth,
+                          float* c, int64_t ldc, bool accumulate) {
+  switch (rows) {
+    case 5: return Tile<5, A>(a, row, b, ldb, depth, c, ldc, accumulate);
+    case 4: return Tile<4, A>(a, row, b, ldb, depth, c, ldc, accumulate);
+    case 3: return Tile<3, A>(a, row, b, ldb, depth, c, ldc, accumulate);
+    case 2: return Tile<2, A>(a, row, b, ldb, depth, c, ldc, accumulate);
+    case 1: return Tile<1, A>(a, row, b, ldb, depth, c, ldc, accumulate);
+    default: return;
+  }
+}
+
 }  // namespace small_gemm_internal
 
 // c[m x n] = a[m x depth] * b[depth x n] (+ c when `accumulate`);
@@ -93,6 +109,7 @@ inline void SmallGemm(int64_t m, int64_t n, int64_t depth, const A& a,
                       bool accumulate) {
   using small_gemm_internal::kTileColumns;
   using small_gemm_internal::kTileRows;
+  using small_gemm_internal::RemainderTile;
   using small_gemm_internal::Tile;
   const int64_t tiled_columns = n - n % kTileColumns;
   for (int64_t j = 0; j < tiled_columns; j += kTileColumns) {
@@ -101,9 +118,8 @@ inline void SmallGemm(int64_t m, int64_t n, int64_t depth, const A& a,
       Tile<kTileRows, A>(a, i, b + j, ldb, depth, c + i * ldc + j, ldc,
                       accumulate);
     }
-    for (; i < m; ++i) {
-      Tile<1, A>(a, i, b + j, ldb, depth, c + i * ldc + j, ldc, accumulate);
-    }
+    RemainderTile<A>(m - i, a, i, b + j, ldb, depth, c + i * ldc + j, ldc,
+                     accumulate);
   }
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = tiled_columns; j < n; ++j) {

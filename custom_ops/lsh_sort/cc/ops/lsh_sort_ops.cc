@@ -10,10 +10,14 @@
 //   TfResattn>LshChunkAttention(qk float [N, L, D], v float [N, L, D],
 //                               permutation int32 [N, R, L],
 //                               valid_length int32 scalar; bucket_size)
-//       -> out [N, L, D], round_out [N, R, L, D], lse [N, R, L]
+//       -> out [N, L, D], lse [N, L]
 //   TfResattn>LshChunkAttentionGrad(qk, v, permutation, valid_length, out,
-//                                   round_out, lse, d_out; bucket_size)
+//                                   lse, d_out; bucket_size)
 //       -> d_qk [N, L, D], d_v [N, L, D]
+//   TfResattn>LayerNorm(x float [..., C], gamma float [C], beta float [C];
+//                       epsilon) -> y [..., C], mean [M], rstd [M]
+//   TfResattn>LayerNormGrad(x, gamma, mean, rstd, dy)
+//       -> dx [..., C], dgamma [C], dbeta [C]
 //   TfResattn>LibraryInfo() -> info string scalar
 //
 // The shape functions reject wrong ranks and mismatched N, L with messages
@@ -95,14 +99,11 @@ absl::Status ChunkAttentionShape(InferenceContext* c) {
   ShapeHandle permutation = c->input(2);
   if (!c->RankKnown(tokens) || !c->RankKnown(permutation)) {
     c->set_output(0, c->UnknownShapeOfRank(3));
-    c->set_output(1, c->UnknownShapeOfRank(4));
-    c->set_output(2, c->UnknownShapeOfRank(3));
+    c->set_output(1, c->UnknownShapeOfRank(2));
     return absl::OkStatus();
   }
   c->set_output(0, tokens);
-  c->set_output(1, c->MakeShape({c->Dim(permutation, 0), c->Dim(permutation, 1),
-                                 c->Dim(tokens, 1), c->Dim(tokens, 2)}));
-  c->set_output(2, permutation);
+  c->set_output(1, c->MakeShape({c->Dim(permutation, 0), c->Dim(tokens, 1)}));
   return absl::OkStatus();
 }
 
@@ -117,6 +118,28 @@ absl::Status HashShape(InferenceContext* c) {
   }
   c->set_output(0, c->MakeShape({c->Dim(qk, 0), c->Dim(rotations, 1),
                                  c->Dim(qk, 1)}));
+  return absl::OkStatus();
+}
+
+// y as x; mean and rstd [M], M the product of x's leading dimensions.
+absl::Status LayerNormShape(InferenceContext* c) {
+  ShapeHandle x = c->input(0);
+  TF_RETURN_IF_ERROR(c->WithRankAtLeast(x, 1, &x));
+  TF_RETURN_IF_ERROR(RequireRank(c, 1, 1, "layer_norm", "gamma", "[C]"));
+  TF_RETURN_IF_ERROR(RequireRank(c, 2, 1, "layer_norm", "beta", "[C]"));
+  ShapeHandle leading;
+  TF_RETURN_IF_ERROR(c->Subshape(x, 0, -1, &leading));
+  shape_inference::DimensionHandle rows = c->NumElements(leading);
+  c->set_output(0, x);
+  c->set_output(1, c->Vector(rows));
+  c->set_output(2, c->Vector(rows));
+  return absl::OkStatus();
+}
+
+absl::Status LayerNormGradShape(InferenceContext* c) {
+  c->set_output(0, c->input(0));
+  c->set_output(1, c->input(1));
+  c->set_output(2, c->input(1));
   return absl::OkStatus();
 }
 
@@ -154,7 +177,6 @@ REGISTER_OP("TfResattn>LshChunkAttention")
     .Input("permutation: int32")
     .Input("valid_length: int32")
     .Output("out: float")
-    .Output("round_out: float")
     .Output("lse: float")
     .Attr("bucket_size: int >= 1")
     .SetShapeFn(ChunkAttentionShape)
@@ -166,14 +188,14 @@ Round r sorts the tokens by `permutation[n, r]`, cuts them into chunks of
 (shared query/key: keys are `qk` normalised to unit length, queries `qk`
 scaled by D^-1/2; self-attention masked unless nothing else is available;
 keys at positions >= valid_length and the first chunk's look-back masked).
-The rounds are combined through the log-sum-exps of their logits.
+The rounds are combined through the log-sum-exps of their logits, i.e. a
+softmax over the union of the keys every round saw.
 
 qk, v: [N, L, D] in the original token order; L a multiple of bucket_size.
 permutation: int32 [N, R, L]; row (n, r) is a permutation of [0, L).
 valid_length: int32 scalar.
 out: [N, L, D], the combined attention output.
-round_out: [N, R, L, D], each round's output in the original order.
-lse: [N, R, L], each round's log-sum-exp in the original order.
+lse: [N, L], each query's log-sum-exp over all rounds' logits.
 )doc");
 
 REGISTER_OP("TfResattn>LshChunkAttentionGrad")
@@ -182,7 +204,6 @@ REGISTER_OP("TfResattn>LshChunkAttentionGrad")
     .Input("permutation: int32")
     .Input("valid_length: int32")
     .Input("out: float")
-    .Input("round_out: float")
     .Input("lse: float")
     .Input("d_out: float")
     .Output("d_qk: float")
@@ -192,6 +213,40 @@ REGISTER_OP("TfResattn>LshChunkAttentionGrad")
     .Doc(R"doc(
 Gradient of LshChunkAttention with respect to qk and v, given its outputs and
 the gradient of `out`; recomputes each chunk's logits from `lse`.
+)doc");
+
+REGISTER_OP("TfResattn>LayerNorm")
+    .Input("x: float")
+    .Input("gamma: float")
+    .Input("beta: float")
+    .Output("y: float")
+    .Output("mean: float")
+    .Output("rstd: float")
+    .Attr("epsilon: float")
+    .SetShapeFn(LayerNormShape)
+    .Doc(R"doc(
+Layer normalisation over the last axis (CPU): per row of C channels,
+y = (x - mean) * rstd * gamma + beta with rstd = (var + epsilon)^-1/2.
+
+x: [..., C].
+gamma, beta: [C].
+y: as x.
+mean, rstd: [M], M the product of x's leading dimensions.
+)doc");
+
+REGISTER_OP("TfResattn>LayerNormGrad")
+    .Input("x: float")
+    .Input("gamma: float")
+    .Input("mean: float")
+    .Input("rstd: float")
+    .Input("dy: float")
+    .Output("dx: float")
+    .Output("dgamma: float")
+    .Output("dbeta: float")
+    .SetShapeFn(LayerNormGradShape)
+    .Doc(R"doc(
+Gradient of LayerNorm with respect to x, gamma and beta, given the forward's
+mean and rstd and the gradient dy of y.
 )doc");
 
 REGISTER_OP("TfResattn>BucketSort")

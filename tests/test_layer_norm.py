@@ -1,0 +1,88 @@
+"""tf_resattn.layers.LayerNormalization: the compiled op against Keras's layer, and bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_resattn import layers, ops
+from tf_resattn.ops import compiled
+
+pytestmark = pytest.mark.skipif(
+    not ops.cpu_kernels_available(tf.float32),
+    reason=f"the compiled CPU kernels do not run here: {ops.custom_ops_available()[1]}",
+)
+
+
+def _pair(shape, seed, **kwargs):
+    """Our layer and Keras's, built for `shape`, with the same random gamma and beta."""
+    rng = np.random.default_rng(seed)
+    ours, reference = layers.LayerNormalization(**kwargs), keras.layers.LayerNormalization(**kwargs)
+    for layer in (ours, reference):
+        layer.build(shape)
+    for weight in range(len(ours.weights)):
+        value = rng.normal(size=ours.weights[weight].shape).astype(np.float32)
+        ours.weights[weight].assign(value)
+        reference.weights[weight].assign(value)
+    return ours, reference
+
+
+def _output_and_gradients(layer, x, upstream):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(layer(x) * upstream)
+    output = layer(x)
+    return [output.numpy(), *(g.numpy() for g in tape.gradient(loss, [x, *layer.trainable_weights]))]
+
+
+@pytest.mark.parametrize(
+    "shape, scale, offset",
+    [
+        ((2, 300, 64), 3.0, 1.0),  # the decoder's tokens
+        ((5, 7), 1e-3, -2.0),  # small deviations about a large mean
+        ((1, 4, 4, 24), 10.0, 0.0),  # a feature map; 24 channels: not a multiple of 8
+        ((3, 1), 1.0, 0.0),  # one channel: the output is beta
+    ],
+)
+def test_matches_keras_layer_norm(shape, scale, offset):
+    ours, reference = _pair(shape, 0)
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=shape) * scale + offset, tf.float32)
+    upstream = tf.constant(rng.normal(size=shape), tf.float32)
+    got, want = _output_and_gradients(ours, x, upstream), _output_and_gradients(reference, x, upstream)
+    np.testing.assert_allclose(got[0], want[0], atol=2e-5, rtol=1e-5)
+    for ours_gradient, keras_gradient in zip(got[1:], want[1:]):  # x, gamma, beta
+        np.testing.assert_allclose(ours_gradient, keras_gradient, atol=1e-4, rtol=1e-4)
+
+
+def test_traces_to_the_fused_op_and_to_keras_under_pure_path():
+    layer = layers.LayerNormalization()
+    layer.build((None, 16))
+
+    def op_types():
+        graph = tf.function(layer).get_concrete_function(tf.TensorSpec((None, 16))).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "TfResattn>LayerNorm" in op_types()
+    with ops.pure_path():
+        assert "TfResattn>LayerNorm" not in op_types()
+
+
+@pytest.mark.parametrize("kwargs", [{"axis": 1}, {"center": False}, {"rms_scaling": True}])
+def test_other_settings_are_keras_own(kwargs):
+    ours, reference = _pair((2, 6, 8), 2, **kwargs)
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 6, 8)), tf.float32)
+    np.testing.assert_array_equal(ours(x).numpy(), reference(x).numpy())
+
+
+@pytest.mark.parametrize(
+    "x_shape, gamma_shape, beta_shape, message",
+    [
+        ((4, 8), (7,), (8,), "must be \\[C\\]"),
+        ((4, 8), (8,), (8, 1), "beta"),
+        ((4, 0), (0,), (0,), "C > 0"),
+    ],
+)
+def test_op_rejects_bad_input(x_shape, gamma_shape, beta_shape, message):
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError), match=message):
+        compiled.layer_norm(tf.zeros(x_shape), tf.zeros(gamma_shape), tf.zeros(beta_shape), 1e-3)
