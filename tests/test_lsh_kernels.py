@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tf_resattn import ops
-from tf_resattn.layers.lsh_attention import hash_buckets, lsh_attention
+from tf_resattn.layers.lsh_attention import hash_buckets, heads_to_rows, lsh_attention, rows_to_heads
 from tf_resattn.ops import compiled
 
 pytestmark = pytest.mark.skipif(
@@ -81,6 +81,26 @@ def test_chunk_attention_matches_keras_ops_path(rows, length, depth, rounds, buc
         np.testing.assert_allclose(ours, want, atol=1e-5)
 
 
+def test_heads_side_by_side_give_what_heads_as_rows_give():
+    """`[B, L, H, D]` read in place by the kernels against `[B*H, L, D]` rows on the keras.ops path."""
+    qk, v = tf.constant(_random((2, 96, 3, 8), 8)), tf.constant(_random((2, 96, 3, 8), 9))
+    rotations = tf.constant(_random((8, 2, 8), 10))
+    upstream = tf.constant(_random((2, 96, 3, 8), 11))
+    np.testing.assert_array_equal(
+        compiled.lsh_hash(qk, rotations, 12, 90).numpy(), compiled.lsh_hash(heads_to_rows(qk), rotations, 12, 90).numpy()
+    )
+    results = []
+    for scope, layout in ((contextlib.nullcontext(), lambda x: x), (ops.pure_path(), heads_to_rows)):
+        with scope, tf.GradientTape() as tape:
+            tape.watch([qk, v])
+            out = lsh_attention(layout(qk), layout(v), rotations, 16, 90, max_buckets=16)
+            out = out if len(out.shape) == 4 else rows_to_heads(out, 3)
+            loss = tf.reduce_sum(out * upstream)
+        results.append([out.numpy(), *(g.numpy() for g in tape.gradient(loss, [qk, v]))])
+    for ours, want in zip(*results):
+        np.testing.assert_allclose(ours, want, atol=1e-5)
+
+
 def _permutations(rows, rounds, length, seed):
     rng = np.random.default_rng(seed)
     return np.stack([np.stack([rng.permutation(length) for _ in range(rounds)]) for _ in range(rows)]).astype(np.int32)
@@ -93,6 +113,8 @@ def _permutations(rows, rounds, length, seed):
         ((1, 64, 8), np.full((1, 2, 64), 64, np.int32), 64, 16, "outside \\[0, L\\)"),
         ((1, 64, 8), _permutations(2, 2, 64, 1), 64, 16, "permutation"),
         ((1, 64, 8), _permutations(1, 2, 64, 2), [64], 16, "valid_length"),
+        ((2, 64, 3, 8), _permutations(2, 2, 64, 3), 64, 16, "N = 6 rows"),  # heads side by side: B*H rows
+        ((64, 8), _permutations(1, 2, 64, 4), 64, 16, "\\[B, L, H, D\\]"),
     ],
 )
 def test_chunk_attention_rejects_bad_input(qk_shape, permutation, valid_length, bucket_size, message):

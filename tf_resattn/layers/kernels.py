@@ -55,7 +55,7 @@ def compiled_kernels_available(dtype):
 
 
 def compiled_hash(qk, rotations, num_buckets, valid_length):
-    """`hash_buckets` of `tf_resattn.layers.lsh_attention` as one op: int32 `[N, R, L]`."""
+    """`hash_buckets` of `tf_resattn.layers.lsh_attention` as one op: int32 `[N, R, L]` (`qk [N, L, D]` or `[B, L, H, D]`)."""
     from tf_resattn import ops as tf_ops
 
     return tf_ops.lsh_hash(qk, rotations, num_buckets, valid_length)
@@ -65,13 +65,14 @@ def compiled_chunk_attention(qk, v, permutation, valid_length, bucket_size):
     """All rounds' chunk attention, combined, in original token order.
 
     Args:
-        qk, v: `[N, L, D]` float32, `L` a multiple of `bucket_size`.
+        qk, v: `[N, L, D]` float32, or `[B, L, H, D]` for `N = B*H` heads side
+            by side; `L` a multiple of `bucket_size`.
         permutation: int32 `[N, R, L]`, each round's sorting permutation.
         valid_length: keys at positions `>= valid_length` are masked.
         bucket_size: chunk length.
 
     Returns:
-        `[N, L, D]`, as the composite path of `lsh_attention` computes it.
+        Shaped as `qk`, as the composite path of `lsh_attention` computes it.
     """
     from tf_resattn import ops as tf_ops
 

@@ -69,7 +69,8 @@ def hash_buckets(qk, rotations, num_buckets, valid_length):
     """Angular LSH of every token in every round.
 
     Args:
-        qk: `[N, L, D]` shared query/key vectors.
+        qk: `[N, L, D]` shared query/key vectors (or `[B, L, H, D]`, `N = B*H`,
+            where the compiled kernels run).
         rotations: `[D, R, max_buckets // 2]` fixed random rotations; the first
             `num_buckets // 2` columns of each round are used.
         num_buckets: even number of hash buckets (scalar).
@@ -186,20 +187,42 @@ def chunked_attention(sorted_qk, sorted_v, positions, bucket_size, valid_length)
     return ops.reshape(outputs, (rows, length, depth)), ops.reshape(lse, (rows, length, 1))
 
 
+def heads_to_rows(x):
+    """`[B, L, H, D] -> [B*H, L, D]`: each head of each sequence becomes a row."""
+    batch, length, heads, depth = ops.shape(x)[0], ops.shape(x)[1], x.shape[2], x.shape[3]
+    return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (batch * heads, length, depth))
+
+
+def rows_to_heads(x, heads):
+    """`[B*H, L, D] -> [B, L, H, D]`, the inverse of `heads_to_rows`."""
+    length, depth = ops.shape(x)[1], x.shape[-1]
+    return ops.transpose(ops.reshape(x, (-1, heads, length, depth)), (0, 2, 1, 3))
+
+
 def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     """Multi-round LSH attention on padded sequences.
 
     Args:
-        qk, v: `[N, L, D]`, `L` a multiple of `bucket_size`.
+        qk, v: `[N, L, D]`, or `[B, L, H, D]` for `H` heads side by side (as a
+            linear projection leaves them; the compiled kernels read them in
+            place, elsewhere they become `N = B*H` rows); `L` a multiple of
+            `bucket_size`.
         rotations: `[D, R, max_buckets // 2]`.
         bucket_size: tokens per chunk.
         valid_length: number of real (non-padding) tokens.
         max_buckets: cap on the number of hash buckets.
 
     Returns:
-        `[N, L, D]` attention outputs in the original token order.
+        Attention outputs in the original token order, shaped as `qk`.
     """
-    rows, length, depth = ops.shape(qk)[0], ops.shape(qk)[1], qk.shape[-1]
+    if len(qk.shape) == 4:
+        if not compiled_kernels_available(qk.dtype):
+            out = lsh_attention(heads_to_rows(qk), heads_to_rows(v), rotations, bucket_size, valid_length, max_buckets)
+            return rows_to_heads(out, qk.shape[2])
+        rows = ops.shape(qk)[0] * qk.shape[2]
+    else:
+        rows = ops.shape(qk)[0]
+    length, depth = ops.shape(qk)[1], qk.shape[-1]
     n_hashes = rotations.shape[1]
     num_buckets = number_of_buckets(length // bucket_size, max_buckets)
     buckets = ops.reshape(hash_buckets(qk, rotations, num_buckets, valid_length), (rows * n_hashes, length))
@@ -323,18 +346,8 @@ class LSHSelfAttention(keras.layers.Layer):
             trainable=False,
         )
 
-    def _split_heads(self, x, batch, length):
-        """`[B, L, H*D] -> [B*H, L, D]`."""
-        x = ops.reshape(x, (batch, length, self.num_heads, self.key_dim))
-        return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (batch * self.num_heads, length, self.key_dim))
-
-    def _merge_heads(self, x, batch, length):
-        """`[B*H, L, D] -> [B, L, H*D]`."""
-        x = ops.reshape(x, (batch, self.num_heads, length, self.key_dim))
-        return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (batch, length, self.num_heads * self.key_dim))
-
     def _attend(self, qk, v):
-        """Full attention for short sequences, LSH attention otherwise; `[N, L, D] -> [N, L, D]`."""
+        """Full attention for short sequences, LSH attention otherwise; `[B, L, H, D] -> [B, L, H, D]`."""
         length = ops.shape(qk)[1]
         padding = (-length) % self.bucket_size
 
@@ -342,14 +355,14 @@ class LSHSelfAttention(keras.layers.Layer):
             rotations = ops.cast(self.rotations, qk.dtype)
             if isinstance(padding, int) and padding == 0:  # static length, a multiple of the bucket
                 return lsh_attention(qk, v, rotations, self.bucket_size, length, self.max_buckets)
-            pad = [[0, 0], [0, padding], [0, 0]]
+            pad = [[0, 0], [0, padding], [0, 0], [0, 0]]
             out = lsh_attention(
                 ops.pad(qk, pad), ops.pad(v, pad), rotations, self.bucket_size, length, self.max_buckets
             )
             return out[:, :length]
 
         def full():
-            return full_attention(qk, v)
+            return rows_to_heads(full_attention(heads_to_rows(qk), heads_to_rows(v)), self.num_heads)
 
         static_length = qk.shape[1]
         if static_length is not None:
@@ -358,9 +371,11 @@ class LSHSelfAttention(keras.layers.Layer):
 
     def call(self, inputs):
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
-        qk = self._split_heads(self.qk_dense(inputs), batch, length)
-        v = self._split_heads(self.value_dense(inputs), batch, length)
-        return self.output_dense(self._merge_heads(self._attend(qk, v), batch, length))
+        heads = (batch, length, self.num_heads, self.key_dim)
+        qk = ops.reshape(self.qk_dense(inputs), heads)
+        v = ops.reshape(self.value_dense(inputs), heads)
+        attended = self._attend(qk, v)
+        return self.output_dense(ops.reshape(attended, (batch, length, self.num_heads * self.key_dim)))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -115,7 +115,8 @@ def lsh_hash(qk, rotations, num_buckets, valid_length):
     its reference is `hash_buckets` in `tf_resattn.layers.lsh_attention`.
 
     Args:
-        qk: float32 `[N, L, D]`.
+        qk: float32 `[N, L, D]`, or `[B, L, H, D]` for `N = B*H` heads side by
+            side (row `n` of the result is head `n % H` of entry `n // H`).
         rotations: float32 `[D, R, K]`; the first `num_buckets // 2` columns are used.
         num_buckets: even int or int32 scalar.
         valid_length: positions `>= valid_length` get bucket `num_buckets`.
@@ -133,13 +134,14 @@ def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
     its reference is the `keras.ops` composite in `tf_resattn.layers.lsh_attention`.
 
     Args:
-        qk, v: float32 `[N, L, D]`, `L` a multiple of `bucket_size`.
+        qk, v: float32 `[N, L, D]`, or `[B, L, H, D]` for `N = B*H` heads side
+            by side; `L` a multiple of `bucket_size`.
         permutation: int32 `[N, R, L]`, each round's sorting permutation.
         valid_length: int or int32 scalar; keys at positions `>= valid_length` are masked.
         bucket_size: chunk length (a Python int).
 
     Returns:
-        float32 `[N, L, D]`.
+        float32, shaped as `qk`.
     """
     permutation = tf.convert_to_tensor(permutation)
     _require_int32(permutation, "permutation", "lsh_chunk_attention")

@@ -62,10 +62,19 @@ constexpr int64_t kPrefetchDistance = 8;
 constexpr int64_t kTokensPerPass = 16384;
 
 // Shapes of one call: N rows, R rounds, L tokens, D depth, b bucket size.
+// The tokens are [N, L, D], or [B, L, H, D] with row n = (n / H, n % H):
+// the heads of a linear projection side by side, read where they lie.
 struct Dims {
-  int64_t rows, rounds, length, depth, bucket, chunks;
+  int64_t rows, heads, rounds, length, depth, bucket, chunks;
   int64_t valid_length;
 };
+
+// Index of the first float of token `token` of row `row` in a tensor laid
+// out as the tokens are.
+int64_t TokenOffset(const Dims& d, int64_t row, int64_t token) {
+  return ((row / d.heads * d.length + token) * d.heads + row % d.heads) *
+         d.depth;
+}
 
 // The chunks of one pass (rows [first_row, first_row + rows)) in one round.
 // Work item `item` is chunk item % chunks of row first_row + item / chunks;
@@ -99,32 +108,34 @@ struct Pass {
   }
 };
 
-// Prefetches the `width` floats at `data + at * width`.
-void PrefetchRow(const float* data, int64_t at, int64_t width) {
-  const char* start = reinterpret_cast<const char*>(data + at * width);
-  for (int64_t byte = 0; byte < width * int64_t{sizeof(float)}; byte += 64) {
+// Prefetches the [D] floats of token `token` of row `row` of `data`.
+void PrefetchToken(const Dims& d, const float* data, int64_t row,
+                   int64_t token) {
+  const char* start =
+      reinterpret_cast<const char*>(data + TokenOffset(d, row, token));
+  for (int64_t byte = 0; byte < d.depth * int64_t{sizeof(float)};
+       byte += 64) {
     __builtin_prefetch(start + byte);
   }
 }
 
-// Prefetches the [D] row of `source` ([N, L, D]) of the token
-// kPrefetchDistance places after token `i` of a chunk.
+// Prefetches, from `source`, the token kPrefetchDistance places after
+// token `i` of a chunk.
 void PrefetchAhead(const Dims& d, const float* source, int64_t row,
                    const int32_t* tokens, int64_t i) {
   if (i + kPrefetchDistance < d.bucket) {
-    PrefetchRow(source, row * d.length + tokens[i + kPrefetchDistance],
-                d.depth);
+    PrefetchToken(d, source, row, tokens[i + kPrefetchDistance]);
   }
 }
 
-// Reads the [D] rows of `source` ([N, L, D]) of a chunk's tokens into the
-// row-major b x D `plane`.
+// Reads the [D] floats of a chunk's tokens in `source` (laid out as the
+// tokens are) into the row-major b x D `plane`.
 void GatherRows(const Dims& d, const float* source, int64_t row,
                 const int32_t* tokens, float* plane) {
   for (int64_t i = 0; i < d.bucket; ++i) {
     PrefetchAhead(d, source, row, tokens, i);
     Array(plane + i * d.depth, d.depth) =
-        ConstArray(source + (row * d.length + tokens[i]) * d.depth, d.depth);
+        ConstArray(source + TokenOffset(d, row, tokens[i]), d.depth);
   }
 }
 
@@ -180,36 +191,39 @@ void ChunkLogits(const Dims& d, const Pass& pass, int64_t item,
   }
 }
 
-// Checks qk, v [N, L, D], permutation [N, R, L], valid_length (a scalar)
-// and fills `d`; a permutation entry outside [0, L) is refused, since it
-// would address memory outside the tensors.
+// Checks qk, v [N, L, D] or [B, L, H, D], permutation [N, R, L] (N = B H),
+// valid_length (a scalar) and fills `d`; a permutation entry outside
+// [0, L) is refused, since it would address memory outside the tensors.
 absl::Status CheckInputs(OpKernelContext* context, const char* op,
                          int64_t bucket, Dims* d) {
   const Tensor& qk = context->input(0);
   const Tensor& v = context->input(1);
   const Tensor& permutation = context->input(2);
   const Tensor& valid_length = context->input(3);
-  if (qk.dims() != 3) {
-    return errors::InvalidArgument(op, ": `qk` must be [N, L, D], got ",
-                                   qk.shape().DebugString());
+  if (qk.dims() != 3 && qk.dims() != 4) {
+    return errors::InvalidArgument(
+        op, ": `qk` must be [N, L, D] or [B, L, H, D], got ",
+        qk.shape().DebugString());
   }
   if (v.shape() != qk.shape()) {
     return errors::InvalidArgument(op, ": `v` has shape ",
                                    v.shape().DebugString(), " but `qk` has ",
                                    qk.shape().DebugString());
   }
-  if (permutation.dims() != 3 || permutation.dim_size(0) != qk.dim_size(0) ||
+  d->heads = qk.dims() == 4 ? qk.dim_size(2) : 1;
+  d->rows = qk.dim_size(0) * d->heads;
+  if (permutation.dims() != 3 || permutation.dim_size(0) != d->rows ||
       permutation.dim_size(2) != qk.dim_size(1)) {
     return errors::InvalidArgument(
-        op, ": `permutation` must be [N, R, L] of qk's [N, L, D] = ",
-        qk.shape().DebugString(), ", got ", permutation.shape().DebugString());
+        op, ": `permutation` must be [N, R, L] with qk's L and N = ", d->rows,
+        " rows (qk is ", qk.shape().DebugString(), "), got ",
+        permutation.shape().DebugString());
   }
   if (!TensorShapeUtils::IsScalar(valid_length.shape())) {
     return errors::InvalidArgument(op, ": `valid_length` must be a scalar");
   }
-  d->rows = qk.dim_size(0);
   d->length = qk.dim_size(1);
-  d->depth = qk.dim_size(2);
+  d->depth = qk.dim_size(qk.dims() - 1);
   d->rounds = permutation.dim_size(1);
   d->bucket = bucket;
   if (d->length == 0 || d->length % bucket != 0) {
@@ -346,7 +360,7 @@ class LshChunkAttentionOp : public ChunkAttentionKernel {
           const int32_t* tokens = pass.Tokens(item);
           if (pass.round > 0) {  // the running results, read at the end
             for (int64_t i = 0; i < b; ++i) {
-              PrefetchRow(out_data, row * d.length + tokens[i], depth);
+              PrefetchToken(d, out_data, row, tokens[i]);
             }
           }
           ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
@@ -370,7 +384,7 @@ class LshChunkAttentionOp : public ChunkAttentionKernel {
           // softmax's totals.
           for (int64_t i = 0; i < b; ++i) {
             const int64_t at = row * d.length + tokens[i];
-            Array result(out_data + at * depth, depth);
+            Array result(out_data + TokenOffset(d, row, tokens[i]), depth);
             const ConstArray output(outputs.data() + i * depth, depth);
             if (pass.round == 0) {
               result = output / totals[i];
@@ -464,8 +478,9 @@ class LshChunkAttentionGradOp : public ChunkAttentionKernel {
                             2.0 * depth),
         [&](Eigen::Index begin, Eigen::Index end) {
           for (Eigen::Index at = begin; at < end; ++at) {
-            dots[at] = (ConstArray(d_out + at * depth, depth) *
-                        ConstArray(out + at * depth, depth))
+            const int64_t offset = TokenOffset(d, at / d.length, at % d.length);
+            dots[at] = (ConstArray(d_out + offset, depth) *
+                        ConstArray(out + offset, depth))
                            .sum();
           }
         });
@@ -569,19 +584,14 @@ class LshChunkAttentionGradOp : public ChunkAttentionKernel {
           const int64_t row = pass.Row(item);
           const int32_t* tokens = pass.Tokens(item);
           for (int64_t i = 0; i < b; ++i) {
-            if (i + kPrefetchDistance < b) {
-              const int64_t ahead = row * d.length + tokens[i + kPrefetchDistance];
-              PrefetchRow(d_qk_data, ahead, depth);
-              PrefetchRow(d_v_data, ahead, depth);
-            }
-            const int64_t at = row * d.length + tokens[i];
+            PrefetchAhead(d, d_qk_data, row, tokens, i);
+            PrefetchAhead(d, d_v_data, row, tokens, i);
+            const int64_t at = TokenOffset(d, row, tokens[i]);
             const int64_t sorted = (item * b + i) * 2 * depth;
             const ConstArray mine(own + sorted, 2 * depth);
             const ConstArray next(back + sorted, 2 * depth);
-            Array(d_qk_data + at * depth, depth) +=
-                mine.head(depth) + next.head(depth);
-            Array(d_v_data + at * depth, depth) +=
-                mine.tail(depth) + next.tail(depth);
+            Array(d_qk_data + at, depth) += mine.head(depth) + next.head(depth);
+            Array(d_v_data + at, depth) += mine.tail(depth) + next.tail(depth);
           }
         }
       };

@@ -78,22 +78,25 @@ class LshHashOp : public OpKernel {
     const Tensor& rotations = context->input(1);
     const Tensor& num_buckets_tensor = context->input(2);
     const Tensor& valid_length_tensor = context->input(3);
-    OP_REQUIRES(context, qk.dims() == 3,
-                errors::InvalidArgument("lsh_hash: `qk` must be [N, L, D], got ",
-                                        qk.shape().DebugString()));
+    OP_REQUIRES(context, qk.dims() == 3 || qk.dims() == 4,
+                errors::InvalidArgument(
+                    "lsh_hash: `qk` must be [N, L, D] or [B, L, H, D], got ",
+                    qk.shape().DebugString()));
+    // [B, L, H, D]: row n is head n % H of batch entry n / H.
+    const int64_t heads = qk.dims() == 4 ? qk.dim_size(2) : 1;
+    const int64_t depth = qk.dim_size(qk.dims() - 1);
     OP_REQUIRES(
-        context,
-        rotations.dims() == 3 && rotations.dim_size(0) == qk.dim_size(2),
+        context, rotations.dims() == 3 && rotations.dim_size(0) == depth,
         errors::InvalidArgument("lsh_hash: `rotations` must be [D, R, K] with "
-                                "qk's D = ", qk.dim_size(2), ", got ",
+                                "qk's D = ", depth, ", got ",
                                 rotations.shape().DebugString()));
     OP_REQUIRES(context,
                 TensorShapeUtils::IsScalar(num_buckets_tensor.shape()) &&
                     TensorShapeUtils::IsScalar(valid_length_tensor.shape()),
                 errors::InvalidArgument(
                     "lsh_hash: `num_buckets` and `valid_length` must be scalars"));
-    const int64_t rows = qk.dim_size(0), length = qk.dim_size(1);
-    const int64_t depth = qk.dim_size(2), rounds = rotations.dim_size(1);
+    const int64_t rows = qk.dim_size(0) * heads, length = qk.dim_size(1);
+    const int64_t rounds = rotations.dim_size(1);
     const int64_t columns = rotations.dim_size(2);
     const int32_t num_buckets = num_buckets_tensor.scalar<int32>()();
     const int64_t valid_length = valid_length_tensor.scalar<int32>()();
@@ -119,8 +122,10 @@ class LshHashOp : public OpKernel {
         const int64_t row = item / blocks;
         const int64_t first = (item % blocks) * kTokensPerBlock;
         const int64_t count = std::min(kTokensPerBlock, length - first);
-        const Operand<false> block{tokens + (row * length + first) * depth,
-                                   depth};
+        const Operand<false> block{
+            tokens + ((row / heads * length + first) * heads + row % heads) *
+                         depth,
+            heads * depth};
         for (int64_t round = 0; round < rounds; ++round) {
           // rotations[:, round, :half] is row-major with stride R * K.
           SmallGemm(count, half, depth, block, rotation + round * columns,

@@ -4,16 +4,17 @@
 //       -> permutation int32 [N, L], inverse int32 [N, L]
 //   TfResattn>PermuteGather(x T [N, L, D], permutation int32 [N, L],
 //                           inverse int32 [N, L]) -> y T [N, L, D]
-//   TfResattn>LshHash(qk float [N, L, D], rotations float [D, R, K],
+//   TfResattn>LshHash(qk float [N, L, D] or [B, L, H, D] (N = B H),
+//                     rotations float [D, R, K],
 //                     num_buckets int32 scalar, valid_length int32 scalar)
 //       -> buckets int32 [N, R, L]
-//   TfResattn>LshChunkAttention(qk float [N, L, D], v float [N, L, D],
+//   TfResattn>LshChunkAttention(qk, v float [N, L, D] or [B, L, H, D],
 //                               permutation int32 [N, R, L],
 //                               valid_length int32 scalar; bucket_size)
-//       -> out [N, L, D], lse [N, L]
+//       -> out (as qk), lse [N, L]
 //   TfResattn>LshChunkAttentionGrad(qk, v, permutation, valid_length, out,
 //                                   lse, d_out; bucket_size)
-//       -> d_qk [N, L, D], d_v [N, L, D]
+//       -> d_qk, d_v (as qk)
 //   TfResattn>LayerNorm(x float [..., C], gamma float [C], beta float [C];
 //                       epsilon) -> y [..., C], mean [M], rstd [M]
 //   TfResattn>LayerNormGrad(x, gamma, mean, rstd, dy)
@@ -88,27 +89,50 @@ absl::Status PermuteGatherShape(InferenceContext* c) {
   return absl::OkStatus();
 }
 
+// Tokens [N, L, D], or [B, L, H, D] for H heads side by side (N = B H).
+absl::Status RequireTokens(InferenceContext* c, int input, const char* op,
+                           const char* name) {
+  ShapeHandle shape = c->input(input);
+  if (c->RankKnown(shape) && c->Rank(shape) != 3 && c->Rank(shape) != 4) {
+    return errors::InvalidArgument(op, ": `", name,
+                                   "` must be [N, L, D] or [B, L, H, D], got ",
+                                   c->DebugString(shape));
+  }
+  return absl::OkStatus();
+}
+
+// N of tokens [N, L, D] or [B, L, H, D] (B H); `tokens` has a known rank.
+absl::Status TokenRows(InferenceContext* c, ShapeHandle tokens,
+                       shape_inference::DimensionHandle* rows) {
+  if (c->Rank(tokens) == 3) {
+    *rows = c->Dim(tokens, 0);
+    return absl::OkStatus();
+  }
+  return c->Multiply(c->Dim(tokens, 0), c->Dim(tokens, 2), rows);
+}
+
 absl::Status ChunkAttentionShape(InferenceContext* c) {
   const char* op = "lsh_chunk_attention";
-  TF_RETURN_IF_ERROR(RequireRank(c, 0, 3, op, "qk", "[N, L, D]"));
-  TF_RETURN_IF_ERROR(RequireRank(c, 1, 3, op, "v", "[N, L, D]"));
+  TF_RETURN_IF_ERROR(RequireTokens(c, 0, op, "qk"));
+  TF_RETURN_IF_ERROR(RequireTokens(c, 1, op, "v"));
   TF_RETURN_IF_ERROR(RequireRank(c, 2, 3, op, "permutation", "[N, R, L]"));
   TF_RETURN_IF_ERROR(RequireRank(c, 3, 0, op, "valid_length", "(a scalar)"));
   ShapeHandle tokens;
   TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &tokens));
-  ShapeHandle permutation = c->input(2);
-  if (!c->RankKnown(tokens) || !c->RankKnown(permutation)) {
-    c->set_output(0, c->UnknownShapeOfRank(3));
+  if (!c->RankKnown(tokens)) {
+    c->set_output(0, tokens);
     c->set_output(1, c->UnknownShapeOfRank(2));
     return absl::OkStatus();
   }
+  shape_inference::DimensionHandle rows;
+  TF_RETURN_IF_ERROR(TokenRows(c, tokens, &rows));
   c->set_output(0, tokens);
-  c->set_output(1, c->MakeShape({c->Dim(permutation, 0), c->Dim(tokens, 1)}));
+  c->set_output(1, c->MakeShape({rows, c->Dim(tokens, 1)}));
   return absl::OkStatus();
 }
 
 absl::Status HashShape(InferenceContext* c) {
-  TF_RETURN_IF_ERROR(RequireRank(c, 0, 3, "lsh_hash", "qk", "[N, L, D]"));
+  TF_RETURN_IF_ERROR(RequireTokens(c, 0, "lsh_hash", "qk"));
   TF_RETURN_IF_ERROR(
       RequireRank(c, 1, 3, "lsh_hash", "rotations", "[D, R, K]"));
   ShapeHandle qk = c->input(0), rotations = c->input(1);
@@ -116,8 +140,9 @@ absl::Status HashShape(InferenceContext* c) {
     c->set_output(0, c->UnknownShapeOfRank(3));
     return absl::OkStatus();
   }
-  c->set_output(0, c->MakeShape({c->Dim(qk, 0), c->Dim(rotations, 1),
-                                 c->Dim(qk, 1)}));
+  shape_inference::DimensionHandle rows;
+  TF_RETURN_IF_ERROR(TokenRows(c, qk, &rows));
+  c->set_output(0, c->MakeShape({rows, c->Dim(rotations, 1), c->Dim(qk, 1)}));
   return absl::OkStatus();
 }
 
@@ -164,7 +189,8 @@ over the first num_buckets / 2 rotation columns (first index on ties), plus
 num_buckets / 2 when that entry is negative; positions >= valid_length get
 bucket num_buckets.
 
-qk: [N, L, D].
+qk: [N, L, D], or [B, L, H, D] for H heads side by side: row n of the
+  buckets is head n % H of batch entry n / H (N = B H).
 rotations: [D, R, K], K >= num_buckets / 2.
 num_buckets: int32 scalar, even.
 valid_length: int32 scalar.
@@ -191,10 +217,12 @@ keys at positions >= valid_length and the first chunk's look-back masked).
 The rounds are combined through the log-sum-exps of their logits, i.e. a
 softmax over the union of the keys every round saw.
 
-qk, v: [N, L, D] in the original token order; L a multiple of bucket_size.
+qk, v: [N, L, D] in the original token order, or [B, L, H, D] for H heads
+  side by side (row n is head n % H of batch entry n / H, N = B H); L a
+  multiple of bucket_size.
 permutation: int32 [N, R, L]; row (n, r) is a permutation of [0, L).
 valid_length: int32 scalar.
-out: [N, L, D], the combined attention output.
+out: as qk, the combined attention output.
 lse: [N, L], each query's log-sum-exp over all rounds' logits.
 )doc");
 
