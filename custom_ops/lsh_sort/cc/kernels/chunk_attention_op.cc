@@ -161,7 +161,8 @@ void GatherKeys(const Dims& d, const float* qk, int64_t row,
 // The b x 2b logits of a chunk's queries (its own tokens) against its keys
 // (its own tokens, then those of the previous chunk), masks included:
 // logit = (qk_i D^-1/2) . key_j = query_scale_i (key_i . key_j), where
-// query_scale_i = D^-1/2 |qk_i|. `key_bias` is scratch of 2b floats.
+// query_scale_i = D^-1/2 / inverse_norm_i, i.e. D^-1/2 |qk_i| up to the
+// normalisation's epsilon. `key_bias` is scratch of 2b floats.
 void ChunkLogits(const Dims& d, const Pass& pass, int64_t item,
                  const float* keys_transposed, const float* inverse_norms,
                  float* key_bias, float* logits) {
