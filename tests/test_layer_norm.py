@@ -30,8 +30,8 @@ def _pair(shape, seed, **kwargs):
 def _output_and_gradients(layer, x, upstream):
     with tf.GradientTape() as tape:
         tape.watch(x)
-        loss = tf.reduce_sum(layer(x) * upstream)
-    output = layer(x)
+        output = layer(x)
+        loss = tf.reduce_sum(output * upstream)
     return [output.numpy(), *(g.numpy() for g in tape.gradient(loss, [x, *layer.trainable_weights]))]
 
 

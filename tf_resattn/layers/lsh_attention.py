@@ -215,8 +215,9 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     Returns:
         Attention outputs in the original token order, shaped as `qk`.
     """
+    use_kernels = compiled_kernels_available(qk.dtype)
     if len(qk.shape) == 4:
-        if not compiled_kernels_available(qk.dtype):
+        if not use_kernels:
             out = lsh_attention(heads_to_rows(qk), heads_to_rows(v), rotations, bucket_size, valid_length, max_buckets)
             return rows_to_heads(out, qk.shape[2])
         rows = ops.shape(qk)[0] * qk.shape[2]
@@ -227,7 +228,7 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     num_buckets = number_of_buckets(length // bucket_size, max_buckets)
     buckets = ops.reshape(hash_buckets(qk, rotations, num_buckets, valid_length), (rows * n_hashes, length))
     permutation, inverse = sort_by_bucket(buckets, num_buckets + 1)
-    if compiled_kernels_available(qk.dtype):
+    if use_kernels:
         permutation = ops.reshape(permutation, (rows, n_hashes, length))
         return compiled_chunk_attention(qk, v, permutation, valid_length, bucket_size)
 

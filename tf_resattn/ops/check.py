@@ -3,10 +3,10 @@
     python -m tf_resattn.ops.check
 
 Compares the sort and gather, and (where they run) the LSH hash, chunk
-attention and layer normalisation, with the pure path. Prints one line and exits 0 when the compiled
-ops are usable; otherwise prints
-the reason to stderr and exits 1 (so a broken build cannot hide behind the
-pure-TensorFlow fallback). `TF_RESATTN_PURE_TF` is ignored here.
+attention and layer normalisation, with the pure path. Prints one line and
+exits 0 when the compiled ops are usable; otherwise prints the reason to
+stderr and exits 1 (so a broken build cannot hide behind the pure-TensorFlow
+fallback). `TF_RESATTN_PURE_TF` is ignored here.
 """
 
 import sys
@@ -51,29 +51,34 @@ def _layer_norm_and_gradients(x):
     return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
 
 
+def _mismatches(names, ours, reference, **tolerance):
+    """The names of the results that differ between the two paths."""
+    return [name for name, a, b in zip(names, ours, reference) if not np.allclose(a, b, **tolerance)]
+
+
+def _compiled_and_pure(function, *args):
+    """`function(*args)` with the compiled kernels, then inside `pure_path()`."""
+    ours = function(*args)
+    with dispatch.pure_path():
+        return ours, function(*args)
+
+
 def compare_with_pure_path():
-    """Runs a small sort/gather/un-sort and LSH attention on both paths; returns a list of mismatches."""
+    """Runs a small sort/gather/un-sort, LSH attention and layer norm on both paths; returns a list of mismatches."""
     rng = np.random.default_rng(0)
     num_buckets = 7
     buckets = tf.constant(rng.integers(0, num_buckets, size=(3, 101)), tf.int32)
     x = tf.constant(rng.standard_normal((3, 101, 5)), tf.float32)
     ours = _sort_gather_unsort(compiled.bucket_sort, compiled.permute_gather, buckets, num_buckets, x)
     reference = _sort_gather_unsort(pure.bucket_sort, pure.permute_gather, buckets, num_buckets, x)
-    names = ("permutation", "inverse", "sorted x", "un-sorted x", "gradient")
-    mismatches = [name for name, a, b in zip(names, ours, reference) if not np.allclose(a.numpy(), b.numpy())]
+    mismatches = _mismatches(("permutation", "inverse", "sorted x", "un-sorted x", "gradient"), ours, reference)
     qk, v = (tf.constant(rng.standard_normal((2, 160, 8)), tf.float32) for _ in range(2))
     rotations = tf.constant(rng.standard_normal((8, 2, 4)), tf.float32)
-    ours = _lsh_attention_and_gradients(qk, v, rotations)
-    with dispatch.pure_path():
-        reference = _lsh_attention_and_gradients(qk, v, rotations)
     names = ("LSH attention", "its qk gradient", "its v gradient")
-    mismatches += [name for name, a, b in zip(names, ours, reference) if not np.allclose(a, b, atol=1e-5)]
+    mismatches += _mismatches(names, *_compiled_and_pure(_lsh_attention_and_gradients, qk, v, rotations), atol=1e-5)
     x = tf.constant(rng.standard_normal((2, 50, 12)) * 3.0 + 1.0, tf.float32)
-    ours = _layer_norm_and_gradients(x)
-    with dispatch.pure_path():
-        reference = _layer_norm_and_gradients(x)
     names = ("layer norm", "its x gradient", "its gamma gradient", "its beta gradient")
-    mismatches += [name for name, a, b in zip(names, ours, reference) if not np.allclose(a, b, atol=1e-4)]
+    mismatches += _mismatches(names, *_compiled_and_pure(_layer_norm_and_gradients, x), atol=1e-4)
     return mismatches
 
 

@@ -28,12 +28,12 @@ def permute_gather(x, permutation, inverse):
 
 
 def lsh_hash(qk, rotations, num_buckets, valid_length):
-    """`TfResattn>LshHash`: int32 `[N, R, L]` bucket ids of `qk [N, L, D]` under `rotations [D, R, K]`."""
+    """`TfResattn>LshHash`: int32 `[N, R, L]` bucket ids of `qk [N, L, D]` (or `[B, L, H, D]`) under `rotations [D, R, K]`."""
     return _library().tf_resattn_lsh_hash(qk, rotations, num_buckets, valid_length)
 
 
 def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
-    """`TfResattn>LshChunkAttention`: fused chunk attention of all rounds, `[N, L, D]` out."""
+    """`TfResattn>LshChunkAttention`: fused chunk attention of all rounds, shaped as `qk`."""
     out, _ = _library().tf_resattn_lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size=bucket_size)
     return out
 

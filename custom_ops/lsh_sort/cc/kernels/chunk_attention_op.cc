@@ -27,8 +27,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "Eigen/Core"
 #include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
@@ -264,12 +266,19 @@ Eigen::TensorOpCost GatherCost(const Dims& d, double planes) {
   return Eigen::TensorOpCost(bytes, bytes, planes * 4.0 * d.bucket * d.depth);
 }
 
-// Float scratch of `count` elements from TensorFlow's allocator.
-absl::Status AllocateScratch(OpKernelContext* context, int64_t count,
-                             Tensor* scratch, float** data) {
-  TF_RETURN_IF_ERROR(
-      context->allocate_temp(DT_FLOAT, TensorShape({count}), scratch));
-  *data = scratch->flat<float>().data();
+// Float scratch buffers from TensorFlow's allocator, one per (count, &data)
+// request; `tensors` holds them for the rest of the call.
+absl::Status AllocateScratch(
+    OpKernelContext* context,
+    std::initializer_list<std::pair<int64_t, float**>> requests,
+    std::vector<Tensor>* tensors) {
+  tensors->reserve(tensors->size() + requests.size());
+  for (const auto& [count, data] : requests) {
+    tensors->emplace_back();
+    TF_RETURN_IF_ERROR(context->allocate_temp(
+        DT_FLOAT, TensorShape({count}), &tensors->back()));
+    *data = tensors->back().flat<float>().data();
+  }
   return absl::OkStatus();
 }
 
@@ -324,14 +333,13 @@ class LshChunkAttentionOp : public ChunkAttentionKernel {
     const int64_t capacity = PassCapacity(d);
     // Per pass, in sorted order: the keys transposed and the values as rows
     // (planes), and each token's inverse norm.
-    Tensor scratch[3];
+    std::vector<Tensor> scratch;
     float *keys_transposed, *values, *inverse_norms;
-    OP_REQUIRES_OK(context, AllocateScratch(context, capacity * depth,
-                                            &scratch[0], &keys_transposed));
-    OP_REQUIRES_OK(context, AllocateScratch(context, capacity * depth,
-                                            &scratch[1], &values));
-    OP_REQUIRES_OK(context, AllocateScratch(context, capacity, &scratch[2],
-                                            &inverse_norms));
+    OP_REQUIRES_OK(context, AllocateScratch(context,
+                                            {{capacity * depth, &keys_transposed},
+                                             {capacity * depth, &values},
+                                             {capacity, &inverse_norms}},
+                                            &scratch));
     const float* qk = context->input(0).flat<float>().data();
     const float* v = context->input(1).flat<float>().data();
     const int32_t* permutation = context->input(2).flat<int32>().data();
@@ -454,25 +462,24 @@ class LshChunkAttentionGradOp : public ChunkAttentionKernel {
     // (d qk, d v) a token gets as a query or key of its own chunk, and as a
     // look-back key of the next chunk.
     const int64_t capacity = PassCapacity(d);
-    Tensor scratch[9];
+    // `dots` [N, L] holds g . out per token, once for all rounds.
+    std::vector<Tensor> scratch;
     float *keys, *keys_transposed, *values_transposed, *upstream;
-    float *inverse_norms, *sorted_lse, *sorted_dots, *own, *back;
-    const std::pair<int64_t, float**> buffers[] = {
-        {capacity * depth, &keys},       {capacity * depth, &keys_transposed},
-        {capacity * depth, &values_transposed},
-        {capacity * depth, &upstream},   {capacity, &inverse_norms},
-        {capacity, &sorted_lse},         {capacity, &sorted_dots},
-        {capacity * 2 * depth, &own},    {capacity * 2 * depth, &back}};
-    for (int i = 0; i < 9; ++i) {
-      OP_REQUIRES_OK(context, AllocateScratch(context, buffers[i].first,
-                                              &scratch[i], buffers[i].second));
-    }
-    // g . out per token, once for all rounds.
-    Tensor dots_tensor;
-    float* dots;
-    OP_REQUIRES_OK(context,
-                   AllocateScratch(context, d.rows * d.length, &dots_tensor,
-                                   &dots));
+    float *inverse_norms, *sorted_lse, *sorted_dots, *own, *back, *dots;
+    OP_REQUIRES_OK(
+        context,
+        AllocateScratch(context,
+                        {{capacity * depth, &keys},
+                         {capacity * depth, &keys_transposed},
+                         {capacity * depth, &values_transposed},
+                         {capacity * depth, &upstream},
+                         {capacity, &inverse_norms},
+                         {capacity, &sorted_lse},
+                         {capacity, &sorted_dots},
+                         {capacity * 2 * depth, &own},
+                         {capacity * 2 * depth, &back},
+                         {d.rows * d.length, &dots}},
+                        &scratch));
     device.parallelFor(
         d.rows * d.length,
         Eigen::TensorOpCost(2.0 * depth * sizeof(float), sizeof(float),
