@@ -6,27 +6,44 @@ import runpy
 
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import CompileError
 
 ROOT = pathlib.Path(__file__).resolve().parent
+BUILD_ERROR_NAME = "_lsh_sort_ops.build-error.txt"
 
 
 class BuildOpLibrary(build_ext):
     """Builds `tf_resattn/ops/_lsh_sort_ops.so` with `custom_ops/build.py` (TensorFlow's compiler flags).
 
-    CPU kernels always; CUDA kernels too when `TF_RESATTN_BUILD_CUDA=1`. If the
-    build fails the package still installs and uses its pure-TensorFlow path,
-    unless `TF_RESATTN_REQUIRE_OPS=1` makes the failure fatal.
+    TensorFlow comes from `[build-system] requires` (pyproject.toml), so the
+    build needs nothing installed beforehand. CPU kernels always; CUDA kernels
+    too when `TF_RESATTN_BUILD_CUDA=1`. If the build fails, the package still
+    installs without the library and uses its pure-TensorFlow path: the reason
+    is written beside where the library would be (`BUILD_ERROR_NAME`), and the
+    loader's one warning repeats it. `TF_RESATTN_REQUIRE_OPS=1` makes the
+    failure fatal.
     """
 
     def build_extension(self, ext):
         builder = runpy.run_path(str(ROOT / "custom_ops" / "build.py"))
+        library = pathlib.Path(self.get_ext_fullpath(ext.name))
+        reason_files = [library.with_name(BUILD_ERROR_NAME)]
+        if self.editable_mode or self.inplace:
+            reason_files.append(ROOT / "tf_resattn" / "ops" / BUILD_ERROR_NAME)
+        for path in reason_files:
+            path.unlink(missing_ok=True)
         cuda = os.environ.get("TF_RESATTN_BUILD_CUDA") == "1"
         try:
-            builder["build_library"](self.get_ext_fullpath(ext.name), cuda=cuda)
+            builder["build_library"](library, cuda=cuda)
         except builder["BuildError"] as error:
             if os.environ.get("TF_RESATTN_REQUIRE_OPS") == "1":
                 raise
-            print(f"WARNING: compiled op library not built, the pure-TensorFlow path will be used: {error}")
+            library.unlink(missing_ok=True)  # a library left by an earlier build must not be packaged
+            for path in reason_files:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"{error}\n")
+            # An optional extension's CompileError is a warning to setuptools: nothing is copied or packaged.
+            raise CompileError(f"compiled op library not built, the pure-TensorFlow path will be used: {error}") from None
 
     def get_ext_filename(self, ext_name):
         return os.path.join(*ext_name.split(".")) + ".so"
@@ -37,7 +54,7 @@ setup(
     version="0.1.0",
     description="Residual Attention U-Net (ResNeXt encoder, LSH-attention decoder) for COVID-19 CT segmentation",
     packages=find_packages(include=["tf_resattn", "tf_resattn.*"]),
-    ext_modules=[Extension("tf_resattn.ops._lsh_sort_ops", sources=[])],
+    ext_modules=[Extension("tf_resattn.ops._lsh_sort_ops", sources=[], optional=True)],
     cmdclass={"build_ext": BuildOpLibrary},
     python_requires=">=3.10",
     install_requires=[

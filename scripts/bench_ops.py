@@ -18,10 +18,10 @@ import pathlib
 import platform
 import sys
 
+import tf_resattn  # first: it imports TensorFlow without the start-up noise
+
 import numpy as np
 import tensorflow as tf
-
-import tf_resattn
 from tf_resattn import ops
 from tf_resattn.ops import benchmark
 

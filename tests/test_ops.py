@@ -273,11 +273,20 @@ def test_missing_library_warns_once_and_falls_back(monkeypatch, tmp_path):
     assert ops.custom_ops_available() == (False, loader.load_library()[1])
 
 
+def test_failed_install_build_is_named_in_the_warning(monkeypatch, tmp_path):
+    (tmp_path / loader.BUILD_ERROR_PATH.name).write_text("C++ compiler 'g++' not found\n(install g++ or set CXX)\n")
+    monkeypatch.setattr(loader, "LIBRARY_PATH", tmp_path / "_lsh_sort_ops.so")
+    monkeypatch.setattr(loader, "_loaded", None)
+    monkeypatch.setattr(dispatch, "_warned", False)
+    with pytest.warns(RuntimeWarning, match=r"could not be built at install \(C\+\+ compiler 'g\+\+' not found \(install g\+\+ or set CXX\)\); fix that and reinstall"):
+        ops.bucket_sort(tf.constant([[1, 0]], tf.int32), 2)
+
+
 def test_library_for_other_tensorflow_is_refused(monkeypatch, tmp_path):
     corrupt = tmp_path / "_lsh_sort_ops.so"
     corrupt.write_bytes(b"not a shared library")
     module, reason = loader._load(corrupt)
-    assert module is None and "does not match this TensorFlow" in reason and "pip install -e ." in reason
+    assert module is None and "does not match this TensorFlow" in reason and loader.REBUILD_HINT in reason
     if LIBRARY is not None:
         monkeypatch.setattr(loader, "library_info", lambda module: {"tf_version": "2.0.0", "cxx11_abi": "1"})
         module, reason = loader._load(loader.LIBRARY_PATH)
@@ -289,7 +298,7 @@ def test_avx2_build_is_refused_on_a_cpu_without_avx2(monkeypatch):
     info = loader.library_info(LIBRARY)
     monkeypatch.setattr(loader, "library_info", lambda module: {**info, "avx2_fma": "1", "cpu_avx2_fma": "0"})
     module, reason = loader._load(loader.LIBRARY_PATH)
-    assert module is None and "AVX2 and FMA" in reason and "pip install -e ." in reason
+    assert module is None and "AVX2 and FMA" in reason and loader.REBUILD_HINT in reason
 
 
 @needs_library

@@ -6,6 +6,10 @@
 
 __version__ = "0.1.0"
 
+from tf_resattn import quiet_import
+
+quiet_import.import_tensorflow()
+
 from tf_resattn import layers, losses, metrics
 from tf_resattn.models import VARIANTS, build_model
 

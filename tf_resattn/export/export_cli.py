@@ -6,7 +6,6 @@ stderr, nothing written).
 """
 
 import argparse
-import os
 
 from tf_resattn.export.cli_errors import one_line_errors
 from tf_resattn.export.parity import MEDSEG100, TARGETS_PERCENT, format_parity
@@ -28,7 +27,6 @@ def parse_args(argv):
 def main(argv=None):
     """Runs the export; returns the exit status."""
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tf_resattn.export.exporter import export_model
 
     with one_line_errors(PROGRAM):

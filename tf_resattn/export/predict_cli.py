@@ -5,7 +5,6 @@ folder is left behind).
 """
 
 import argparse
-import os
 
 from tf_resattn.export.cli_errors import one_line_errors
 
@@ -27,7 +26,6 @@ def parse_args(argv):
 def main(argv=None):
     """Runs the prediction; returns the exit status."""
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tf_resattn.export.predict import predict_path, report_table
 
     with one_line_errors(PROGRAM):

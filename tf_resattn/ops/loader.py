@@ -1,7 +1,9 @@
 """Loads the compiled op library (`_lsh_sort_ops.so`) once, on first use.
 
-The library is built by `pip install -e .` (or `python custom_ops/build.py`)
-into this folder. Loading checks that it was built for the running
+The library is built when the package is installed (`pip install .` or
+`pip install -e .`; `python custom_ops/build.py` in a checkout) into this
+folder. Where the install could not build it, it left the reason beside it in
+`_lsh_sort_ops.build-error.txt`, which the loader's answer repeats. Loading checks that it was built for the running
 TensorFlow: a library compiled against another TensorFlow either fails to
 load (unresolved C++ symbols, e.g. a different `_GLIBCXX_USE_CXX11_ABI`) or
 reports a different version through its `LibraryInfo` op; both are refused
@@ -15,7 +17,11 @@ import threading
 import tensorflow as tf
 
 LIBRARY_PATH = pathlib.Path(__file__).with_name("_lsh_sort_ops.so")
-REBUILD_HINT = "rebuild it with `pip install -e .` (or `python custom_ops/build.py`)"
+BUILD_ERROR_PATH = LIBRARY_PATH.with_name("_lsh_sort_ops.build-error.txt")
+REBUILD_HINT = (
+    "rebuild it against the running TensorFlow with `pip install --no-build-isolation -e .` "
+    "(or `python custom_ops/build.py`) in a checkout"
+)
 
 _lock = threading.Lock()
 _loaded = None  # (module or None, reason), set by the first load_library()
@@ -42,6 +48,10 @@ def library_info(module):
 
 def _load(path):
     if not path.exists():
+        build_error = path.with_name(BUILD_ERROR_PATH.name)
+        if build_error.exists():
+            reason = " ".join(build_error.read_text().split())
+            return None, f"{path.name} could not be built at install ({reason}); fix that and reinstall"
         return None, f"{path.name} is not built; {REBUILD_HINT}"
     try:
         module = tf.load_op_library(str(path))

@@ -1,0 +1,55 @@
+"""The package builds as pip builds it: the wheel carries the compiled op library, a failed build only warns."""
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import tensorflow as tf
+
+from conftest import REPO_ROOT
+
+LIBRARY = "tf_resattn/ops/_lsh_sort_ops.so"
+BUILD_ERROR = "tf_resattn/ops/_lsh_sort_ops.build-error.txt"
+
+
+def _build_wheel(out_dir, *, isolated=True, **env):
+    """Runs `pip wheel . --no-deps` into `out_dir`; returns (completed process, members of the wheel or None)."""
+    command = [sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "-w", str(out_dir), "-q"]
+    if not isolated:
+        command.append("--no-build-isolation")
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, check=False)
+    wheels = list(out_dir.glob("tf_resattn-*.whl"))
+    members = zipfile.ZipFile(wheels[0]).namelist() if wheels else None
+    return result, members
+
+
+@pytest.mark.slow
+def test_wheel_built_in_isolation_carries_a_loadable_library(tmp_path):
+    """pip's isolated build gets TensorFlow from `[build-system] requires`; the library lands in the wheel."""
+    result, members = _build_wheel(tmp_path, TF_RESATTN_REQUIRE_OPS="1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert LIBRARY in members and BUILD_ERROR not in members
+    with zipfile.ZipFile(next(tmp_path.glob("*.whl"))) as wheel:
+        wheel.extract(LIBRARY, tmp_path / "unpacked")
+    module = tf.load_op_library(str(tmp_path / "unpacked" / LIBRARY))
+    info = dict(item.split("=", 1) for item in module.tf_resattn_library_info().numpy().decode().split(";"))
+    assert info["tf_version"] == tf.__version__
+
+
+@pytest.mark.slow
+def test_build_without_compiler_installs_and_names_the_reason(tmp_path):
+    result, members = _build_wheel(tmp_path, isolated=False, CXX="no-such-compiler")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert LIBRARY not in members and BUILD_ERROR in members
+    with zipfile.ZipFile(next(tmp_path.glob("*.whl"))) as wheel:
+        reason = wheel.read(BUILD_ERROR).decode()
+    assert "'no-such-compiler' not found" in reason and "set CXX" in reason
+
+
+@pytest.mark.slow
+def test_required_ops_make_a_failed_build_fatal(tmp_path):
+    result, members = _build_wheel(tmp_path, isolated=False, CXX="no-such-compiler", TF_RESATTN_REQUIRE_OPS="1")
+    assert result.returncode != 0 and members is None
+    assert "'no-such-compiler' not found" in result.stderr + result.stdout

@@ -1,0 +1,44 @@
+"""`import tf_resattn` starts TensorFlow without its start-up notices and keeps everything else."""
+
+import os
+import subprocess
+import sys
+
+from tf_resattn import quiet_import
+
+START_UP = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796120616.933281    2555 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+    "I0000 00:00:1796120616.997958    2555 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions.",
+    "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.",
+]
+CUINIT = "E0000 00:00:1796120629.044190    2561 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error (303)"
+REAL = ["E0000 00:00:1796120629.1    2561 some_kernel.cc:10] a real error", "W1201 a real warning"]
+
+
+def test_notices_are_dropped_and_real_lines_kept():
+    text = "\n".join([*START_UP, REAL[0], CUINIT, REAL[1]])
+    assert quiet_import.kept_lines(text, has_nvidia_driver=False) == REAL
+
+
+def test_cuinit_failure_is_kept_where_a_driver_is_installed():
+    assert quiet_import.kept_lines("\n".join([*START_UP, CUINIT]), has_nvidia_driver=True) == [CUINIT]
+
+
+def test_other_backends_leave_tensorflow_alone(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert not quiet_import.keras_backend_is_tensorflow()
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert quiet_import.keras_backend_is_tensorflow()
+
+
+def test_importing_the_package_prints_nothing_but_real_messages():
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import sys, tf_resattn, tensorflow as tf; tf.constant(1.0) + 1.0; print('done'); sys.stderr.write('own line\\n')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+    stray = [line for line in result.stderr.splitlines() if line != "own line"]
+    if not os.path.exists("/proc/driver/nvidia"):
+        assert stray == []
+    assert result.stderr.endswith("own line\n")
