@@ -16,7 +16,7 @@ from tf_resattn.data import DataError, check_labels, load_slices, synthetic_slic
 from tf_resattn.models import VARIANTS
 from tf_resattn.training.config import PRESETS, ConfigError, TrainingConfig, config_from_dict, incompatible_fields, resolve_config
 from tf_resattn.training.files import read_json, write_json_atomic
-from tf_resattn.training.folds import check_splits, load_or_make_splits, parse_fold_list, save_splits
+from tf_resattn.training.folds import check_splits, load_or_make_splits, parse_fold_list, read_split_file, save_splits
 
 PROG = "cv_train.py"
 
@@ -38,6 +38,8 @@ EPILOG = """\
 examples:
   python scripts/cv_train.py                       # synthetic demo, prints the table
   python scripts/cv_train.py --preset cpu --data ../shared/data/medseg100 --out runs/medseg-cpu
+  python scripts/cv_train.py --preset cpu --data ../shared/data/medseg100 \
+      --splits ../shared/data/medseg100/splits/infnet-50-48.json --out runs/infnet   # the published fixed split
   python scripts/cv_train.py --preset paper --data tr_im.nii.gz --variants all --folds 0,1 --out runs/paper
   python scripts/cv_train.py --report-only --out runs/paper       # merge the folds finished so far
 
@@ -82,6 +84,8 @@ def build_parser():
     parser.add_argument("--config", metavar="FILE", help="JSON or YAML file of settings (overrides the preset)")
     parser.add_argument("--hparams", metavar="FILE", help="flat JSON of tuned hyperparameters (e.g. best_hparams.json)")
     parser.add_argument("--out", metavar="DIR", help="run folder (default: a new runs/<time>-<preset>); reuse it to resume")
+    parser.add_argument("--splits", metavar="FILE",
+                        help="a fixed split (JSON with 'train' and 'test' slice ids) or a run's splits.json, instead of k folds")
     parser.add_argument("--folds", metavar="K,K", help="fold numbers to train, e.g. 0,3 (default: all)")
     parser.add_argument("--variants", nargs="+", metavar="V",
                         help=f"networks to compare, from {' '.join(VARIANTS)} or 'all' (default: resattn unet)")
@@ -123,11 +127,18 @@ def run(args):
         overrides["variants"] = list(VARIANTS) if args.variants == ["all"] else args.variants
     cfg = resolve_config(args.preset, args.config, args.hparams, overrides)
     out = pathlib.Path(args.out) if args.out else _new_run_folder(cfg.preset)
+    slices = load_data(cfg)
+    split_args = dict(groups=_groups(cfg, slices), val_fraction=cfg.val_fraction, seed=cfg.seed)
+    given = read_split_file(args.splits, slices.names, **split_args) if args.splits else None
+    if given is not None:
+        cfg = dataclasses.replace(cfg, n_folds=given["n_folds"])
     job_variants = cfg.variants
     cfg = _merge_with_existing_run(out, cfg)
-    slices = load_data(cfg)
-    splits = load_or_make_splits(out / "splits.json", slices.names, cfg.n_folds, groups=_groups(cfg, slices),
-                                 val_fraction=cfg.val_fraction, seed=cfg.seed)
+    if given is None:
+        splits = load_or_make_splits(out / "splits.json", slices.names, cfg.n_folds, **split_args)
+    elif (out / "splits.json").exists() and read_json(out / "splits.json") != given:
+        raise ConfigError(f"{out} was trained on other splits than --splits {args.splits} gives; use a new --out")
+    splits = given or splits
     check_splits(splits)
     folds = parse_fold_list(args.folds, cfg.n_folds)
     _check_models(cfg, slices)
@@ -203,8 +214,9 @@ def _train_all(cfg, job_variants, slices, splits, folds, out, verbose):
     from tf_resattn.training.trainer import train_fold
 
     print(f"Run folder: {out}  (after an interruption, rerun with --out {out} to resume)", flush=True)
-    print(f"{len(slices)} slices from {slices.source or cfg.data}; {cfg.n_folds} folds "
-          f"({'grouped' if splits['grouped'] else 'by slice'}); variants {' '.join(job_variants)}; folds {','.join(map(str, folds))}", flush=True)
+    layout = (f"fixed split {splits['fixed_split']}" if "fixed_split" in splits
+              else f"{cfg.n_folds} folds ({'grouped' if splits['grouped'] else 'by slice'})")
+    print(f"{len(slices)} slices from {slices.source or cfg.data}; {layout}; variants {' '.join(job_variants)}; folds {','.join(map(str, folds))}", flush=True)
     pending = {v: [k for k in folds if not (out / v / f"fold_{k}" / "metrics.json").exists()] for v in job_variants}
     progress = Progress({v: len(ks) * cfg.epochs for v, ks in pending.items()})
     with runtime(cfg) as strategy:

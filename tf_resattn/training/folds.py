@@ -8,7 +8,16 @@ subset carved from the training folds (never from the test fold) for checkpoint 
 
 Indices refer to the order of the `SliceSet`; `names` lets a reuse check that the data are the same.
 Users may edit the file (nnU-Net style) before training, as long as it stays consistent.
+
+A fixed split (`cv_train.py --splits FILE`, e.g. the published 50/48 split of medseg100) is one
+fold whose test part the file names; slices in neither part are left out. `read_split_file` turns
+such a file (`{"name": ..., "train": [ids], "test": [ids]}`, ids being slice names) into the dict
+above with `"fixed_split": name`, carving the validation slices from the training ids only. A
+full `splits.json` is taken as it is.
 """
+
+import json
+import pathlib
 
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold
@@ -88,23 +97,80 @@ def load_or_make_splits(path, names, n_folds, *, groups=None, val_fraction=0.1, 
     return splits
 
 
+def read_split_file(path, names, *, groups=None, val_fraction=0.1, seed=0):
+    """Reads `--splits FILE`: a fixed train/test split, or a full `splits.json`; checked against `names`.
+
+    Args:
+        path: the JSON file.
+        names: the slice names of the loaded data, in `SliceSet` order.
+        groups: group ids of the slices (or None): the validation carve keeps groups whole.
+        val_fraction: share of the training ids held out for choosing the best epoch.
+        seed: seeds the validation carve.
+
+    Returns:
+        The `splits.json` dict (module docstring); a fixed split has one fold and `"fixed_split"`.
+
+    Raises:
+        ConfigError: unreadable file, ids missing from the data, train and test overlapping, an
+            empty part, or a `splits.json` made for other slices.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--splits file not found: {path} (a fixed split with train and test ids, or a run's splits.json)")
+    try:
+        content = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--splits {path} is not JSON: {error}") from None
+    if isinstance(content, dict) and "folds" in content:
+        if content.get("names") != list(names):
+            raise ConfigError(f"--splits {path} was made for other slices than --data gives; use the run it came from")
+        check_splits(content)
+        return content
+    if not isinstance(content, dict) or not all(isinstance(content.get(p), list) for p in ("train", "test")):
+        raise ConfigError(f"--splits {path} must hold lists 'train' and 'test' of slice ids, or be a run's splits.json")
+    position = {name: i for i, name in enumerate(names)}
+    parts = {}
+    for part in ("train", "test"):
+        ids = [str(i) for i in content[part]]
+        missing = [i for i in ids if i not in position]
+        if missing:
+            raise ConfigError(
+                f"--splits {path}: {len(missing)} {part} id(s) not in the data ({', '.join(missing[:5])}"
+                f"{', ...' if len(missing) > 5 else ''}); the ids must be slice names such as {names[0]!r}"
+            )
+        if not ids:
+            raise ConfigError(f"--splits {path}: the {part} part is empty")
+        parts[part] = np.array(sorted(position[i] for i in set(ids)))
+    overlap = sorted(set(parts["train"]) & set(parts["test"]))
+    if overlap:
+        shown = ", ".join(names[i] for i in overlap[:5])
+        raise ConfigError(f"--splits {path}: {len(overlap)} id(s) both in train and test ({shown}); a test slice must not be trained on")
+    train, val = _carve_validation(parts["train"], groups, val_fraction, seed)
+    fold = {"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": sorted(map(int, parts["test"]))}
+    return {"n_folds": 1, "seed": seed, "grouped": groups is not None, "names": list(names),
+            "fixed_split": str(content.get("name", path.stem)), "folds": [fold]}
+
+
 def save_splits(path, splits):
     """Writes `splits.json` atomically."""
     write_json_atomic(path, splits)
 
 
 def check_splits(splits):
-    """Raises `ConfigError` unless every fold's train/val/test are disjoint and the tests cover every slice once."""
+    """Raises `ConfigError` unless every fold's train/val/test are disjoint and non-empty and, for k
+    folds, the tests cover every slice once (a fixed split leaves the slices of neither part out)."""
     n = len(splits["names"])
     tests = []
     for k, fold in enumerate(splits["folds"]):
         parts = [set(fold[p]) for p in ("train", "val", "test")]
         if parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2]:
             raise ConfigError(f"splits.json fold {k}: train, val and test overlap; fix or delete the file")
-        if not parts[0] or not parts[1] or not parts[2] or set().union(*parts) != set(range(n)):
-            raise ConfigError(f"splits.json fold {k}: train/val/test must be non-empty and cover all {n} slices")
+        if not parts[0] or not parts[1] or not parts[2] or not set().union(*parts) <= set(range(n)):
+            raise ConfigError(f"splits.json fold {k}: train/val/test must be non-empty slice numbers below {n}")
+        if "fixed_split" not in splits and set().union(*parts) != set(range(n)):
+            raise ConfigError(f"splits.json fold {k}: train/val/test must cover all {n} slices")
         tests.extend(fold["test"])
-    if sorted(tests) != list(range(n)):
+    if "fixed_split" not in splits and sorted(tests) != list(range(n)):
         raise ConfigError("splits.json: the test folds must cover every slice exactly once; fix or delete the file")
 
 

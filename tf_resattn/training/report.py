@@ -22,6 +22,7 @@ import numpy as np
 
 from tf_resattn.classes import class_names
 from tf_resattn.training.files import read_json, write_json_atomic, write_text_atomic
+from tf_resattn.training.published import published_table
 
 TABLE_ROWS = (
     ("mean_foreground_dice", "Mean foreground Dice (per slice, classes 1-3)"),
@@ -95,6 +96,8 @@ def build_results(run_dir):
         "run": str(run_dir),
         "n_folds": splits.get("n_folds", config.get("n_folds")),
         "grouped": splits.get("grouped", False),
+        "fixed_split": splits.get("fixed_split"),
+        "split_sizes": [{part: len(fold[part]) for part in ("train", "val", "test")} for fold in splits.get("folds", [])],
         "config": config,
         "variants": variants,
     }
@@ -105,7 +108,7 @@ def format_cell(stats, n_folds):
     if stats is None or stats["n"] == 0:
         return "n/a"
     if stats["n"] == 1:
-        return f"{stats['mean']:.3f} (1 fold)"
+        return f"{stats['mean']:.3f}" if n_folds == 1 else f"{stats['mean']:.3f} (1 fold)"
     cell = f"{stats['mean']:.3f} ± {stats['std']:.3f}"
     return cell if stats["n"] == n_folds else f"{cell} ({stats['n']} folds)"
 
@@ -127,18 +130,28 @@ def results_markdown(results):
         f"{v} {len(r['folds'])}/{n_folds} (folds {','.join(r['folds'])})" for v, r in results["variants"].items()
     )
     names = class_names(config.get("num_classes", 4))
+    fixed = results.get("fixed_split")
+    if fixed:
+        sizes = results["split_sizes"][0]
+        layout = f"fixed split `{fixed}` ({sizes['train']} training, {sizes['val']} validation, {sizes['test']} test slices)"
+        tested = "Figures on the split's test slices (one model per variant, so no spread is given)."
+    else:
+        layout = f"{n_folds} folds"
+        tested = "Mean ± sample standard deviation over the test folds (each slice is tested exactly once)."
+    published = published_table(fixed)
     lines = [
-        "# Cross-validation results",
+        "# Fixed-split results" if fixed else "# Cross-validation results",
         "",
-        f"Data: `{config.get('data')}`; preset `{config.get('preset')}`; {n_folds} folds; "
+        f"Data: `{config.get('data')}`; preset `{config.get('preset')}`; {layout}; "
         f"{config.get('image_size')}x{config.get('image_size')} pixels; {config.get('epochs')} epochs; "
         f"loss `{config.get('loss')}`; augmentation `{config.get('augment')}`.",
         f"Finished folds: {done or 'none yet'}.",
         "",
-        "Mean ± sample standard deviation over the test folds (each slice is tested exactly once).",
+        tested,
         "",
         results_table(results),
         "",
+        *([*published, ""] if published else []),
         "How to read it:",
         f"- Per-class Dice ({', '.join(names[1:])}): Dice of each test slice, averaged over the slices "
         "where the class is present in the truth; the mean foreground Dice averages these classes. "
@@ -151,7 +164,9 @@ def results_markdown(results):
         f"validation slices ({config.get('val_fraction', 0.1):.0%} of the training folds) never "
         "include the test fold, and augmentation touched training slices only, after the split.",
     ]
-    if results.get("grouped"):
+    if fixed:
+        lines.append("- The split is fixed: the test slices are those the split file names.")
+    elif results.get("grouped"):
         lines.append("- Folds are grouped: all slices of one group (patient) lie in one fold.")
     else:
         lines.append(

@@ -1,0 +1,87 @@
+"""`cv_train.py --splits FILE`: a fixed train/test split (e.g. the published 50/48 split of medseg100)."""
+
+import json
+
+import pytest
+
+from tf_resattn.training import cli, folds
+from tf_resattn.training.config import ConfigError
+
+NAMES = [f"{i:04d}" for i in range(12)]
+
+
+def write_split(tmp_path, **content):
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps(content))
+    return path
+
+
+def test_fixed_split_carves_validation_from_training_ids_only(tmp_path):
+    path = write_split(tmp_path, name="demo-8-3", train=NAMES[:8], test=["0009", "0010", "0011"])
+    splits = folds.read_split_file(path, NAMES, val_fraction=0.25, seed=3)
+    (fold,) = splits["folds"]
+    assert splits["fixed_split"] == "demo-8-3" and splits["n_folds"] == 1
+    assert fold["test"] == [9, 10, 11]
+    assert len(fold["val"]) == 2 and set(fold["train"]) | set(fold["val"]) == set(range(8))
+    assert not set(fold["train"]) & set(fold["val"])
+    folds.check_splits(splits)  # slice 8 lies in neither part: allowed for a fixed split
+
+
+def test_validation_carve_keeps_groups_whole(tmp_path):
+    groups = [i // 2 for i in range(12)]
+    path = write_split(tmp_path, train=NAMES[:8], test=NAMES[8:])
+    fold = folds.read_split_file(path, NAMES, groups=groups, val_fraction=0.25, seed=0)["folds"][0]
+    assert {groups[i] for i in fold["val"]}.isdisjoint({groups[i] for i in fold["train"]})
+
+
+def test_full_splits_json_is_taken_as_it_is(tmp_path):
+    made = folds.make_splits(NAMES, 3, seed=1)
+    path = write_split(tmp_path, **made)
+    assert folds.read_split_file(path, NAMES) == made
+    with pytest.raises(ConfigError, match="made for other slices"):
+        folds.read_split_file(path, NAMES[:-1])
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"train": ["0000", "0001", "0099"], "test": ["0002"]}, r"1 train id\(s\) not in the data \(0099\)"),
+        ({"train": ["0000", "0001", "0002"], "test": ["0002", "0003"]}, r"1 id\(s\) both in train and test \(0002\)"),
+        ({"train": ["0000", "0001"], "test": []}, "the test part is empty"),
+        ({"train": ["0000"], "test": ["0001"]}, "leaves none for validation"),
+        ({"test": ["0001"]}, "must hold lists 'train' and 'test'"),
+    ],
+)
+def test_bad_split_files_are_one_line_errors(tmp_path, content, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        folds.read_split_file(write_split(tmp_path, **content), NAMES)
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_or_unparsable_file(tmp_path):
+    with pytest.raises(ConfigError, match="--splits file not found"):
+        folds.read_split_file(tmp_path / "nope.json", NAMES)
+    (tmp_path / "bad.json").write_text("{train")
+    with pytest.raises(ConfigError, match="is not JSON"):
+        folds.read_split_file(tmp_path / "bad.json", NAMES)
+
+
+def test_cv_train_on_a_fixed_split_trains_one_fold_and_reports_it(tmp_path, capsys):
+    names = [f"synthetic_{i:04d}" for i in range(12)]
+    split = write_split(tmp_path, name="infnet-50-48", train=names[:8], test=names[8:])
+    out = tmp_path / "run"
+    argv = ["--preset", "smoke", "--variants", "unet", "--splits", str(split), "--out", str(out)]
+    assert cli.main(argv) == 0
+    saved = json.loads((out / "splits.json").read_text())
+    assert saved["fixed_split"] == "infnet-50-48" and saved["folds"][0]["test"] == [8, 9, 10, 11]
+    assert json.loads((out / "config.json").read_text())["n_folds"] == 1
+    metrics = json.loads((out / "unet" / "fold_0" / "metrics.json").read_text())
+    assert metrics["report"]["num_slices"] == 4
+    report = (out / "results.md").read_text()
+    assert "fixed split `infnet-50-48` (6 training, 2 validation, 4 test slices)" in report
+    assert "| U-Net | 0.462 | 0.421 |" in report and "Published figures on this split" in report
+    assert "fixed split infnet-50-48" in capsys.readouterr().out
+    assert cli.main(argv) == 0  # a rerun finds the fold finished
+    other = write_split(tmp_path, name="other", train=names[4:], test=names[:4])
+    assert cli.main(argv[:-4] + ["--splits", str(other), "--out", str(out)]) == 2
+    assert "trained on other splits" in capsys.readouterr().err
