@@ -76,12 +76,13 @@ def load_slices(path, *, image_size=None, num_classes=4, input_kind="auto", hu_w
     kind = input_kind if input_kind != "auto" else detect_input_kind(raw.images, from_volume=raw.from_volume, source=raw.source)
     prep = Preprocessing(kind, hu_window, size)
     images = np.stack([prep.apply(im) for im in raw.images])
+    source_masks = masks
     masks = np.stack([resize_mask(m, images.shape[1:3]) for m in masks])
     spacing = None
     if raw.spacing_mm is not None:
         stored = np.array([im.shape[:2] for im in raw.images], dtype=np.float64)
         spacing = np.asarray(raw.spacing_mm, dtype=np.float64) * stored / np.array(images.shape[1:3], dtype=np.float64)
-    return SliceSet(images, masks, list(raw.names), raw.groups, spacing, kind, raw.source)
+    return SliceSet(images, masks, list(raw.names), raw.groups, spacing, kind, raw.source, source_masks)
 
 
 def check_labels(masks, num_classes, files):

@@ -89,6 +89,11 @@ def resize_image(image, size):
     return cv2.resize(image, (size[1], size[0]), interpolation=method)
 
 
+def restore_size(probabilities, size):
+    """Probabilities `[N, h, w, C]` -> `[N, H, W, C]` for `size` (H, W), by `image_interpolation`'s rule."""
+    return np.stack([resize_image(p, tuple(size)).reshape(*size, p.shape[-1]) for p in probabilities])
+
+
 def resize_mask(mask, size):
     """Resizes a label map `[h, w]` to `size` (h, w) by nearest neighbour: no new label values appear."""
     if tuple(mask.shape[:2]) == tuple(size):

@@ -19,6 +19,8 @@ class SliceSet:
         spacing_mm: float `[N, 2]` (row, column) pixel size in mm after resizing, or None when unknown.
         input_kind: `"hu"` (windowed Hounsfield units) or `"uint8"` (8-bit scaled by 1/255).
         source: where the slices came from (a path or a description of the generator).
+        source_masks: N label maps uint8 `[h_i, w_i]` at each slice's stored size (before resizing),
+            for scoring at the scans' own resolution; None when the slices were made at this size.
 
     Example:
         >>> s = load_slices("synthetic", image_size=64)
@@ -34,6 +36,7 @@ class SliceSet:
     spacing_mm: np.ndarray | None = None
     input_kind: str = "uint8"
     source: str = ""
+    source_masks: list | None = None
 
     def __post_init__(self):
         n = len(self.names)
@@ -47,6 +50,8 @@ class SliceSet:
             raise DataError(f"SliceSet has {n} slices but {len(self.groups)} groups")
         if self.spacing_mm is not None and np.shape(self.spacing_mm) != (n, 2):
             raise DataError(f"SliceSet spacing_mm must be [{n}, 2], got {np.shape(self.spacing_mm)}")
+        if self.source_masks is not None and len(self.source_masks) != n:
+            raise DataError(f"SliceSet has {n} slices but {len(self.source_masks)} source masks")
         if self.input_kind not in ("hu", "uint8"):
             raise DataError(f"SliceSet input_kind must be 'hu' or 'uint8', got {self.input_kind!r}")
 
@@ -68,4 +73,5 @@ class SliceSet:
             names=[self.names[i] for i in indices],
             groups=None if self.groups is None else [self.groups[i] for i in indices],
             spacing_mm=None if self.spacing_mm is None else np.asarray(self.spacing_mm)[indices],
+            source_masks=None if self.source_masks is None else [self.source_masks[i] for i in indices],
         )

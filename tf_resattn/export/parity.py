@@ -12,7 +12,8 @@ import pathlib
 
 import numpy as np
 
-from tf_resattn.export.inference import preprocess, restore_size
+from tf_resattn.data.preprocessing import restore_size
+from tf_resattn.export.inference import preprocess
 from tf_resattn.export.tflite import TFLiteRunner
 
 TARGETS_PERCENT = {"fp32": 99.99, "fp16": 99.9, "int8": 99.0}

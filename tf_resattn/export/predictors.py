@@ -10,7 +10,8 @@ import numpy as np
 
 from tf_resattn.data import Preprocessing
 from tf_resattn.export.errors import ExportError
-from tf_resattn.export.inference import preprocess, restore_size
+from tf_resattn.data.preprocessing import restore_size
+from tf_resattn.export.inference import preprocess
 from tf_resattn.export.model_files import load_keras_model, model_kind, read_preprocessing
 
 

@@ -34,6 +34,7 @@ from tf_resattn.metrics.report import (
     pooled_dice,
     precision_recall,
     segmentation_report,
+    segmentation_report_by_slice,
     slice_confusion,
 )
 
@@ -56,5 +57,6 @@ __all__ = [
     "pooled_dice",
     "precision_recall",
     "segmentation_report",
+    "segmentation_report_by_slice",
     "slice_confusion",
 ]

@@ -203,8 +203,28 @@ def segmentation_report(y_true, y_pred, num_classes):
         >>> report = segmentation_report(masks, probabilities.argmax(-1), num_classes=4)
         >>> report["dice"]["ground_glass"], report["paper_style_dsc"]
     """
-    confusion = slice_confusion(y_true, y_pred, num_classes)
-    names = class_names(num_classes)[1:]
+    return report_from_confusion(slice_confusion(y_true, y_pred, num_classes))
+
+
+def segmentation_report_by_slice(y_true, y_pred, num_classes):
+    """`segmentation_report` of slices that may differ in size (e.g. each at its scan's own resolution).
+
+    Args:
+        y_true, y_pred: sequences of N label maps `[H_i, W_i]`, the two maps of a slice of one size.
+        num_classes: `C`, background included.
+
+    Raises:
+        ValueError: as `segmentation_report`, for any slice, or a different number of maps.
+    """
+    if len(y_true) != len(y_pred) or not len(y_true):
+        raise ValueError(f"y_true and y_pred must hold the same number (>= 1) of slices, got {len(y_true)} and {len(y_pred)}")
+    confusion = np.concatenate([slice_confusion(t[None], p[None], num_classes) for t, p in zip(y_true, y_pred)])
+    return report_from_confusion(confusion)
+
+
+def report_from_confusion(confusion):
+    """The `segmentation_report` dict of per-slice confusion matrices `[N, C, C]`."""
+    names = class_names(confusion.shape[-1])[1:]
     _, in_truth, _ = _counts(confusion)
 
     def by_class(values, kind=float):

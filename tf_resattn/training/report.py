@@ -9,6 +9,12 @@ jobs can be merged at any time (`cv_train.py --report-only --out RUN`).
      "variants": {"resattn": {"folds": {"0": <segmentation_report>, ...},
                               "summary": {"mean_foreground_dice": {"mean": m, "std": s, "n": 5}, ...}}}}
 
+`folds` and `summary` hold the headline figures: at the scans' own resolution (each test slice's
+prediction resized back to its stored size and scored against its original mask, as a user of
+`predict.py` gets it), or at the training size for folds finished before such scores existed
+(`resolution` says which). `folds_training_resolution` and `summary_training_resolution` hold the
+figures at the training size, against the resized masks.
+
 Summary keys are the report's scalars and `<field>/<class>` for its per-class dicts
 (e.g. `dice/ground_glass`). Mean and sample standard deviation (ddof=1) over the folds where the
 value is defined: a per-class figure is NaN on a fold whose test slices lack that class, and such
@@ -85,12 +91,17 @@ def build_results(run_dir):
     splits = read_json(run_dir / "splits.json") if (run_dir / "splits.json").exists() else {}
     variants = {}
     for variant, folds in collect_folds(run_dir).items():
-        reports = {str(k): m["report"] for k, m in folds.items()}
+        at_training_size = {str(k): m["report"] for k, m in folds.items()}
+        at_source = {str(k): m["report_source_resolution"] for k, m in folds.items() if "report_source_resolution" in m}
+        headline = at_source if len(at_source) == len(folds) else at_training_size
         variants[variant] = {
-            "folds": reports,
+            "resolution": "source" if headline is at_source else "training",
+            "folds": headline,
             "best_epochs": {str(k): m["best_epoch"] for k, m in folds.items()},
             "train_seconds": {str(k): m["train_seconds"] for k, m in folds.items()},
-            "summary": summarise(list(reports.values())),
+            "summary": summarise(list(headline.values())),
+            "folds_training_resolution": at_training_size,
+            "summary_training_resolution": summarise(list(at_training_size.values())),
         }
     return {
         "run": str(run_dir),
@@ -113,12 +124,15 @@ def format_cell(stats, n_folds):
     return cell if stats["n"] == n_folds else f"{cell} ({stats['n']} folds)"
 
 
-def results_table(results):
-    """Markdown table: one row per metric, one column per variant, `mean ± std` over finished folds."""
+def results_table(results, summary="summary"):
+    """Markdown table: one row per metric, one column per variant, `mean ± std` over finished folds.
+
+    `summary` picks the figures: `"summary"` (the headline) or `"summary_training_resolution"`.
+    """
     variants = results["variants"]
     lines = ["| metric | " + " | ".join(variants) + " |", "| --- |" + " --- |" * len(variants)]
     for key, label in TABLE_ROWS:
-        cells = [format_cell(r["summary"].get(key), len(r["folds"])) for r in variants.values()]
+        cells = [format_cell(r[summary].get(key), len(r["folds"])) for r in variants.values()]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -139,6 +153,11 @@ def results_markdown(results):
         layout = f"{n_folds} folds"
         tested = "Mean ± sample standard deviation over the test folds (each slice is tested exactly once)."
     published = published_table(fixed)
+    older = [v for v, r in results["variants"].items() if r.get("resolution") == "training"]
+    resolution_note = (
+        " (each test slice's prediction resized back to its stored size, scored against its original mask)"
+        if not older else f" (not recorded for {', '.join(older)}: folds trained before it was; their rows repeat the training size)"
+    )
     lines = [
         "# Fixed-split results" if fixed else "# Cross-validation results",
         "",
@@ -149,7 +168,13 @@ def results_markdown(results):
         "",
         tested,
         "",
+        f"At the scans' own resolution{resolution_note}:",
+        "",
         results_table(results),
+        "",
+        f"At the training size ({config.get('image_size')}x{config.get('image_size')}, against the resized masks):",
+        "",
+        results_table(results, "summary_training_resolution"),
         "",
         *([*published, ""] if published else []),
         "How to read it:",

@@ -12,7 +12,10 @@ Fold folder (`<run>/<variant>/fold_<k>/`), in the order things are written:
 - `history.csv`, `logs/` (TensorBoard);
 - `predictions.npz`: the test fold's `indices` (into the data set), `names`, `y_true`, `y_pred`
   (label maps `[N, H, W]` uint8, predicted by `best.keras`) and `images` (uint8 `[N, H, W]`, for figures);
-- `metrics.json`: written last; its presence marks the fold as finished.
+- `metrics.json`: written last; its presence marks the fold as finished. It holds two reports of
+  the test slices: `report_source_resolution` (the predicted probabilities resized back to each
+  slice's stored size and scored against its original mask, as `predict.py` serves them: the
+  headline) and `report` (at the training size, against the resized masks).
 
 The held-out fold is only the test set. Checkpoint selection uses the fold's validation slices,
 carved from the training folds (see `folds.py`). Offline augmentation touches training slices only.
@@ -30,6 +33,7 @@ import numpy as np
 
 from tf_resattn import build_model, losses, metrics
 from tf_resattn.data import Preprocessing, augment_offline
+from tf_resattn.data.preprocessing import restore_size
 from tf_resattn.data.pipeline import make_dataset
 from tf_resattn.training.files import copy_atomic, read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
 
@@ -241,18 +245,30 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
     return evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, global_batch)
 
 
-def predict_labels(model, images, batch_size):
-    """Label maps uint8 `[N, H, W]` (argmax of the softmax) for images `[N, H, W, 1]`, called eagerly in batches."""
+def predict_probabilities(model, images, batch_size):
+    """Softmax probabilities float32 `[N, H, W, C]` for images `[N, H, W, 1]`, called eagerly in batches."""
     batches = [model(images[i:i + batch_size], training=False) for i in range(0, len(images), batch_size)]
-    return np.concatenate([np.argmax(keras.ops.convert_to_numpy(b), axis=-1) for b in batches]).astype(np.uint8)
+    return np.concatenate([keras.ops.convert_to_numpy(b) for b in batches])
+
+
+def source_resolution_labels(probabilities, source_masks):
+    """Label maps at each slice's stored size: its probabilities `[H, W, C]` resized back, then the argmax."""
+    return [np.argmax(restore_size(p[None], mask.shape)[0], axis=-1).astype(np.uint8) for p, mask in zip(probabilities, source_masks)]
 
 
 def evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, batch_size):
     """Predicts the test fold with `best.keras`, saves `predictions.npz`, then `metrics.json` (last)."""
     best = keras.models.load_model(fold_dir / "best.keras", compile=False)
-    y_pred = predict_labels(best, arrays.test_images, batch_size)
+    probabilities = predict_probabilities(best, arrays.test_images, batch_size)
+    y_pred = np.argmax(probabilities, axis=-1).astype(np.uint8)
     y_true = arrays.test_masks.astype(np.uint8)
     report = metrics.segmentation_report(y_true, y_pred, cfg.num_classes)
+    source_masks = slices.subset(split["test"]).source_masks
+    if source_masks is None:  # slices made at the training size: that is their own resolution
+        source_report = report
+    else:
+        source_labels = source_resolution_labels(probabilities, source_masks)
+        source_report = metrics.segmentation_report_by_slice(source_masks, source_labels, cfg.num_classes)
     save_npz_atomic(
         fold_dir / "predictions.npz",
         indices=arrays.test_indices,
@@ -272,6 +288,7 @@ def evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, ba
         "n_train_after_augmentation": len(arrays.train_images),
         "n_val": len(split["val"]),
         "n_test": len(split["test"]),
+        "report_source_resolution": source_report,
         "report": report,
     }
     write_json_atomic(fold_dir / "metrics.json", result)
