@@ -2,6 +2,8 @@
 
 import pathlib
 
+import tf_resattn  # noqa: F401  (first: TensorFlow then starts without its start-up notices)
+
 import keras
 import pytest
 

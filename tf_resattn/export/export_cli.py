@@ -15,8 +15,9 @@ PROGRAM = "tf-resattn-export"
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
-    parser.add_argument("model", help="trained .keras model (preprocessing.json beside it)")
+    parser.add_argument("model", help="trained .keras model (preprocessing.json beside it), or a cv_train run folder (its fold ensemble)")
     parser.add_argument("--out", required=True, help="output folder to create")
+    parser.add_argument("--tta", action="store_true", help="bake in test-time augmentation (8 quarter turns and mirror images, 8x the time)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size of a model without a fixed one")
     parser.add_argument("--parity-slices", type=int, default=16, help="slices for the parity check (default 16)")
@@ -37,6 +38,7 @@ def main(argv=None):
             parity_count=args.parity_slices,
             data_dir=args.data,
             overwrite=args.overwrite,
+            tta=args.tta,
         )
     print(format_parity(report))
     print(f"written: {args.out}")

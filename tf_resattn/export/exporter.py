@@ -14,7 +14,7 @@ import pathlib
 from tf_resattn.data import Preprocessing
 from tf_resattn.export import parity, savedmodel, tflite
 from tf_resattn.export.errors import ExportError
-from tf_resattn.export.model_files import PREPROCESSING_FILE, load_keras_model
+from tf_resattn.export.model_files import PREPROCESSING_FILE, load_averaged_model
 from tf_resattn.export.output_folder import output_folder, write_json
 
 
@@ -32,11 +32,13 @@ def write_exports(model, preprocessing, folder, model_path, log=print):
     write_json(folder / "metadata.json", info)
 
 
-def export_model(model_path, out_dir, *, image_size=None, parity_count=16, data_dir=parity.MEDSEG100, overwrite=False, log=print):
+def export_model(model_path, out_dir, *, image_size=None, parity_count=16, data_dir=parity.MEDSEG100, overwrite=False, log=print,
+                 tta=False):
     """Exports a trained model and checks the exports against it.
 
     Args:
-        model_path: a `.keras` file (its `preprocessing.json` beside it, as a training run writes).
+        model_path: a `.keras` file (its `preprocessing.json` beside it, as a training run writes),
+            or a cross-validation run folder: its fold models' mean, exported as one model.
         out_dir: the folder to create.
         image_size: (h, w) for a model without a fixed input size and without a
             preprocessing size; otherwise None.
@@ -44,6 +46,7 @@ def export_model(model_path, out_dir, *, image_size=None, parity_count=16, data_
         data_dir: the MedSeg folder used for parity when the model takes 8-bit input.
         overwrite: replace an existing `out_dir`.
         log: where progress lines go.
+        tta: bake in the mean over the 8 quarter turns and mirror images of each input.
 
     Returns:
         The parity report (also in `out_dir/parity.json`).
@@ -52,7 +55,7 @@ def export_model(model_path, out_dir, *, image_size=None, parity_count=16, data_
         ExportError: missing or unusable model, no known input size, existing output.
     """
     with output_folder(out_dir, overwrite) as partial:
-        model, prep = load_keras_model(model_path)
+        model, prep = load_averaged_model(model_path, tta=tta)
         if image_size is not None:
             prep = Preprocessing(prep.input_kind, prep.hu_window, image_size)
         if prep.image_size is None:

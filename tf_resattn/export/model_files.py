@@ -1,7 +1,9 @@
 """Finding what a model path is, and loading a trained `.keras` model with its preprocessing.
 
 A path is a `.keras` file, a SavedModel folder (holding `saved_model.pb`) or a
-`.tflite` file; `model_kind` says which. Beside a `.keras` model of a training
+`.tflite` file; `model_kind` says which. `load_averaged_model` also takes a
+cross-validation run folder (the mean of its fold models) and test-time
+augmentation, as one Keras model. Beside a `.keras` model of a training
 run lies `preprocessing.json` (`tf_resattn.data.Preprocessing.to_config()`);
 beside exported `.tflite` files `export` writes the same file.
 """
@@ -83,6 +85,33 @@ def load_keras_model(path, preprocessing=None):
         warnings.warn(f"no {PREPROCESSING_FILE} beside {path}: assuming 8-bit grey input", stacklevel=2)
         preprocessing = Preprocessing("uint8")
     return model, fit_preprocessing(model, preprocessing, str(path))
+
+
+def load_averaged_model(path, tta=False):
+    """Loads a `.keras` model, or the fold models of a run folder, as one model with its preprocessing.
+
+    Args:
+        path: a `.keras` file, or a cross-validation run folder (or one variant's folder in it).
+        tta: average over the 8 quarter turns and mirror images of each input (see `ensemble.py`).
+
+    Returns:
+        `(model, preprocessing)`; several folds or `tta` give `ensemble.averaged_model`.
+
+    Raises:
+        ExportError: as `load_keras_model`, a run folder of several variants, or fold models
+            trained with different preprocessing.
+    """
+    from tf_resattn.export.ensemble import averaged_model, fold_models
+
+    try:
+        paths = fold_models(path) or [path]
+        loaded = [load_keras_model(p) for p in paths]
+        for member, (_, preprocessing) in zip(paths[1:], loaded[1:]):
+            if preprocessing != loaded[0][1]:
+                raise ExportError(f"{member} was trained with other preprocessing than {paths[0]}; ensemble the folds of one run")
+        return averaged_model([model for model, _ in loaded], tta=tta), loaded[0][1]
+    except ValueError as error:
+        raise ExportError(str(error)) from None
 
 
 def model_input_size(model):

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from tf_resattn.export import lung_field as lung_field_module
+from tf_resattn.export.ensemble import fold_models
 from tf_resattn.export.errors import ExportError
 from tf_resattn.export.label_files import write_labels, write_overlays
 from tf_resattn.export.model_files import model_kind
@@ -48,17 +49,19 @@ def check_input_kind(scans, predictor, model_path):
             )
 
 
-def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4, overwrite=False, progress=True):
+def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4, overwrite=False, progress=True, tta=False):
     """Segments and quantifies every scan at `input_path` with the model at `model_path`.
 
     Args:
-        model_path: `.keras` file, SavedModel folder or `.tflite` file.
+        model_path: `.keras` file, SavedModel folder, `.tflite` file, or a cross-validation run
+            folder (or one variant's folder in it): the mean of its fold models.
         input_path: PNG/JPG file or folder of them, NIfTI volume, or DICOM series folder.
         out_dir: output folder to create.
         batch_size: slices per model call.
         num_classes: classes the model must predict.
         overwrite: replace an existing `out_dir`.
         progress: show a progress bar.
+        tta: average each slice's probabilities over its 8 flips and quarter turns.
 
     Returns:
         The report (also `out_dir/report.json`).
@@ -70,7 +73,7 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
         raise ExportError(f"batch size must be at least 1, got {batch_size}")
     with output_folder(out_dir, overwrite) as partial:
         scans = read_scans(input_path)
-        predictor = load_predictor(model_path, num_classes)
+        predictor = load_predictor(model_path, num_classes, tta=tta)
         check_input_kind(scans, predictor, model_path)
         bar = keras.utils.Progbar(sum(len(s.slices) for s in scans), unit_name="slice") if progress else None
         items = []
@@ -92,7 +95,8 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
             )
         report = {
             "model": str(model_path),
-            "model_kind": model_kind(model_path),
+            "model_kind": describe_model(model_path),
+            "test_time_augmentation": bool(tta),
             "preprocessing": predictor.preprocessing.to_config(),
             "input": str(input_path),
             "lung_field_method": lung_field_module.METHOD,
@@ -100,6 +104,12 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
         }
         write_json(partial / "report.json", report)
     return report
+
+
+def describe_model(model_path):
+    """`"keras"`, `"saved_model"`, `"tflite"`, or `"ensemble of N keras"` for a run's fold models."""
+    folds = fold_models(model_path)
+    return f"ensemble of {len(folds)} keras" if folds else model_kind(model_path)
 
 
 def report_table(report):

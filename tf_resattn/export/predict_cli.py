@@ -13,11 +13,13 @@ PROGRAM = "tf-resattn-predict"
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
-    parser.add_argument("--model", required=True, help=".keras file, SavedModel folder or .tflite file")
+    parser.add_argument("--model", required=True,
+                        help=".keras file, SavedModel folder, .tflite file, or a cv_train run folder (the mean of its fold models)")
     parser.add_argument("--input", required=True, help="PNG/JPG slice or folder of them, NIfTI volume (.nii, .nii.gz), DICOM series folder")
     parser.add_argument("--out", required=True, help="output folder to create")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
     parser.add_argument("--num-classes", type=int, default=4, help="classes the model must predict (default 4)")
+    parser.add_argument("--tta", action="store_true", help="average over the 8 flips and quarter turns of each slice (8x the time)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -37,6 +39,7 @@ def main(argv=None):
             num_classes=args.num_classes,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            tta=args.tta,
         )
     print(report_table(report))
     print(f"written: {args.out}/report.json")

@@ -9,17 +9,21 @@ size restoration in NumPy (`inference.py`); a SavedModel does both inside.
 import numpy as np
 
 from tf_resattn.data import Preprocessing
+from tf_resattn.export.ensemble import fold_models
 from tf_resattn.export.errors import ExportError
 from tf_resattn.data.preprocessing import restore_size
 from tf_resattn.export.inference import preprocess
-from tf_resattn.export.model_files import load_keras_model, model_kind, read_preprocessing
+from tf_resattn.export.model_files import load_averaged_model, model_kind, read_preprocessing
 
 
 class KerasPredictor:
-    """A `.keras` model with the `preprocessing.json` of its training run."""
+    """A `.keras` model with the `preprocessing.json` of its training run, or a run's fold ensemble.
 
-    def __init__(self, path):
-        self.model, self.preprocessing = load_keras_model(path)
+    `tta` averages over the 8 quarter turns and mirror images of each slice (`ensemble.py`).
+    """
+
+    def __init__(self, path, tta=False):
+        self.model, self.preprocessing = load_averaged_model(path, tta=tta)
         self.num_classes = int(self.model.output_shape[-1])
 
     def __call__(self, raw_slices):
@@ -76,21 +80,32 @@ class SavedModelPredictor:
 PREDICTORS = {"keras": KerasPredictor, "saved_model": SavedModelPredictor, "tflite": TFLitePredictor}
 
 
-def load_predictor(path, num_classes=None):
-    """Loads the model at `path` (`.keras`, SavedModel folder or `.tflite`) as a predictor.
+def load_predictor(path, num_classes=None, tta=False):
+    """Loads the model at `path` (`.keras`, SavedModel folder, `.tflite`, or a run's fold models) as a predictor.
 
     Args:
-        path: the model.
+        path: the model; a cross-validation run folder (or one variant's folder in it) gives the
+            ensemble of its `fold_<k>/best.keras` models.
         num_classes: the class count the caller expects, or None for any.
+        tta: average over the 8 quarter turns and mirror images of each slice (Keras models; an
+            export has it baked in by `export.py --tta`).
 
     Raises:
-        ExportError: unknown or unreadable model, or one whose class count differs.
+        ExportError: unknown or unreadable model, one whose class count differs, or `tta` for an export.
     """
-    predictor = PREDICTORS[model_kind(path)](path)
+    try:
+        kind = "keras" if fold_models(path) else model_kind(path)
+    except ValueError as error:
+        raise ExportError(str(error)) from None
+    if kind == "keras":
+        predictor = KerasPredictor(path, tta=tta)
+    elif tta:
+        raise ExportError(f"{path} is an export: test-time augmentation is baked in when exporting (`export.py --tta`), not added here")
+    else:
+        predictor = PREDICTORS[kind](path)
     if num_classes is not None and predictor.num_classes != num_classes:
         raise ExportError(
             f"model {path} predicts {predictor.num_classes} classes but {num_classes} are expected; "
             f"pass --num-classes {predictor.num_classes} or use a {num_classes}-class model"
         )
     return predictor
-
