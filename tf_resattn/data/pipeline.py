@@ -11,6 +11,10 @@ Augmentation modes (use them on training folds only, after the split):
   `tf_resattn.data.augmentation` (centre crop, or zero padding; label 0 for masks).
   Images are resized bilinearly (antialiased), masks by nearest neighbour.
 
+`acquisition=True` adds, after any of these, a random change of acquisition to each image
+(window and level, gamma, contrast, histogram, noise, blur, resolution; masks untouched), drawn
+anew per slice and epoch: see `tf_resattn.data.acquisition`.
+
 Randomness is seeded (`seed`) and stateless: the same seed gives the same batches, epoch after
 epoch, in every run.
 """
@@ -18,6 +22,7 @@ epoch, in every run.
 import numpy as np
 import tensorflow as tf
 
+from tf_resattn.data.acquisition import acquisition_shift
 from tf_resattn.data.augmentation import augment_offline, check_pairs
 
 AUGMENT_MODES = ("none", "offline", "online")
@@ -25,7 +30,7 @@ ONLINE_SCALE_RANGE = (0.5, 1.5)
 ONLINE_SCALE_PROBABILITY = 0.5
 
 
-def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, seed=0):
+def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False):
     """Batches slices and labels for `model.fit` / `model.evaluate`.
 
     Args:
@@ -35,6 +40,7 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
         augment: `"none"`, `"offline"` (6x set) or `"online"` (random per epoch); see the module docstring.
         shuffle: reshuffle the slices every epoch.
         seed: seed of the shuffling and of the online transforms.
+        acquisition: also change each image's acquisition at random (training only).
 
     Returns:
         `tf.data.Dataset` of `(image float32 [B, H, W, C], mask int32 [B, H, W])`.
@@ -60,6 +66,12 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda pair, r: augment_online(pair[0], pair[1], tf.stack([r, tf.constant(seed, tf.int64)]), height, width),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    if acquisition:
+        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda pair, r: (acquisition_shift(pair[0], tf.stack([r, tf.constant(seed, tf.int64)])), pair[1]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.map(lambda image, mask: (image, tf.cast(mask, tf.int32)))

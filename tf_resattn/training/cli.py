@@ -68,6 +68,7 @@ FLAG_HELP = {
     "learning_rate": "Adam learning rate", "weight_decay": "> 0 switches to AdamW",
     "loss": "ce | dice | ce_dice | focal_tversky", "class_weights": "one weight per class for the loss",
     "augment": "none | offline (the paper's 6x set) | online; training slices only, after the split",
+    "acquisition_augment": "random window/level, gamma, contrast, histogram, noise, blur and resolution changes of the training images",
     "strategy": "auto (mirrored when >1 GPU) | default | mirrored",
     "mixed_precision": "mixed float16 on GPUs, bfloat16 on CPUs",
     "deterministic": "deterministic ops: a resumed run ends with the same metrics as an uninterrupted one",

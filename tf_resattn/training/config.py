@@ -64,6 +64,7 @@ class TrainingConfig:
     loss: str = "ce_dice"
     class_weights: tuple | None = None
     augment: str = "offline"
+    acquisition_augment: bool = False
     # runtime
     strategy: str = "auto"
     mixed_precision: bool = False

@@ -235,6 +235,7 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
         train_data = make_dataset(
             arrays.train_images, arrays.train_masks, global_batch,
             augment="online" if cfg.augment == "online" else "none", shuffle=True, seed=seed,
+            acquisition=cfg.acquisition_augment,
         )
         if 0 < len(arrays.train_images) % global_batch < replicas:
             train_data = train_data.rebatch(global_batch, drop_remainder=True)

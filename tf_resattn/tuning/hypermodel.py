@@ -92,11 +92,13 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
         global_batch = cfg.batch_size * self.replicas
         online = "online" if cfg.augment == "online" else "none"
         if self.replicas == 1:
-            train = make_dataset(images, masks, global_batch, augment=online, shuffle=True, seed=cfg.seed)
+            train = make_dataset(images, masks, global_batch, augment=online, shuffle=True, seed=cfg.seed,
+                                 acquisition=cfg.acquisition_augment)
         else:
             # Whole per-replica groups only (an epoch drops fewer than `replicas` shuffled slices), so
             # that every batch splits evenly over the replicas.
-            groups = make_dataset(images, masks, self.replicas, augment=online, shuffle=True, seed=cfg.seed)
+            groups = make_dataset(images, masks, self.replicas, augment=online, shuffle=True, seed=cfg.seed,
+                                  acquisition=cfg.acquisition_augment)
             train = groups.filter(lambda x, y: tf.shape(x)[0] == self.replicas).rebatch(global_batch)
         # Every replica needs a non-empty batch; repeating the validation slices leaves the scores unchanged.
         val_images, val_masks = (np.concatenate([a] * self.replicas) for a in validation_data)

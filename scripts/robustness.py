@@ -1,0 +1,8 @@
+"""Dice under controlled acquisition shifts (window/level, gamma, histogram, noise, resolution); see `--help`."""
+
+import sys
+
+from tf_resattn.export.robustness_cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The robustness table: shifts change the images only, and the scores follow from the labels."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from data_helpers import write_png_set
+from tf_resattn.export import robustness, robustness_cli
+
+
+@pytest.fixture
+def slices():
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0, 255, (4, 24, 24)).astype(np.float32)
+    masks = np.zeros((4, 24, 24), np.uint8)
+    masks[:, 8:16, 8:16] = 1
+    masks[1, 0:4, 0:4] = 2
+    raw[masks > 0] = 250.0  # the lesions are bright
+    return raw, masks
+
+
+@pytest.mark.parametrize("name", list(robustness.SHIFTS))
+def test_every_shift_keeps_shape_and_range(name, slices):
+    raw, _ = slices
+    shifted = robustness.SHIFTS[name](raw.copy())
+    assert shifted.shape == raw.shape and shifted.min() >= 0 and shifted.max() <= 255
+    if name != "none":
+        assert not np.allclose(shifted, raw)
+
+
+def test_shifts_reach_the_model_and_masks_are_scored_unchanged(slices):
+    raw, masks = slices
+    seen = []
+
+    def threshold(images):  # a "model": bright pixels are class 1
+        seen.append(images.copy())
+        return (images > 200).astype(np.uint8)
+
+    rows = robustness.robustness_table(threshold, raw, masks, 4, shifts=["gamma 2", "level -25 (darker)"])
+    assert [r["shift"] for r in rows] == ["none", "gamma 2", "level -25 (darker)"]
+    np.testing.assert_array_equal(seen[0], raw)
+    np.testing.assert_allclose(seen[1], robustness.SHIFTS["gamma 2"](raw))
+    expected_none = robustness.infection_dice(masks, threshold(raw))
+    assert rows[0]["infection_dice"] == pytest.approx(expected_none) and rows[0]["infection_ratio"] == 1.0
+    darker = robustness.infection_dice(masks, (robustness.SHIFTS["level -25 (darker)"](raw) > 200).astype(np.uint8))
+    assert rows[2]["infection_dice"] == pytest.approx(darker)
+    assert rows[2]["infection_ratio"] == pytest.approx(darker / expected_none)
+
+
+def test_infection_dice_merges_the_classes():
+    truth = np.zeros((1, 4, 4), np.uint8)
+    truth[0, :2] = 1
+    truth[0, 2:3] = 2
+    predicted = np.zeros_like(truth)
+    predicted[0, :3] = 3  # every infected pixel called infection, of the wrong class
+    assert robustness.infection_dice(truth, predicted) == pytest.approx(1.0)
+
+
+def test_command_line_writes_table_json_and_plot(tmp_path, capsys):
+    import keras
+
+    from export_helpers import write_preprocessing
+
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (3, 20, 20)).astype(np.uint8)
+    masks = np.zeros((3, 20, 20), np.uint8)
+    masks[:, 5:10, 5:10] = 1
+    data = write_png_set(tmp_path / "data", list(images), list(masks))
+    model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(4, 3, padding="same", activation="softmax")])
+    (tmp_path / "m").mkdir()
+    model.save(tmp_path / "m" / "best.keras")
+    write_preprocessing(tmp_path / "m", "uint8", image_size=16)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["0000"], "test": ["0001", "0002"]}))
+    out = tmp_path / "out"
+    argv = [str(tmp_path / "m" / "best.keras"), "--data", str(data), "--splits", str(split), "--names", "conv", "--out", str(out)]
+    assert robustness_cli.main(argv) == 0
+    saved = json.loads((out / "robustness.json").read_text())
+    assert saved["slices"] == 2 and [r["shift"] for r in saved["models"]["conv"]] == list(robustness.SHIFTS)
+    assert "| gamma 2 |" in (out / "robustness.md").read_text() and "| gamma 2 |" in capsys.readouterr().out
+    assert cv2.imread(str(out / "robustness.png")) is not None
+    with pytest.raises(SystemExit) as exit_:
+        robustness_cli.main(argv[:1] + ["--data", str(data), "--splits", str(tmp_path / "nope.json"), "--out", str(out)])
+    assert exit_.value.code == 2

@@ -1,0 +1,79 @@
+"""`scripts/robustness.py MODEL [MODEL ...] --data DIR`: Dice under controlled acquisition shifts, per model.
+
+Writes `robustness.json`, `robustness.md` (the table) and `robustness.png` (the plot) into `--out`
+and prints the table. Exit status 0, or 2 on bad input (one line on stderr).
+"""
+
+import argparse
+import json
+import pathlib
+
+from tf_resattn.export.cli_errors import one_line_errors
+from tf_resattn.export.errors import ExportError
+
+PROGRAM = "robustness.py"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser.add_argument("models", nargs="+", help=".keras files or cv_train run folders (fold ensembles) to compare")
+    parser.add_argument("--data", required=True, help="folder of 8-bit slices with masks (e.g. ../shared/data/medseg100)")
+    parser.add_argument("--splits", help="score only the test ids of this split file (e.g. splits/infnet-50-48.json)")
+    parser.add_argument("--names", nargs="+", help="one display name per model (default: the paths)")
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation for every model")
+    parser.add_argument("--out", required=True, help="folder for robustness.json, .md and .png")
+    parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
+    return parser.parse_args(argv)
+
+
+def scored_slices(data, splits):
+    """Raw 8-bit slices `[N, H, W]` float32 and masks `[N, H, W]` at the stored size (the split's test ids only)."""
+    from tf_resattn.data import load_slices
+
+    slices = load_slices(data, image_size=None)
+    if slices.input_kind != "uint8":
+        raise ExportError(f"{data} holds Hounsfield units; the robustness shifts are defined for 8-bit grey slices")
+    if splits:
+        split = json.loads(pathlib.Path(splits).read_text())
+        if "test" not in split:
+            raise ExportError(f"{splits} has no 'test' list of slice ids")
+        missing = [i for i in split["test"] if i not in slices.names]
+        if missing:
+            raise ExportError(f"{splits}: test ids not in {data}: {', '.join(missing[:5])}")
+        slices = slices.subset([slices.names.index(i) for i in split["test"]])
+    return slices.images[..., 0] * 255.0, slices.masks
+
+
+def run(args):
+    """Scores every model under every shift; returns `{name: rows}`."""
+    from tf_resattn.export.predict import segment
+    from tf_resattn.export.predictors import load_predictor
+    from tf_resattn.export.robustness import markdown_table, plot, robustness_table
+
+    names = args.names or args.models
+    if len(names) != len(args.models):
+        raise ExportError(f"--names gives {len(names)} names for {len(args.models)} models")
+    raw, masks = scored_slices(args.data, args.splits)
+    tables = {}
+    for name, path in zip(names, args.models):
+        predictor = load_predictor(path, tta=args.tta)
+        if predictor.preprocessing.input_kind != "uint8":
+            raise ExportError(f"model {path} takes Hounsfield units; the robustness shifts are for 8-bit grey models")
+        tables[name] = robustness_table(lambda x, p=predictor: segment(p, x, args.batch_size), raw, masks, predictor.num_classes)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "robustness.json").write_text(json.dumps({"data": args.data, "splits": args.splits, "tta": args.tta,
+                                                     "slices": len(raw), "models": tables}, indent=1))
+    table = markdown_table(tables)
+    (out / "robustness.md").write_text(f"# Robustness to acquisition shifts\n\n{len(raw)} slices of {args.data}.\n\n{table}\n")
+    plot(tables, out / "robustness.png")
+    print(table)
+    return tables
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status."""
+    args = parse_args(argv)
+    with one_line_errors(PROGRAM):
+        run(args)
+    return 0
