@@ -124,3 +124,32 @@ def parse_fold_list(text, n_folds):
     if bad or not folds:
         raise ConfigError(f"--folds {text}: fold numbers run from 0 to {n_folds - 1}")
     return folds
+
+
+def read_fixed_split(path, names):
+    """Reads a published train/test split and returns it as index lists into `names`.
+
+    Args:
+        path: JSON file with `"train"` and `"test"` lists of slice names, e.g.
+            `../shared/data/medseg100/splits/infnet-50-48.json` (ids `"0000"` as in `img_0000.png`).
+        names: the `SliceSet`'s slice names.
+
+    Returns:
+        `{"train": [...], "test": [...]}`, sorted indices into `names`.
+
+    Raises:
+        ConfigError: unreadable file, missing lists, names not in the data, or overlapping lists.
+    """
+    split = read_json(path)
+    if not isinstance(split, dict) or not all(isinstance(split.get(part), list) for part in ("train", "test")):
+        raise ConfigError(f"{path} must hold 'train' and 'test' lists of slice names")
+    position = {name: i for i, name in enumerate(names)}
+    result = {}
+    for part in ("train", "test"):
+        missing = [name for name in split[part] if name not in position]
+        if missing:
+            raise ConfigError(f"{path}: {part} slices {', '.join(map(str, missing[:5]))} are not in the data; give the data set the split was made for")
+        result[part] = sorted(position[name] for name in split[part])
+    if set(result["train"]) & set(result["test"]):
+        raise ConfigError(f"{path}: train and test share slices; fix the split")
+    return result
