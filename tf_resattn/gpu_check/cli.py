@@ -23,6 +23,8 @@ SECTIONS = ("kernels", "parity", "throughput", "training")
 TIMEOUTS_S = {"kernels": 240, "parity": 240, "throughput": 150, "training": 300}
 """Per worker, at most; the remaining `--budget-s` caps each further."""
 PRECISIONS = ("float32", "bfloat16")
+CACHE_NAME = "gpu_check_jax_cache"
+"""JAX's compilation cache, made beside the `--json` file."""
 DEFAULT_DATA = "../shared/data/medseg100"
 SPLIT_NAME = "splits/infnet-50-48.json"
 
@@ -67,7 +69,11 @@ def make_reference(args):
 
 
 def tasks(args, sizes):
-    """`(section, label, task dict or None, skip reason)` for every requested worker, in running order."""
+    """`(section, label, task dict, skip reason)` for every requested worker, in running order.
+
+    The float32 throughput runs before the training run and the bfloat16 one after it, so that a
+    spent time budget costs the least telling figures first.
+    """
     wanted = args.sections.split(",")
     split = args.split or str(pathlib.Path(args.data) / SPLIT_NAME)
     base = {"sizes": sizes.to_dict()}
@@ -75,19 +81,18 @@ def tasks(args, sizes):
     if "kernels" in wanted:
         out.append(("kernels", "CUDA kernels", {"section": "kernels"}, None))
     if "parity" in wanted:
-        reason = None if args.reference else "no --reference given (make one with --make-reference under TensorFlow on a CPU)"
-        if args.reference:
-            reason = _reference_mismatch(args.reference, sizes)
+        reason = (_reference_mismatch(args.reference, sizes) if args.reference
+                  else "no --reference given (make one with --make-reference under TensorFlow on a CPU)")
         out.append(("parity", "parity", {**base, "section": "parity", "reference": args.reference}, reason))
-    if "throughput" in wanted:
-        for precision in PRECISIONS:
-            for variant in ("resattn", "unet"):
-                out.append(("throughput", f"throughput {variant} {precision}",
-                            {**base, "section": "throughput", "variant": variant, "precision": precision}, None))
+    throughput = [("throughput", f"throughput {variant} {precision}",
+                   {**base, "section": "throughput", "variant": variant, "precision": precision}, None)
+                  for precision in PRECISIONS for variant in ("resattn", "unet")] if "throughput" in wanted else []
+    out.extend(throughput[:2])
     if "training" in wanted:
         missing = [p for p in (args.data, split) if not pathlib.Path(p).exists()]
         reason = f"not found: {', '.join(missing)} (give --data and --split)" if missing else None
         out.append(("training", "training run", {**base, "section": "training", "data": args.data, "split": split}, reason))
+    out.extend(throughput[2:])
     return out
 
 
@@ -103,14 +108,20 @@ def _reference_mismatch(folder, sizes):
     return None
 
 
-def run_worker(task, timeout):
-    """Runs one task in `python -m tf_resattn.gpu_check.worker`; returns (result or None, device, error or None, seconds)."""
+def run_worker(task, timeout, cache_dir=None):
+    """Runs one task in `python -m tf_resattn.gpu_check.worker`; returns (result or None, device, error or None, seconds).
+
+    `cache_dir`: JAX's persistent compilation cache (unless `JAX_COMPILATION_CACHE_DIR` is set), so
+    that a second run on the same machine skips most compiling.
+    """
     package_root = str(pathlib.Path(__file__).resolve().parents[2])
     python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": python_path,
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     if task["section"] == "kernels":
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # CuPy holds GPU memory in this process
+    if cache_dir:
+        env.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir))
     start = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, "-m", "tf_resattn.gpu_check.worker", json.dumps(task)],
@@ -130,6 +141,7 @@ def run_check(args):
     """Runs every requested section; returns the results dict (also written to `--json`)."""
     sizes = check_sizes(args)
     started = time.perf_counter()
+    cache_dir = pathlib.Path(args.json).resolve().parent / CACHE_NAME
     results = {"dry_run": args.dry_run, "sizes": sizes.to_dict(), "device": None, "sections": []}
     for section, label, task, reason in tasks(args, sizes):
         left = args.budget_s - (time.perf_counter() - started)
@@ -137,7 +149,7 @@ def run_check(args):
         if reason is None and left < 10:
             entry["skipped"] = f"the time budget (--budget-s {args.budget_s:.0f}) was spent"
         if entry["skipped"] is None:
-            entry["result"], device, entry["error"], entry["seconds"] = run_worker(task, min(TIMEOUTS_S[section], left))
+            entry["result"], device, entry["error"], entry["seconds"] = run_worker(task, min(TIMEOUTS_S[section], left), cache_dir)
             results["device"] = results["device"] or device
         print(table.progress_line(entry), flush=True)
         results["sections"].append(entry)
