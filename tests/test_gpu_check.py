@@ -17,8 +17,8 @@ import pytest
 from tf_resattn import build_model
 from tf_resattn.data import synthetic_slices
 from tf_resattn.gpu_check import kernels, reference, table
-from tf_resattn.gpu_check.cli import parse_args
-from tf_resattn.gpu_check.sizes import dry_run_sizes
+from tf_resattn.gpu_check.cli import parse_args, tasks
+from tf_resattn.gpu_check.sizes import dry_run_sizes, paper_sizes
 from tf_resattn.gpu_check.weights import assign_seeded_weights, weight_checksums
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -145,6 +145,21 @@ def test_bad_arguments_exit_with_one_line(capsys):
         parse_args(["--sections", "kernels,gpu"])
     assert exit_info.value.code == 2
     assert "unknown section(s) gpu" in capsys.readouterr().err
+
+
+def test_sections_without_their_inputs_are_skipped_with_the_reason(dry_reference, tmp_path):
+    def skipped(argv, sizes):
+        return {label: reason for _, label, _, reason in tasks(parse_args(argv), sizes)}
+
+    reasons = skipped(["--data", str(tmp_path / "absent")], dry_run_sizes())
+    assert "no --reference given" in reasons["parity"]
+    assert "not found" in reasons["training run"] and str(tmp_path / "absent") in reasons["training run"]
+    assert reasons["CUDA kernels"] is None and reasons["throughput resattn bfloat16"] is None
+    assert skipped(["--reference", str(dry_reference)], dry_run_sizes())["parity"] is None
+    assert "made at 24x24, this run is at 369x369" in skipped(["--reference", str(dry_reference)], paper_sizes())["parity"]
+    labels = list(skipped(["--sections", "throughput,training"], dry_run_sizes()))
+    assert labels == ["throughput resattn float32", "throughput unet float32", "training run",
+                      "throughput resattn bfloat16", "throughput unet bfloat16"]
 
 
 def _tensorflow_blocked_env(tmp_path):

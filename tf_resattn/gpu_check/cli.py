@@ -52,6 +52,7 @@ def parse_args(argv):
 
 
 def check_sizes(args):
+    """The `CheckSizes` of this run: the paper's, or the dry run's."""
     from tf_resattn.gpu_check.sizes import dry_run_sizes, paper_sizes
 
     return dry_run_sizes() if args.dry_run else paper_sizes(args.train_steps)

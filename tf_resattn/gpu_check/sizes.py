@@ -31,6 +31,7 @@ class CheckSizes:
     learning_rate: float
 
     def to_dict(self):
+        """Plain JSON-serialisable dict (stored in the reference and passed to the workers)."""
         return dataclasses.asdict(self)
 
 
