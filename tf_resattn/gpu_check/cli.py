@@ -139,7 +139,8 @@ def run_worker(task, timeout, cache_dir=None):
 
 
 def run_check(args):
-    """Runs every requested section; returns the results dict (also written to `--json`)."""
+    """Runs every requested section; returns the results dict, written to `--json` after every section
+    (a run stopped from outside keeps what finished)."""
     sizes = check_sizes(args)
     started = time.perf_counter()
     cache_dir = pathlib.Path(args.json).resolve().parent / CACHE_NAME
@@ -154,8 +155,9 @@ def run_check(args):
             results["device"] = results["device"] or device
         print(table.progress_line(entry), flush=True)
         results["sections"].append(entry)
-    results["seconds"] = time.perf_counter() - started
-    results["ok"] = table.all_ok(results)
+        results["seconds"] = time.perf_counter() - started
+        results["ok"] = table.all_ok(results)
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
     return results
 
 
@@ -168,7 +170,6 @@ def main(argv=None):
             print(f"gpu_check.py: error: {str(error).splitlines()[0]}", file=sys.stderr)
             return 2
     results = run_check(args)
-    pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
     print()
     print(table.render(results))
     print(f"\nwritten to {args.json}")
