@@ -85,3 +85,20 @@ def test_cv_train_on_a_fixed_split_trains_one_fold_and_reports_it(tmp_path, caps
     other = write_split(tmp_path, name="other", train=names[4:], test=names[:4])
     assert cli.main(argv[:-4] + ["--splits", str(other), "--out", str(out)]) == 2
     assert "trained on other splits" in capsys.readouterr().err
+
+
+def test_fixed_split_names_become_indices(tmp_path):
+    names = ["0003", "0001", "0007", "0002"]
+    split = folds.read_fixed_split(write_split(tmp_path, train=["0001", "0002"], test=["0007"]), names)
+    assert [names[i] for i in split["train"]] == ["0001", "0002"]
+    assert [names[i] for i in split["test"]] == ["0007"]
+
+
+def test_the_medseg100_split_covers_the_labelled_slices(medseg100_dir):
+    from tf_resattn.data.readers import read_path
+
+    raw = read_path(medseg100_dir)
+    labelled = [n for n, m in zip(raw.names, raw.masks) if m is not None]
+    split = folds.read_fixed_split(medseg100_dir / "splits" / "infnet-50-48.json", labelled)
+    assert (len(split["train"]), len(split["test"])) == (50, 48)
+    assert sorted(split["train"] + split["test"]) == list(range(len(labelled)))

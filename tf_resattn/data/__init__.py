@@ -7,6 +7,8 @@ word `"synthetic"` into a `SliceSet` (images float32 `[N, H, W, 1]` in [0, 1], m
 
 `tf_resattn.data.pipeline.make_dataset` (TensorFlow only, imported on demand) batches the arrays
 as a `tf.data.Dataset`, with optional online augmentation.
+`tf_resattn.data.batches.make_batches` picks it on TensorFlow and NumPy batches (a
+`keras.utils.PyDataset`) on other backends, such as JAX without TensorFlow installed.
 """
 
 from tf_resattn.data.augmentation import augment_offline, crop_or_pad, rotate90, scale_fixed_size

@@ -126,6 +126,32 @@ def read_split_file(path, names, *, groups=None, val_fraction=0.1, seed=0):
             raise ConfigError(f"--splits {path} was made for other slices than --data gives; use the run it came from")
         check_splits(content)
         return content
+    parts = fixed_split_indices(content, names, path)
+    train, val = _carve_validation(np.array(parts["train"]), groups, val_fraction, seed)
+    fold = {"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": sorted(map(int, parts["test"]))}
+    return {"n_folds": 1, "seed": seed, "grouped": groups is not None, "names": list(names),
+            "fixed_split": str(content.get("name", path.stem)), "folds": [fold]}
+
+
+def read_fixed_split(path, names):
+    """Reads a fixed train/test split file and returns its parts as sorted index lists into `names`.
+
+    Args:
+        path: JSON file with `"train"` and `"test"` lists of slice names, e.g.
+            `../shared/data/medseg100/splits/infnet-50-48.json` (ids `"0000"` as in `img_0000.png`).
+        names: the `SliceSet`'s slice names.
+
+    Returns:
+        `{"train": [...], "test": [...]}` (no validation carve; `read_split_file` adds one).
+
+    Raises:
+        ConfigError: unreadable file, missing or empty lists, ids not in the data, or ids in both lists.
+    """
+    return fixed_split_indices(read_json(path), names, path)
+
+
+def fixed_split_indices(content, names, path):
+    """`{"train": [ids], "test": [ids]}` (the parsed file at `path`) -> sorted index lists into `names`."""
     if not isinstance(content, dict) or not all(isinstance(content.get(p), list) for p in ("train", "test")):
         raise ConfigError(f"--splits {path} must hold lists 'train' and 'test' of slice ids, or be a run's splits.json")
     position = {name: i for i, name in enumerate(names)}
@@ -140,15 +166,12 @@ def read_split_file(path, names, *, groups=None, val_fraction=0.1, seed=0):
             )
         if not ids:
             raise ConfigError(f"--splits {path}: the {part} part is empty")
-        parts[part] = np.array(sorted(position[i] for i in set(ids)))
+        parts[part] = sorted(position[i] for i in set(ids))
     overlap = sorted(set(parts["train"]) & set(parts["test"]))
     if overlap:
         shown = ", ".join(names[i] for i in overlap[:5])
         raise ConfigError(f"--splits {path}: {len(overlap)} id(s) both in train and test ({shown}); a test slice must not be trained on")
-    train, val = _carve_validation(parts["train"], groups, val_fraction, seed)
-    fold = {"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": sorted(map(int, parts["test"]))}
-    return {"n_folds": 1, "seed": seed, "grouped": groups is not None, "names": list(names),
-            "fixed_split": str(content.get("name", path.stem)), "folds": [fold]}
+    return parts
 
 
 def save_splits(path, splits):
@@ -190,3 +213,4 @@ def parse_fold_list(text, n_folds):
     if bad or not folds:
         raise ConfigError(f"--folds {text}: fold numbers run from 0 to {n_folds - 1}")
     return folds
+

@@ -33,8 +33,8 @@ import numpy as np
 
 from tf_resattn import build_model, losses, metrics
 from tf_resattn.data import Preprocessing, augment_offline
+from tf_resattn.data.batches import make_batches
 from tf_resattn.data.preprocessing import restore_size
-from tf_resattn.data.pipeline import make_dataset
 from tf_resattn.training.files import copy_atomic, read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
 
 MONITOR = "val_mean_fg_dice"
@@ -228,11 +228,11 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(fold_dir / "logs"), write_graph=False))
     replicas = strategy.num_replicas_in_sync
-    val_data = make_dataset(np.concatenate([arrays.val_images] * replicas), np.concatenate([arrays.val_masks] * replicas), global_batch)
+    val_data = make_batches(np.concatenate([arrays.val_images] * replicas), np.concatenate([arrays.val_masks] * replicas), global_batch)
     for epoch in range(start_epoch, cfg.epochs):
         seed = epoch_seed(cfg.seed, fold, epoch)
         keras.utils.set_random_seed(seed)
-        train_data = make_dataset(
+        train_data = make_batches(
             arrays.train_images, arrays.train_masks, global_batch,
             augment="online" if cfg.augment == "online" else "none", shuffle=True, seed=seed,
             acquisition=cfg.acquisition_augment,

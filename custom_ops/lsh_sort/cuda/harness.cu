@@ -182,6 +182,14 @@ int main() {
       {"real 4 x 16384", 4, 16384, 64, 257, 257},
       {"real 4 x 65536", 4, 65536, 64, 1025, 1025},
       {"layer-like 64 x 4096", 64, 4096, 32, 65, 65},
+      // The sizes of the model's full-resolution attention, with the bucket
+      // patterns that stress the sort (REAL_CASES of run_cupy.py).
+      {"many ties 4 x 16384", 4, 16384, 64, 257, 3},
+      {"one bucket 4 x 16384", 4, 16384, 64, 1, 1},
+      {"own bucket each 4 x 16384", 4, 16384, 64, 16384, 0},
+      {"many ties 4 x 65536", 4, 65536, 64, 1025, 3},
+      {"one bucket 4 x 65536", 4, 65536, 64, 1, 1},
+      {"own bucket each 4 x 65536", 4, 65536, 64, 65536, 0},
   };
   std::mt19937 rng(0);
   bool all = true;

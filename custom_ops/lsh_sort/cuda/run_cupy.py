@@ -4,7 +4,8 @@
 
 Compiles the kernel source with NVRTC, runs the bucket sort (three kernels, as
 the op library launches them) and the permute gather for edge cases and real
-sizes, checks them against `np.argsort(kind="stable")` and NumPy fancy
+sizes (`REAL_CASES`: 4 x 16384 and 4 x 65536 tokens with many ties, one bucket,
+and every token its own bucket), checks them against `np.argsort(kind="stable")` and NumPy fancy
 indexing, and prints median kernel times. Exits 1 on a mismatch.
 """
 
@@ -30,6 +31,16 @@ CASES = (
     ("real 4 x 65536", 4, 65536, 64, 1025, 1025),
     ("layer-like 64 x 4096", 64, 4096, 32, 65, 65),
 )
+REAL_CASES = tuple(
+    (f"{name} 4 x {length}", 4, length, 64, buckets, distinct)
+    for length in (16384, 65536)
+    for name, buckets, distinct in (
+        ("many ties", length // 64 + 1, 3),
+        ("one bucket", 1, 1),
+        ("own bucket each", length, 0),
+    )
+)
+"""The sizes of the model's full-resolution attention, with the bucket patterns that stress the sort."""
 
 
 def load_kernels():
@@ -83,6 +94,7 @@ def median_ms(function, repeats=21):
 
 
 def run_case(kernels, rng, name, rows, length, depth, num_buckets, distinct):
+    """Runs one case; returns a dict with `name`, `shape`, `buckets`, `ok`, `sort_ms`, `gather_ms`."""
     if distinct == 0:
         ids = np.tile((length - 1 - np.arange(length)) % num_buckets, (rows, 1)).astype(np.int32)
     else:
@@ -105,18 +117,25 @@ def run_case(kernels, rng, name, rows, length, depth, num_buckets, distinct):
     )
     sort_ms = median_ms(lambda: bucket_sort(kernels, d_ids, num_buckets)) if ok else float("nan")
     gather_ms = median_ms(lambda: permute_gather(kernels["gather_f32"], d_x, permutation)) if ok else float("nan")
-    status = "OK" if ok else "MISMATCH"
-    print(f"{name:<26} {rows:>3} x {length:<6} D={depth:<3} buckets={num_buckets:<5} {status:<8} "
-          f"sort {sort_ms:8.3f} ms  gather f32 {gather_ms:8.3f} ms")
-    return ok
+    return {"name": name, "shape": f"{rows} x {length} x {depth}", "buckets": num_buckets, "ok": bool(ok),
+            "sort_ms": sort_ms, "gather_ms": gather_ms}
+
+
+def run_cases(cases=CASES + REAL_CASES, seed=0):
+    """Compiles the kernels and runs `cases`; returns one `run_case` dict per case."""
+    kernels = load_kernels()
+    rng = np.random.default_rng(seed)
+    return [run_case(kernels, rng, *case) for case in cases]
 
 
 def main():
-    kernels = load_kernels()
-    rng = np.random.default_rng(0)
-    results = [run_case(kernels, rng, *case) for case in CASES]
-    print("all cases match NumPy" if all(results) else "MISMATCHES found")
-    return 0 if all(results) else 1
+    results = run_cases()
+    for r in results:
+        print(f"{r['name']:<28} {r['shape']:<18} buckets={r['buckets']:<6} {'OK' if r['ok'] else 'MISMATCH':<8} "
+              f"sort {r['sort_ms']:8.3f} ms  gather f32 {r['gather_ms']:8.3f} ms")
+    ok = all(r["ok"] for r in results)
+    print("all cases match NumPy" if ok else "MISMATCHES found")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
