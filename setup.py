@@ -72,7 +72,7 @@ setup(
         "pyyaml",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "jax"],  # jax: the JAX-backend and GPU-check dry-run tests (pytest -m slow)
         "bench": ["torch==2.13.0", "reformer-pytorch"],
     },
     entry_points={

@@ -1,7 +1,8 @@
 """The model on Keras's JAX backend: builds, trains, and its saved file loads under TensorFlow.
 
-JAX is not a dependency; the test runs where it is installed (a separate
-process with `KERAS_BACKEND=jax`) and skips elsewhere.
+JAX is not a runtime dependency (the `[test]` extra installs it); the test runs
+where it is installed (a separate process with `KERAS_BACKEND=jax`), under the
+`slow` marker (about 3 minutes on 2 cores), and skips elsewhere.
 """
 
 import importlib.util
@@ -35,6 +36,7 @@ def _jax_installed():
     return importlib.util.find_spec("jax") is not None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _jax_installed(), reason="JAX is not installed (pip install jax to run the JAX-backend check)")
 def test_model_trains_on_jax_and_loads_under_tensorflow(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax"}
