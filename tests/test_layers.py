@@ -87,6 +87,7 @@ LAYER_CASES = [
     (lambda: layers.DecoderBlock(4, num_heads=1, key_dim=4, bucket_size=8, seed=2), [(1, 4, 4, 8), (1, 8, 8, 4)]),
     (lambda: layers.PadToMultiple(4), [(1, 5, 6, 1)]),
     (lambda: layers.LayerNormalization(), [(1, 10, 6)]),
+    (lambda: layers.GroupNormalization(groups=2), [(1, 5, 5, 6)]),
 ]
 
 
