@@ -3,9 +3,9 @@
     python -m tf_resattn.ops.check
 
 Compares the sort and gather, and (where they run) the LSH hash, chunk
-attention and layer and group normalisations, with the pure path. Prints one line and
-exits 0 when the compiled ops are usable; otherwise prints the reason to
-stderr and exits 1 (so a broken build cannot hide behind the pure-TensorFlow
+attention and layer and group normalisations, with the pure path. Prints one
+line and exits 0 when the compiled ops are usable; otherwise prints the reason
+to stderr and exits 1 (so a broken build cannot hide behind the pure-TensorFlow
 fallback). `TF_RESATTN_PURE_TF` is ignored here.
 """
 
