@@ -35,6 +35,7 @@ CPU_SOURCES = (
     "cc/kernels/chunk_attention_op.cc",
     "cc/kernels/lsh_hash_op.cc",
     "cc/kernels/layer_norm_op.cc",
+    "cc/kernels/group_norm_op.cc",
     "cc/kernels/library_info_op.cc",
 )
 CUDA_SOURCES = (

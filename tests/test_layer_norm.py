@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from norm_helpers import assert_matches_keras, paired_layers
 
 from tf_resattn import layers, ops
 from tf_resattn.ops import compiled
@@ -16,23 +17,7 @@ pytestmark = pytest.mark.skipif(
 
 def _pair(shape, seed, **kwargs):
     """Our layer and Keras's, built for `shape`, with the same random gamma and beta."""
-    rng = np.random.default_rng(seed)
-    ours, reference = layers.LayerNormalization(**kwargs), keras.layers.LayerNormalization(**kwargs)
-    for layer in (ours, reference):
-        layer.build(shape)
-    for weight in range(len(ours.weights)):
-        value = rng.normal(size=ours.weights[weight].shape).astype(np.float32)
-        ours.weights[weight].assign(value)
-        reference.weights[weight].assign(value)
-    return ours, reference
-
-
-def _output_and_gradients(layer, x, upstream):
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        output = layer(x)
-        loss = tf.reduce_sum(output * upstream)
-    return [output.numpy(), *(g.numpy() for g in tape.gradient(loss, [x, *layer.trainable_weights]))]
+    return paired_layers(layers.LayerNormalization, keras.layers.LayerNormalization, shape, seed, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -45,14 +30,7 @@ def _output_and_gradients(layer, x, upstream):
     ],
 )
 def test_matches_keras_layer_norm(shape, scale, offset):
-    ours, reference = _pair(shape, 0)
-    rng = np.random.default_rng(1)
-    x = tf.constant(rng.normal(size=shape) * scale + offset, tf.float32)
-    upstream = tf.constant(rng.normal(size=shape), tf.float32)
-    got, want = _output_and_gradients(ours, x, upstream), _output_and_gradients(reference, x, upstream)
-    np.testing.assert_allclose(got[0], want[0], atol=2e-5, rtol=1e-5)
-    for ours_gradient, keras_gradient in zip(got[1:], want[1:]):  # x, gamma, beta
-        np.testing.assert_allclose(ours_gradient, keras_gradient, atol=1e-4, rtol=1e-4)
+    assert_matches_keras(*_pair(shape, 0), shape, scale, offset, output_atol=2e-5, gradient_atol=1e-4)
 
 
 def test_traces_to_the_fused_op_and_to_keras_under_pure_path():

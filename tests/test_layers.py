@@ -88,6 +88,7 @@ LAYER_CASES = [
     (lambda: layers.PadToMultiple(4), [(1, 5, 6, 1)]),
     (lambda: layers.LayerNormalization(), [(1, 10, 6)]),
     (lambda: layers.DihedralTransform(3, flip=True, inverse=True), [(1, 5, 7, 2)]),
+    (lambda: layers.GroupNormalization(groups=2), [(1, 5, 5, 6)]),
 ]
 
 

@@ -3,6 +3,7 @@
 from tf_resattn.layers.conv_block import ConvBlock
 from tf_resattn.layers.decoder_block import DecoderBlock
 from tf_resattn.layers.dihedral import DihedralTransform
+from tf_resattn.layers.group_norm import GroupNormalization
 from tf_resattn.layers.layer_norm import LayerNormalization
 from tf_resattn.layers.lsh_attention import LSHSelfAttention
 from tf_resattn.layers.resnext_block import ResNeXtBlock
@@ -13,6 +14,7 @@ __all__ = [
     "CropToReference",
     "DecoderBlock",
     "DihedralTransform",
+    "GroupNormalization",
     "LayerNormalization",
     "LSHSelfAttention",
     "PadToMultiple",

@@ -11,8 +11,10 @@ they use `keras.ops`.
   attention of all hash rounds with their combination, as compiled ops
   (TensorFlow on CPU, float32). Where `compiled_kernels_available` says no,
   `lsh_attention` computes the same with `keras.ops`, the sort and the gather.
-- `compiled_layer_norm`: layer normalisation over the last axis, compiled
-  likewise; elsewhere `LayerNormalization` is Keras's own.
+- `compiled_layer_norm` and `compiled_group_norm`: layer normalisation over
+  the last axis and group normalisation of channels-last maps, compiled
+  likewise; elsewhere `LayerNormalization` and `GroupNormalization` are
+  Keras's own.
 """
 
 import keras
@@ -84,3 +86,10 @@ def compiled_layer_norm(x, gamma, beta, epsilon):
     from tf_resattn import ops as tf_ops
 
     return tf_ops.layer_norm(x, gamma, beta, epsilon)
+
+
+def compiled_group_norm(x, gamma, beta, groups, epsilon):
+    """`keras.layers.GroupNormalization(groups, axis=-1)`'s computation as one op: `x [B, ..., C]` -> same shape."""
+    from tf_resattn import ops as tf_ops
+
+    return tf_ops.group_norm(x, gamma, beta, groups, epsilon)

@@ -17,8 +17,10 @@ backend:
   gradient recomputes each chunk's logits.
 - `layer_norm(x, gamma, beta, epsilon)`: layer normalisation over the last
   axis in one pass each way.
+- `group_norm(x, gamma, beta, groups, epsilon)`: group normalisation of a
+  channels-last map in two passes each way.
 
-These three are compiled only (CPU, float32): `cpu_kernels_available(dtype)`
+These four are compiled only (CPU, float32): `cpu_kernels_available(dtype)`
 says whether they run; where not, the layers compute the same with `keras.ops`.
 
 The first two run either the compiled op library from `custom_ops/` or an equivalent
@@ -35,6 +37,7 @@ from tf_resattn.ops.dispatch import (
     bucket_sort,
     cpu_kernels_available,
     custom_ops_available,
+    group_norm,
     layer_norm,
     lsh_chunk_attention,
     lsh_hash,
@@ -46,6 +49,7 @@ __all__ = [
     "bucket_sort",
     "cpu_kernels_available",
     "custom_ops_available",
+    "group_norm",
     "layer_norm",
     "lsh_chunk_attention",
     "lsh_hash",

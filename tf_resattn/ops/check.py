@@ -3,9 +3,9 @@
     python -m tf_resattn.ops.check
 
 Compares the sort and gather, and (where they run) the LSH hash, chunk
-attention and layer normalisation, with the pure path. Prints one line and
-exits 0 when the compiled ops are usable; otherwise prints the reason to
-stderr and exits 1 (so a broken build cannot hide behind the pure-TensorFlow
+attention and layer and group normalisations, with the pure path. Prints one
+line and exits 0 when the compiled ops are usable; otherwise prints the reason
+to stderr and exits 1 (so a broken build cannot hide behind the pure-TensorFlow
 fallback). `TF_RESATTN_PURE_TF` is ignored here.
 """
 
@@ -39,16 +39,29 @@ def _lsh_attention_and_gradients(qk, v, rotations):
     return [out, *tape.gradient(loss, [qk, v])]
 
 
-def _layer_norm_and_gradients(x):
-    """The decoder's `LayerNormalization` of `x [2, 50, 12]` and its gradients (x, gamma, beta)."""
-    from tf_resattn.layers import LayerNormalization
-
-    layer = LayerNormalization(beta_initializer="ones", gamma_initializer="ones")
+def _normalization_and_gradients(layer, x):
+    """`layer(x)` (a fused normalisation, gamma and beta all ones) and its gradients (x, gamma, beta)."""
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = layer(x)
         loss = tf.reduce_sum(y * tf.sin(y))
     return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+
+def _layer_norm_and_gradients(x):
+    """The decoder's `LayerNormalization` of `x [2, 50, 12]` and its gradients."""
+    from tf_resattn.layers import LayerNormalization
+
+    layer = LayerNormalization(beta_initializer="ones", gamma_initializer="ones")
+    return _normalization_and_gradients(layer, x)
+
+
+def _group_norm_and_gradients(x):
+    """The blocks' `GroupNormalization` (4 groups) of `x [2, 9, 9, 12]` and its gradients."""
+    from tf_resattn.layers import GroupNormalization
+
+    layer = GroupNormalization(groups=4, beta_initializer="ones", gamma_initializer="ones")
+    return _normalization_and_gradients(layer, x)
 
 
 def _mismatches(names, ours, reference, **tolerance):
@@ -64,7 +77,7 @@ def _compiled_and_pure(function, *args):
 
 
 def compare_with_pure_path():
-    """Runs a small sort/gather/un-sort, LSH attention and layer norm on both paths; returns a list of mismatches."""
+    """Runs a small sort/gather/un-sort, LSH attention, layer and group norm on both paths; returns a list of mismatches."""
     rng = np.random.default_rng(0)
     num_buckets = 7
     buckets = tf.constant(rng.integers(0, num_buckets, size=(3, 101)), tf.int32)
@@ -79,6 +92,9 @@ def compare_with_pure_path():
     x = tf.constant(rng.standard_normal((2, 50, 12)) * 3.0 + 1.0, tf.float32)
     names = ("layer norm", "its x gradient", "its gamma gradient", "its beta gradient")
     mismatches += _mismatches(names, *_compiled_and_pure(_layer_norm_and_gradients, x), atol=1e-4)
+    x = tf.constant(rng.standard_normal((2, 9, 9, 12)) * 3.0 + 1.0, tf.float32)
+    names = ("group norm", "its x gradient", "its gamma gradient", "its beta gradient")
+    mismatches += _mismatches(names, *_compiled_and_pure(_group_norm_and_gradients, x), atol=1e-4)
     return mismatches
 
 

@@ -61,6 +61,20 @@ def _layer_norm_gradient(op, dy, unused_d_mean, unused_d_rstd):
     return _library().tf_resattn_layer_norm_grad(x, gamma, mean, rstd, dy)
 
 
+def group_norm(x, gamma, beta, groups, epsilon):
+    """`TfResattn>GroupNorm`: `x [B, ..., C]` normalised per batch entry and group of channels, then scaled and shifted."""
+    y, _, _ = _library().tf_resattn_group_norm(x, gamma, beta, groups=groups, epsilon=epsilon)
+    return y
+
+
+@tf.RegisterGradient("TfResattn>GroupNorm")
+def _group_norm_gradient(op, dy, unused_d_mean, unused_d_rstd):
+    """Gradients of `x`, `gamma` and `beta` from the saved group means and inverse deviations."""
+    x, gamma, _ = op.inputs
+    _, mean, rstd = op.outputs
+    return _library().tf_resattn_group_norm_grad(x, gamma, mean, rstd, dy, groups=op.get_attr("groups"))
+
+
 @tf.RegisterGradient("TfResattn>PermuteGather")
 def _permute_gather_gradient(op, dy):
     """A gather by a permutation has, as gradient, the gather by its inverse (no scatter-add)."""

@@ -16,7 +16,8 @@ used in eager mode and in ordinary `tf.function` graphs. The pure path
   bfloat16).
 
 The LSH hashing (`lsh_hash`), the fused chunk attention
-(`lsh_chunk_attention`) and the fused layer normalisation (`layer_norm`) have
+(`lsh_chunk_attention`) and the fused layer and group normalisations
+(`layer_norm`, `group_norm`) have
 CPU kernels for float32 only and no pure twin here:
 `cpu_kernels_available(dtype)` says whether they run, and where it says no
 (other dtypes, a machine with a GPU, or any of the reasons above) the layers
@@ -102,7 +103,7 @@ def _use_compiled():
 
 
 def cpu_kernels_available(dtype):
-    """Whether `lsh_hash`, `lsh_chunk_attention` and `layer_norm` run here (compiled, float32, no GPU on the machine)."""
+    """Whether `lsh_hash`, `lsh_chunk_attention`, `layer_norm` and `group_norm` run here (compiled, float32, no GPU on the machine)."""
     if tf.as_dtype(dtype) != tf.float32 or tf.config.list_logical_devices("GPU"):
         return False
     return _use_compiled()
@@ -164,6 +165,24 @@ def layer_norm(x, gamma, beta, epsilon):
         float32, shaped as `x`.
     """
     return compiled.layer_norm(x, gamma, beta, float(epsilon))
+
+
+def group_norm(x, gamma, beta, groups, epsilon):
+    """Group normalisation of a channels-last map, compiled (see `TfResattn>GroupNorm`).
+
+    Call it only where `cpu_kernels_available(x.dtype)` is true; its reference
+    is `keras.layers.GroupNormalization(groups, axis=-1)`.
+
+    Args:
+        x: float32 `[B, ..., C]`, `C` a multiple of `groups`.
+        gamma, beta: float32 `[C]`.
+        groups: number of groups of neighbouring channels.
+        epsilon: added to the variance.
+
+    Returns:
+        float32, shaped as `x`.
+    """
+    return compiled.group_norm(x, gamma, beta, int(groups), float(epsilon))
 
 
 def _require_int32(tensor, name, function):

@@ -19,6 +19,10 @@
 //                       epsilon) -> y [..., C], mean [M], rstd [M]
 //   TfResattn>LayerNormGrad(x, gamma, mean, rstd, dy)
 //       -> dx [..., C], dgamma [C], dbeta [C]
+//   TfResattn>GroupNorm(x float [B, ..., C], gamma float [C], beta float [C];
+//                       groups, epsilon) -> y [B, ..., C], mean [B, G], rstd [B, G]
+//   TfResattn>GroupNormGrad(x, gamma, mean, rstd, dy; groups)
+//       -> dx [B, ..., C], dgamma [C], dbeta [C]
 //   TfResattn>LibraryInfo() -> info string scalar
 //
 // The shape functions reject wrong ranks and mismatched N, L with messages
@@ -168,6 +172,20 @@ absl::Status LayerNormGradShape(InferenceContext* c) {
   return absl::OkStatus();
 }
 
+absl::Status GroupNormShape(InferenceContext* c) {
+  ShapeHandle x = c->input(0);
+  TF_RETURN_IF_ERROR(c->WithRankAtLeast(x, 2, &x));
+  TF_RETURN_IF_ERROR(RequireRank(c, 1, 1, "group_norm", "gamma", "[C]"));
+  TF_RETURN_IF_ERROR(RequireRank(c, 2, 1, "group_norm", "beta", "[C]"));
+  int64_t groups;
+  TF_RETURN_IF_ERROR(c->GetAttr("groups", &groups));
+  ShapeHandle stats = c->Matrix(c->Dim(x, 0), groups);
+  c->set_output(0, x);
+  c->set_output(1, stats);
+  c->set_output(2, stats);
+  return absl::OkStatus();
+}
+
 absl::Status ChunkAttentionGradShape(InferenceContext* c) {
   c->set_output(0, c->input(0));
   c->set_output(1, c->input(1));
@@ -274,6 +292,44 @@ REGISTER_OP("TfResattn>LayerNormGrad")
     .SetShapeFn(LayerNormGradShape)
     .Doc(R"doc(
 Gradient of LayerNorm with respect to x, gamma and beta, given the forward's
+mean and rstd and the gradient dy of y.
+)doc");
+
+REGISTER_OP("TfResattn>GroupNorm")
+    .Input("x: float")
+    .Input("gamma: float")
+    .Input("beta: float")
+    .Output("y: float")
+    .Output("mean: float")
+    .Output("rstd: float")
+    .Attr("groups: int >= 1")
+    .Attr("epsilon: float")
+    .SetShapeFn(GroupNormShape)
+    .Doc(R"doc(
+Group normalisation of channels-last maps (CPU): the C channels form `groups`
+groups of neighbours; per batch entry and group, over all pixels and the
+group's channels, y = (x - mean) * rstd * gamma + beta with
+rstd = (var + epsilon)^-1/2.
+
+x: [B, ..., C], C a multiple of groups.
+gamma, beta: [C].
+y: as x.
+mean, rstd: [B, groups].
+)doc");
+
+REGISTER_OP("TfResattn>GroupNormGrad")
+    .Input("x: float")
+    .Input("gamma: float")
+    .Input("mean: float")
+    .Input("rstd: float")
+    .Input("dy: float")
+    .Output("dx: float")
+    .Output("dgamma: float")
+    .Output("dbeta: float")
+    .Attr("groups: int >= 1")
+    .SetShapeFn(LayerNormGradShape)
+    .Doc(R"doc(
+Gradient of GroupNorm with respect to x, gamma and beta, given the forward's
 mean and rstd and the gradient dy of y.
 )doc");
 

@@ -1,0 +1,41 @@
+"""Group normalisation of channels-last maps, fused where a compiled kernel runs."""
+
+import keras
+
+from tf_resattn.layers.kernels import compiled_group_norm, compiled_kernels_available
+
+
+@keras.saving.register_keras_serializable(package="tf_resattn")
+class GroupNormalization(keras.layers.GroupNormalization):
+    """`keras.layers.GroupNormalization` that runs as one compiled op where it can.
+
+    Same arguments, weights (`gamma`, `beta`, `[C]`), epsilon (1e-3 by
+    default) and results as the Keras layer. On TensorFlow's CPU in float32,
+    normalising channels-last maps (`axis=-1`, the default) with a scale and
+    an offset (the defaults), it calls `tf_resattn.ops.group_norm`: two
+    passes over the map forward and two backward, where Keras's composite of
+    reshapes and moments takes about a dozen with as many full-size
+    temporaries. Everywhere else (other backends, dtypes or settings, XLA,
+    exports) it is the Keras layer.
+
+    Input `[B, ..., C]` -> output of the same shape.
+
+    Example:
+    >>> norm = GroupNormalization(groups=4)
+    >>> norm(keras.ops.ones((2, 5, 5, 8))).shape
+    (2, 5, 5, 8)
+    """
+
+    def _fused(self, inputs):
+        return (
+            self.axis % len(inputs.shape) == len(inputs.shape) - 1
+            and len(inputs.shape) >= 2
+            and self.center
+            and self.scale
+            and compiled_kernels_available(inputs.dtype)
+        )
+
+    def call(self, inputs):
+        if self._fused(inputs):
+            return compiled_group_norm(inputs, self.gamma, self.beta, self.groups, self.epsilon)
+        return super().call(inputs)
