@@ -15,6 +15,7 @@ import pathlib
 
 import keras
 
+from tf_resattn.export.errors import ExportError
 from tf_resattn.layers import DihedralTransform
 
 BEST_MODEL = "best.keras"
@@ -62,7 +63,7 @@ def fold_models(path):
     Returns None when `path` is no such folder.
 
     Raises:
-        ValueError: a run folder holding several variants (the message names the folders to pass).
+        ExportError: a run folder holding several variants (the message names the folders to pass).
     """
     path = pathlib.Path(path)
     if not path.is_dir():
@@ -73,7 +74,7 @@ def fold_models(path):
     variants = sorted({p.parent.parent.name for p in path.glob(f"*/fold_*/{BEST_MODEL}")})
     if len(variants) > 1:
         choices = ", ".join(str(path / v) for v in variants)
-        raise ValueError(f"run folder {path} holds the fold models of {len(variants)} variants; pass one of {choices}")
+        raise ExportError(f"run folder {path} holds the fold models of {len(variants)} variants; pass one of {choices}")
     if variants:
         return sorted(path.glob(f"{variants[0]}/fold_*/{BEST_MODEL}"), key=_fold_number)
     return None

@@ -103,14 +103,14 @@ def load_averaged_model(path, tta=False):
     """
     from tf_resattn.export.ensemble import averaged_model, fold_models
 
+    paths = fold_models(path) or [path]
+    loaded = [load_keras_model(p) for p in paths]
+    for member, (_, preprocessing) in zip(paths[1:], loaded[1:]):
+        if preprocessing != loaded[0][1]:
+            raise ExportError(f"{member} was trained with other preprocessing than {paths[0]}; ensemble the folds of one run")
     try:
-        paths = fold_models(path) or [path]
-        loaded = [load_keras_model(p) for p in paths]
-        for member, (_, preprocessing) in zip(paths[1:], loaded[1:]):
-            if preprocessing != loaded[0][1]:
-                raise ExportError(f"{member} was trained with other preprocessing than {paths[0]}; ensemble the folds of one run")
         return averaged_model([model for model, _ in loaded], tta=tta), loaded[0][1]
-    except ValueError as error:
+    except ValueError as error:  # quarter turns of a fixed non-square input size
         raise ExportError(str(error)) from None
 
 

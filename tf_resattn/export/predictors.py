@@ -93,10 +93,7 @@ def load_predictor(path, num_classes=None, tta=False):
     Raises:
         ExportError: unknown or unreadable model, one whose class count differs, or `tta` for an export.
     """
-    try:
-        kind = "keras" if fold_models(path) else model_kind(path)
-    except ValueError as error:
-        raise ExportError(str(error)) from None
+    kind = "keras" if fold_models(path) else model_kind(path)
     if kind == "keras":
         predictor = KerasPredictor(path, tta=tta)
     elif tta:

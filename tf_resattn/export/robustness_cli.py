@@ -34,13 +34,13 @@ def scored_slices(data, splits):
     if slices.input_kind != "uint8":
         raise ExportError(f"{data} holds Hounsfield units; the robustness shifts are defined for 8-bit grey slices")
     if splits:
-        split = json.loads(pathlib.Path(splits).read_text())
-        if "test" not in split:
-            raise ExportError(f"{splits} has no 'test' list of slice ids")
-        missing = [i for i in split["test"] if i not in slices.names]
-        if missing:
-            raise ExportError(f"{splits}: test ids not in {data}: {', '.join(missing[:5])}")
-        slices = slices.subset([slices.names.index(i) for i in split["test"]])
+        from tf_resattn.training.config import ConfigError
+        from tf_resattn.training.folds import read_fixed_split
+
+        try:
+            slices = slices.subset(read_fixed_split(splits, slices.names)["test"])
+        except ConfigError as error:
+            raise ExportError(str(error)) from None
     return slices.images[..., 0] * 255.0, slices.masks
 
 

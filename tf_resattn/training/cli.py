@@ -137,9 +137,10 @@ def run(args):
     cfg = _merge_with_existing_run(out, cfg)
     if given is None:
         splits = load_or_make_splits(out / "splits.json", slices.names, cfg.n_folds, **split_args)
-    elif (out / "splits.json").exists() and read_json(out / "splits.json") != given:
-        raise ConfigError(f"{out} was trained on other splits than --splits {args.splits} gives; use a new --out")
-    splits = given or splits
+    else:
+        if (out / "splits.json").exists() and read_json(out / "splits.json") != given:
+            raise ConfigError(f"{out} was trained on other splits than --splits {args.splits} gives; use a new --out")
+        splits = given
     check_splits(splits)
     folds = parse_fold_list(args.folds, cfg.n_folds)
     _check_models(cfg, slices)

@@ -264,10 +264,10 @@ def evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, ba
     y_pred = np.argmax(probabilities, axis=-1).astype(np.uint8)
     y_true = arrays.test_masks.astype(np.uint8)
     report = metrics.segmentation_report(y_true, y_pred, cfg.num_classes)
-    source_masks = slices.subset(split["test"]).source_masks
-    if source_masks is None:  # slices made at the training size: that is their own resolution
+    if slices.source_masks is None:  # slices made at the training size: that is their own resolution
         source_report = report
     else:
+        source_masks = [slices.source_masks[i] for i in split["test"]]
         source_labels = source_resolution_labels(probabilities, source_masks)
         source_report = metrics.segmentation_report_by_slice(source_masks, source_labels, cfg.num_classes)
     save_npz_atomic(
