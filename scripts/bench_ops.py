@@ -123,7 +123,7 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    available, reason = ops.custom_ops_available()
+    available, reason = ops.compiled_kernels()
     if not available:
         print(f"error: the compiled op library is needed for this benchmark: {reason}", file=sys.stderr)
         return 2

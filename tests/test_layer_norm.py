@@ -10,8 +10,8 @@ from tf_resattn import layers, ops
 from tf_resattn.ops import compiled
 
 pytestmark = pytest.mark.skipif(
-    not ops.cpu_kernels_available(tf.float32),
-    reason=f"the compiled CPU kernels do not run here: {ops.custom_ops_available()[1]}",
+    not ops.compiled_kernels(tf.float32, fused=True)[0],
+    reason=f"the compiled CPU kernels do not run here: {ops.compiled_kernels(tf.float32, fused=True)[1]}",
 )
 
 

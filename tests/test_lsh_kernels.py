@@ -11,8 +11,8 @@ from tf_resattn.layers.lsh_attention import hash_buckets, heads_to_rows, lsh_att
 from tf_resattn.ops import compiled
 
 pytestmark = pytest.mark.skipif(
-    not ops.cpu_kernels_available(tf.float32),
-    reason=f"the compiled LSH kernels do not run here: {ops.custom_ops_available()[1]}",
+    not ops.compiled_kernels(tf.float32, fused=True)[0],
+    reason=f"the compiled LSH kernels do not run here: {ops.compiled_kernels(tf.float32, fused=True)[1]}",
 )
 
 

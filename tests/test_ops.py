@@ -1,12 +1,16 @@
 """tf_resattn.ops: the compiled sort/gather ops against the pure path and NumPy, dispatch, loading."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tf_resattn import ops
-from tf_resattn.ops import check, compiled, dispatch, loader, pure
+from tf_resattn.ops import compiled, dispatch, loader, pure
 
 LIBRARY, LIBRARY_REASON = loader.load_library()
 needs_library = pytest.mark.skipif(LIBRARY is None, reason=f"compiled op library unavailable: {LIBRARY_REASON}")
@@ -230,16 +234,6 @@ def test_dispatch_uses_pure_path_under_xla():
     want = np.take_along_axis(x.numpy(), _numpy_sort(buckets.numpy())[0][..., None], axis=1)
     np.testing.assert_array_equal(xla_function(buckets, x).numpy(), want)
 
-    reasons = []
-
-    @tf.function(jit_compile=True)
-    def record_reason(t):
-        reasons.append(ops.custom_ops_available())
-        return t + 1
-
-    record_reason(tf.constant(1.0))
-    assert reasons == [(False, "XLA compilation (jit_compile=True) cannot run custom ops")]
-
 
 @needs_library
 def test_dispatch_sees_xla_from_nested_functions():
@@ -248,14 +242,94 @@ def test_dispatch_sees_xla_from_nested_functions():
     assert not any(op_type.startswith("TfResattn>") for op_type in _traced_op_types(outer, *SPECS))
 
 
+def _answer_under_xla(**kwargs):
+    answers = []
+
+    @tf.function(jit_compile=True)
+    def record(t):
+        answers.append(ops.compiled_kernels(**kwargs))
+        return t + 1
+
+    record(tf.constant(1.0))
+    return answers[0]
+
+
+def _answer_inside_pure_path(**kwargs):
+    with ops.pure_path():  # what SavedModel and TFLite export trace under
+        return ops.compiled_kernels(**kwargs)
+
+
+def _answer_without_library(monkeypatch, tmp_path, **kwargs):
+    monkeypatch.setattr(loader, "LIBRARY_PATH", tmp_path / "_lsh_sort_ops.so")
+    monkeypatch.setattr(loader, "_loaded", None)
+    monkeypatch.setattr(dispatch, "_warned", True)
+    return ops.compiled_kernels(**kwargs)
+
+
+def _answer_when_forced_off(monkeypatch, **kwargs):
+    monkeypatch.setenv("TF_RESATTN_PURE_TF", "1")
+    return ops.compiled_kernels(**kwargs)
+
+
+@pytest.mark.parametrize("question", [{}, {"dtype": tf.float32}, {"dtype": tf.float32, "fused": True}], ids=repr)
+@pytest.mark.parametrize(
+    "condition, reason",
+    [
+        ("xla", "XLA compilation (jit_compile=True) cannot run custom ops"),
+        ("pure_path", "inside tf_resattn.ops.pure_path()"),
+        ("no library", "_lsh_sort_ops.so is not built"),
+        ("forced off", "forced off by TF_RESATTN_PURE_TF=1"),
+    ],
+)
+def test_the_one_decision_says_pure_under_each_condition(condition, reason, question, monkeypatch, tmp_path):
+    answer = {
+        "xla": lambda: _answer_under_xla(**question),
+        "pure_path": lambda: _answer_inside_pure_path(**question),
+        "no library": lambda: _answer_without_library(monkeypatch, tmp_path, **question),
+        "forced off": lambda: _answer_when_forced_off(monkeypatch, **question),
+    }[condition]()
+    assert answer[0] is False and answer[1].startswith(reason)
+
+
+@pytest.mark.parametrize(
+    "dtype, fused, reason",
+    [
+        (tf.int32, False, "the gather kernels take float32, float16, bfloat16, not int32"),
+        (tf.float16, True, "the fused kernels take float32, not float16"),
+        (tf.bfloat16, True, "the fused kernels take float32, not bfloat16"),
+    ],
+)
+def test_the_one_decision_names_uncovered_dtypes(dtype, fused, reason):
+    assert ops.compiled_kernels(dtype, fused=fused) == (False, reason)
+
+
+@needs_library
+def test_the_one_decision_says_compiled_in_eager_and_graph_mode():
+    assert ops.compiled_kernels(tf.float16) == (True, LIBRARY_REASON)
+    answers = []
+    tf.function(lambda t: answers.append(ops.compiled_kernels(tf.float32)) or t).get_concrete_function(tf.constant(1.0))
+    assert answers == [(True, LIBRARY_REASON)]
+
+
+def test_layers_on_another_backend_never_import_tensorflow():
+    script = (
+        "import sys, numpy as np, keras\n"
+        "from tf_resattn.layers import kernels\n"
+        "assert kernels.tensorflow_ops is None and not kernels.fused_kernels_run('float32')\n"
+        "permutation, inverse = kernels.sort_by_bucket(keras.ops.convert_to_tensor(np.array([[1, 0, 1, 0]], 'int32')), 2)\n"
+        "assert keras.ops.convert_to_numpy(permutation).tolist() == [[1, 3, 0, 2]], permutation\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_pure_path_scope_and_environment_switch(monkeypatch):
     with ops.pure_path():
-        assert ops.custom_ops_available() == (False, "inside tf_resattn.ops.pure_path()")
         scoped = _traced_op_types(tf.function(_sort_and_gather), *SPECS)
     assert not any(op_type.startswith("TfResattn>") for op_type in scoped)
     monkeypatch.setenv("TF_RESATTN_PURE_TF", "1")
-    available, reason = ops.custom_ops_available()
-    assert not available and "TF_RESATTN_PURE_TF=1" in reason
     forced = _traced_op_types(tf.function(_sort_and_gather), *SPECS)
     assert not any(op_type.startswith("TfResattn>") for op_type in forced)
 
@@ -270,7 +344,7 @@ def test_missing_library_warns_once_and_falls_back(monkeypatch, tmp_path):
         ops.bucket_sort(buckets, 3)
     assert len(caught) == 1
     np.testing.assert_array_equal(permutation.numpy(), [[1, 3, 2, 0]])
-    assert ops.custom_ops_available() == (False, loader.load_library()[1])
+    assert ops.compiled_kernels() == (False, loader.load_library()[1])
 
 
 def test_failed_install_build_is_named_in_the_warning(monkeypatch, tmp_path):
@@ -301,12 +375,6 @@ def test_avx2_build_is_refused_on_a_cpu_without_avx2(monkeypatch):
     assert module is None and "AVX2 and FMA" in reason and loader.REBUILD_HINT in reason
 
 
-@needs_library
-def test_check_command_passes_when_library_loads(capsys):
-    assert check.main() == 0
-    assert "compiled op library OK" in capsys.readouterr().out
-
-
 class _SortByFirstFeature(keras.layers.Layer):
     """Sorts the tokens of `[B, L, D]` by the sign of their first feature (a stand-in for LSH buckets)."""
 
@@ -328,10 +396,3 @@ def _one_training_step(jit_compile):
 def test_keras_jit_compile_training_matches_graph_training():
     for xla_weight, graph_weight in zip(_one_training_step(True), _one_training_step(False)):
         np.testing.assert_allclose(xla_weight, graph_weight, rtol=1e-4, atol=1e-5)
-
-
-def test_check_command_fails_without_library(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(loader, "LIBRARY_PATH", tmp_path / "_lsh_sort_ops.so")
-    monkeypatch.setattr(loader, "_loaded", None)
-    assert check.main() == 1
-    assert "compiled op library unusable: _lsh_sort_ops.so is not built" in capsys.readouterr().err

@@ -108,7 +108,7 @@ def make_reference(out, sizes):
     out.mkdir(parents=True, exist_ok=True)
     slices = synthetic_slices(n=sizes.parity_batch, image_size=sizes.image_size, seed=0)
     images, labels = slices.images.astype(np.float32), slices.masks.astype(np.uint8)
-    in_use, reason = ops.custom_ops_available()
+    in_use, reason = ops.compiled_kernels()
     meta = {"sizes": sizes.to_dict(), "keras": keras.__version__, "backend": "tensorflow",
             "tensorflow": _tensorflow_version(), "compiled_ops": bool(in_use), "ops_reason": reason, "variants": {}}
     arrays = {"images": images, "labels": labels}

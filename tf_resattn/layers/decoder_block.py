@@ -6,6 +6,7 @@ from keras import ops
 from tf_resattn.layers.conv_block import ConvBlock
 from tf_resattn.layers.layer_norm import LayerNormalization
 from tf_resattn.layers.lsh_attention import LSHSelfAttention
+from tf_resattn.layers.lsh_settings import LSH_DEFAULTS, check_lsh_settings
 
 
 @keras.saving.register_keras_serializable(package="tf_resattn")
@@ -28,7 +29,8 @@ class DecoderBlock(keras.layers.Layer):
         filters: output channels.
         attention: whether to apply the LSH attention branch.
         num_heads, key_dim, bucket_size, n_hashes, max_buckets, seed: passed to
-            `LSHSelfAttention`.
+            `LSHSelfAttention`; checked (by `check_lsh_settings`) with or
+            without attention.
         norm: `"group"` (default) or `"batch"` normalisation in the convolutions.
         **kwargs: standard `keras.layers.Layer` arguments.
 
@@ -42,11 +44,11 @@ class DecoderBlock(keras.layers.Layer):
         self,
         filters,
         attention=True,
-        num_heads=2,
-        key_dim=32,
-        bucket_size=64,
-        n_hashes=4,
-        max_buckets=256,
+        num_heads=LSH_DEFAULTS["num_heads"],
+        key_dim=LSH_DEFAULTS["key_dim"],
+        bucket_size=LSH_DEFAULTS["bucket_size"],
+        n_hashes=LSH_DEFAULTS["n_hashes"],
+        max_buckets=LSH_DEFAULTS["max_buckets"],
         seed=None,
         norm="group",
         **kwargs,
@@ -54,6 +56,7 @@ class DecoderBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(filters, int) or filters < 1:
             raise ValueError(f"DecoderBlock: `filters` must be a positive integer, got {filters!r}.")
+        check_lsh_settings(num_heads, key_dim, bucket_size, n_hashes, max_buckets)
         self.filters = filters
         self.attention = attention
         self.num_heads = num_heads

@@ -2,7 +2,7 @@
 
 import keras
 
-from tf_resattn.layers.kernels import compiled_group_norm, compiled_kernels_available
+from tf_resattn.layers.kernels import fused_kernels_run, tensorflow_ops
 
 
 @keras.saving.register_keras_serializable(package="tf_resattn")
@@ -32,10 +32,10 @@ class GroupNormalization(keras.layers.GroupNormalization):
             and len(inputs.shape) >= 2
             and self.center
             and self.scale
-            and compiled_kernels_available(inputs.dtype)
+            and fused_kernels_run(inputs.dtype)
         )
 
     def call(self, inputs):
         if self._fused(inputs):
-            return compiled_group_norm(inputs, self.gamma, self.beta, self.groups, self.epsilon)
+            return tensorflow_ops.group_norm(inputs, self.gamma, self.beta, self.groups, self.epsilon)
         return super().call(inputs)

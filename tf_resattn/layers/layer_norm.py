@@ -2,7 +2,7 @@
 
 import keras
 
-from tf_resattn.layers.kernels import compiled_kernels_available, compiled_layer_norm
+from tf_resattn.layers.kernels import fused_kernels_run, tensorflow_ops
 
 
 @keras.saving.register_keras_serializable(package="tf_resattn")
@@ -33,10 +33,10 @@ class LayerNormalization(keras.layers.LayerNormalization):
             and self.center
             and self.scale
             and not self.rms_scaling
-            and compiled_kernels_available(inputs.dtype)
+            and fused_kernels_run(inputs.dtype)
         )
 
     def call(self, inputs):
         if self._fused(inputs):
-            return compiled_layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+            return tensorflow_ops.layer_norm(inputs, self.gamma, self.beta, self.epsilon)
         return super().call(inputs)

@@ -21,21 +21,16 @@ dimension, `C = L / bucket_size` chunks, `b = bucket_size`.
 Everything here is `keras.ops` except the sort and gather, which go through
 `tf_resattn.layers.kernels` (a compiled op on TensorFlow when available). On
 TensorFlow's CPU the hashing, and the attention of all rounds with their
-combination, run as compiled ops as well (`compiled_hash`,
-`compiled_chunk_attention`); the `keras.ops` code below is their reference
-and their fallback everywhere else.
+combination, run as compiled ops as well (`lsh_hash`, `lsh_chunk_attention`
+of `tf_resattn.ops`, where `fused_kernels_run` says so); the `keras.ops` code
+below is their reference and their fallback everywhere else.
 """
 
 import keras
 from keras import ops
 
-from tf_resattn.layers.kernels import (
-    compiled_chunk_attention,
-    compiled_hash,
-    compiled_kernels_available,
-    gather_rows,
-    sort_by_bucket,
-)
+from tf_resattn.layers.kernels import fused_kernels_run, gather_rows, sort_by_bucket, tensorflow_ops
+from tf_resattn.layers.lsh_settings import LSH_DEFAULTS, check_lsh_settings
 
 
 def mask_values(dtype):
@@ -81,8 +76,8 @@ def hash_buckets(qk, rotations, num_buckets, valid_length):
         int32 `[N, R, L]` bucket ids in `[0, num_buckets]`.
     """
     qk = ops.stop_gradient(qk)
-    if compiled_kernels_available(qk.dtype):
-        return compiled_hash(qk, rotations, num_buckets, valid_length)
+    if fused_kernels_run(qk.dtype):
+        return tensorflow_ops.lsh_hash(qk, rotations, num_buckets, valid_length)
     half = num_buckets // 2
     length = ops.shape(qk)[1]
     is_padding = ops.arange(length) >= valid_length
@@ -215,7 +210,7 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     Returns:
         Attention outputs in the original token order, shaped as `qk`.
     """
-    use_kernels = compiled_kernels_available(qk.dtype)
+    use_kernels = fused_kernels_run(qk.dtype)
     if len(qk.shape) == 4:
         if not use_kernels:
             out = lsh_attention(heads_to_rows(qk), heads_to_rows(v), rotations, bucket_size, valid_length, max_buckets)
@@ -230,7 +225,7 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     permutation, inverse = sort_by_bucket(buckets, num_buckets + 1)
     if use_kernels:
         permutation = ops.reshape(permutation, (rows, n_hashes, length))
-        return compiled_chunk_attention(qk, v, permutation, valid_length, bucket_size)
+        return tensorflow_ops.lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)
 
     # Every round sorts its own copy of the tokens, so the gather is a true
     # permutation of rows (its gradient is a gather by the inverse).
@@ -274,7 +269,8 @@ class LSHSelfAttention(keras.layers.Layer):
     and saved with the model, so inference is deterministic and exported
     models hash exactly as the Keras model does.
 
-    Args:
+    Args (the defaults and the rule that checks them are in
+    `tf_resattn.layers.lsh_settings`):
         num_heads: number of attention heads.
         key_dim: dimension of each head's query/key and value.
         bucket_size: tokens per chunk; also the unit the sequence is padded to.
@@ -301,24 +297,15 @@ class LSHSelfAttention(keras.layers.Layer):
         self,
         num_heads,
         key_dim,
-        bucket_size=64,
-        n_hashes=4,
-        max_buckets=256,
+        bucket_size=LSH_DEFAULTS["bucket_size"],
+        n_hashes=LSH_DEFAULTS["n_hashes"],
+        max_buckets=LSH_DEFAULTS["max_buckets"],
         seed=None,
         output_kernel_initializer="glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("num_heads", num_heads),
-            ("key_dim", key_dim),
-            ("bucket_size", bucket_size),
-            ("n_hashes", n_hashes),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"LSHSelfAttention: `{name}` must be a positive integer, got {value!r}.")
-        if not isinstance(max_buckets, int) or max_buckets < 2 or max_buckets % 2:
-            raise ValueError(f"LSHSelfAttention: `max_buckets` must be an even integer >= 2, got {max_buckets!r}.")
+        check_lsh_settings(num_heads, key_dim, bucket_size, n_hashes, max_buckets)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.bucket_size = bucket_size

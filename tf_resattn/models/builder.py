@@ -17,6 +17,7 @@ multiple of `2**depth` and the output is cropped back.
 import keras
 
 from tf_resattn.layers import ConvBlock, CropToReference, DecoderBlock, PadToMultiple, ResNeXtBlock
+from tf_resattn.layers.lsh_settings import LSH_DEFAULTS, check_lsh_settings
 from tf_resattn.layers.normalization import check_normalization
 
 VARIANTS = ("resattn", "unet", "no_attention", "no_resnext")
@@ -82,11 +83,11 @@ class ResidualAttentionUNet(keras.Model):
         cardinality=8,
         bottleneck_width=4,
         attention_levels="all",
-        num_heads=2,
-        key_dim=32,
-        bucket_size=64,
-        n_hashes=4,
-        max_buckets=256,
+        num_heads=LSH_DEFAULTS["num_heads"],
+        key_dim=LSH_DEFAULTS["key_dim"],
+        bucket_size=LSH_DEFAULTS["bucket_size"],
+        n_hashes=LSH_DEFAULTS["n_hashes"],
+        max_buckets=LSH_DEFAULTS["max_buckets"],
         seed=0,
         norm="group",
         **kwargs,
@@ -100,18 +101,13 @@ class ResidualAttentionUNet(keras.Model):
             ("depth", depth),
             ("cardinality", cardinality),
             ("bottleneck_width", bottleneck_width),
-            ("num_heads", num_heads),
-            ("key_dim", key_dim),
-            ("bucket_size", bucket_size),
-            ("n_hashes", n_hashes),
         ):
             _positive_int(name, value)
+        check_lsh_settings(num_heads, key_dim, bucket_size, n_hashes, max_buckets)
         if num_classes < 2:
             raise ValueError(f"build_model: `num_classes` must be at least 2 (background + one class), got {num_classes}.")
         if depth > 8:
             raise ValueError(f"build_model: `depth` of {depth} poolings is impossible to train; use 1 to 8.")
-        if not isinstance(max_buckets, int) or max_buckets < 2 or max_buckets % 2:
-            raise ValueError(f"build_model: `max_buckets` must be an even integer >= 2, got {max_buckets!r}.")
         if seed is not None and not isinstance(seed, int):
             raise ValueError(f"build_model: `seed` must be an integer or None, got {seed!r}.")
         check_normalization("build_model", norm)
@@ -216,7 +212,8 @@ def build_model(variant="resattn", name=None, **kwargs):
             a list, level 0 being full resolution.
         num_heads, key_dim: attention heads and their dimension.
         bucket_size, n_hashes, max_buckets: LSH settings (Reformer's defaults
-            of 64 tokens per bucket and 4 rounds).
+            of 64 tokens per bucket and 4 rounds). These five take their
+            defaults from, and are checked by, `tf_resattn.layers.lsh_settings`.
         seed: seed of the attention layers' hash rotations (level `l` uses
             `seed + l`), or None.
         norm: `"group"` (group normalisation, the default: the same in

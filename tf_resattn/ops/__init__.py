@@ -1,7 +1,7 @@
 """Compiled kernels of LSH attention, with their dispatch (TensorFlow only).
 
-These functions serve `tf_resattn.layers.LSHSelfAttention` on the TensorFlow
-backend:
+These functions serve the layers of `tf_resattn.layers` on the TensorFlow
+backend (through `tf_resattn.layers.kernels`):
 
 - `bucket_sort(buckets, num_buckets) -> (permutation, inverse)`: a stable sort
   of each row of int32 bucket ids `[N, L]` (ties keep their position order),
@@ -20,35 +20,25 @@ backend:
 - `group_norm(x, gamma, beta, groups, epsilon)`: group normalisation of a
   channels-last map in two passes each way.
 
-These four are compiled only (CPU, float32): `cpu_kernels_available(dtype)`
-says whether they run; where not, the layers compute the same with `keras.ops`.
-
-The first two run either the compiled op library from `custom_ops/` or an equivalent
-pure-TensorFlow path (`tf_resattn.ops.pure`); they give identical permutations.
-`custom_ops_available() -> (bool, reason)` says which one is used and why.
+`compiled_kernels(dtype=None, fused=False) -> (use, reason)` is the one
+decision between the compiled op library (`custom_ops/`) and the pure path.
+The first two ops ask it themselves and otherwise run pure TensorFlow
+(`tf_resattn.ops.pure`, identical permutations). The last four are compiled
+only (CPU, float32): call them where `compiled_kernels(dtype, fused=True)`
+says yes; elsewhere the layers compute the same with `keras.ops`.
 The pure path is chosen under XLA (`jit_compile=True`), inside
 `with pure_path():` (use it when tracing for SavedModel/TFLite export), when
 `TF_RESATTN_PURE_TF=1`, and when the library cannot load (one warning names
-the reason). `python -m tf_resattn.ops.check` exits non-zero unless the
+the reason). `python -m tf_resattn.kernel_check` exits non-zero unless the
 compiled library loads and agrees with the pure path.
 """
 
-from tf_resattn.ops.dispatch import (
-    bucket_sort,
-    cpu_kernels_available,
-    custom_ops_available,
-    group_norm,
-    layer_norm,
-    lsh_chunk_attention,
-    lsh_hash,
-    permute_gather,
-    pure_path,
-)
+from tf_resattn.ops.compiled import group_norm, layer_norm, lsh_chunk_attention, lsh_hash
+from tf_resattn.ops.dispatch import bucket_sort, compiled_kernels, permute_gather, pure_path
 
 __all__ = [
     "bucket_sort",
-    "cpu_kernels_available",
-    "custom_ops_available",
+    "compiled_kernels",
     "group_norm",
     "layer_norm",
     "lsh_chunk_attention",

@@ -17,6 +17,7 @@ import pathlib
 
 import yaml
 
+from tf_resattn.layers.lsh_settings import LSH_DEFAULTS, check_lsh_settings
 from tf_resattn.models import VARIANTS
 
 
@@ -29,7 +30,8 @@ class TrainingConfig:
     """Everything that decides what a cross-validation run computes.
 
     Job-selection settings (which folds, the output folder) are not part of it: several jobs with
-    different `--folds` share one run folder and one configuration.
+    different `--folds` share one run folder and one configuration. The LSH fields default to
+    `tf_resattn.layers.lsh_settings.LSH_DEFAULTS` (the model's defaults); presets set their own.
     """
 
     preset: str = "demo"
@@ -52,10 +54,10 @@ class TrainingConfig:
     cardinality: int = 4
     bottleneck_width: int = 4
     attention_levels: str = "all"
-    num_heads: int = 2
-    key_dim: int = 16
-    bucket_size: int = 64
-    n_hashes: int = 2
+    num_heads: int = LSH_DEFAULTS["num_heads"]
+    key_dim: int = LSH_DEFAULTS["key_dim"]
+    bucket_size: int = LSH_DEFAULTS["bucket_size"]
+    n_hashes: int = LSH_DEFAULTS["n_hashes"]
     # optimisation
     epochs: int = 6
     batch_size: int = 4
@@ -120,7 +122,7 @@ PRESETS = {
         epochs=1, batch_size=4, augment="offline", tensorboard=False, figures=True,
     ),
     # The bare `cv_train.py` run: synthetic data, both models, a few minutes on 2 cores.
-    "demo": dict(),
+    "demo": dict(key_dim=16, n_hashes=2),
     # Real data on 2 CPU cores: resattn + unet x 5 folds of ../shared/data/medseg100 within about an hour.
     # 64x64 keeps the full-resolution attention at 4096 tokens; CE+Dice learns the rare classes in 12 epochs.
     "cpu": dict(
@@ -190,10 +192,14 @@ def validate(cfg):
     if len(set(cfg.variants)) != len(cfg.variants):
         raise ConfigError(f"variants listed twice: {' '.join(cfg.variants)}")
     positive = ("synthetic_slices", "image_size", "epochs", "batch_size", "base_filters", "depth",
-                "cardinality", "bottleneck_width", "num_heads", "key_dim", "bucket_size", "n_hashes")
+                "cardinality", "bottleneck_width")
     for key in positive:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {getattr(cfg, key)}")
+    try:
+        check_lsh_settings(cfg.num_heads, cfg.key_dim, cfg.bucket_size, cfg.n_hashes)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     if cfg.n_folds < 2:
         raise ConfigError(f"n_folds must be >= 2 for cross-validation, got {cfg.n_folds}")
     if cfg.num_classes < 2:

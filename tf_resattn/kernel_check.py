@@ -1,12 +1,14 @@
 """Checks that the compiled op library is built, loads, and agrees with the pure path.
 
-    python -m tf_resattn.ops.check
+    python -m tf_resattn.kernel_check
 
 Compares the sort and gather, and (where they run) the LSH hash, chunk
 attention and layer and group normalisations, with the pure path. Prints one
 line and exits 0 when the compiled ops are usable; otherwise prints the reason
 to stderr and exits 1 (so a broken build cannot hide behind the pure-TensorFlow
-fallback). `TF_RESATTN_PURE_TF` is ignored here.
+fallback). `TF_RESATTN_PURE_TF` is ignored here. It runs the layers on both
+paths, so it sits above `tf_resattn.layers` and `tf_resattn.ops` and imports
+both.
 """
 
 import sys
@@ -14,6 +16,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from tf_resattn.layers import GroupNormalization, LayerNormalization
+from tf_resattn.layers.lsh_attention import lsh_attention
 from tf_resattn.ops import compiled, dispatch, loader, pure
 
 
@@ -30,8 +34,6 @@ def _sort_gather_unsort(sort, gather, buckets, num_buckets, x):
 
 def _lsh_attention_and_gradients(qk, v, rotations):
     """LSH attention of `qk, v [2, 160, 8]` (5 chunks, a padded tail) and its gradients."""
-    from tf_resattn.layers.lsh_attention import lsh_attention
-
     with tf.GradientTape() as tape:
         tape.watch([qk, v])
         out = lsh_attention(qk, v, rotations, bucket_size=32, valid_length=150, max_buckets=8)
@@ -50,16 +52,12 @@ def _normalization_and_gradients(layer, x):
 
 def _layer_norm_and_gradients(x):
     """The decoder's `LayerNormalization` of `x [2, 50, 12]` and its gradients."""
-    from tf_resattn.layers import LayerNormalization
-
     layer = LayerNormalization(beta_initializer="ones", gamma_initializer="ones")
     return _normalization_and_gradients(layer, x)
 
 
 def _group_norm_and_gradients(x):
     """The blocks' `GroupNormalization` (4 groups) of `x [2, 9, 9, 12]` and its gradients."""
-    from tf_resattn.layers import GroupNormalization
-
     layer = GroupNormalization(groups=4, beta_initializer="ones", gamma_initializer="ones")
     return _normalization_and_gradients(layer, x)
 
