@@ -69,6 +69,7 @@ setup(
         "ai-edge-litert",
         "matplotlib",
         "pydicom",
+        "highdicom",
         "pyyaml",
     ],
     extras_require={
@@ -78,7 +79,7 @@ setup(
     entry_points={
         "console_scripts": [
             "tf-resattn-cv=tf_resattn.training.cli:main",
-            "tf-resattn-predict=tf_resattn.export.predict_cli:main",
+            "tf-resattn-predict=tf_resattn.inference.predict_cli:main",
             "tf-resattn-export=tf_resattn.export.export_cli:main",
             "tf-resattn-tune=tf_resattn.tuning.cli:main",
         ]

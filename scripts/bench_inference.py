@@ -39,9 +39,9 @@ def cpu_preset_model(folder):
 
 def main(argv=None):
     args = parse_args(argv)
-    from tf_resattn.export.benchmark import format_results, run_benchmark
+    from tf_resattn.inference.benchmark import format_results, run_benchmark
     from tf_resattn.export.exporter import write_exports
-    from tf_resattn.export.model_files import load_keras_model
+    from tf_resattn.inference.model_files import load_keras_model
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = pathlib.Path(scratch)

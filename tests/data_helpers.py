@@ -32,6 +32,7 @@ def write_dicom_series(folder, stored, positions, file_names, *, slope=1.0, inte
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
+    study, series, frame_of_reference = generate_uid(), generate_uid(), generate_uid()
     for k, (pixels, z, name) in enumerate(zip(stored, positions, file_names)):
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = CTImageStorage
@@ -39,7 +40,10 @@ def write_dicom_series(folder, stored, positions, file_names, *, slope=1.0, inte
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds = FileDataset(str(folder / name), {}, file_meta=meta, preamble=b"\0" * 128)
         ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.PatientID = "CT", "TEST"
+        ds.Modality, ds.PatientID, ds.PatientName = "CT", "TEST", "Test^Patient"
+        ds.PatientBirthDate, ds.PatientSex, ds.StudyDate, ds.StudyTime = "", "", "20200101", "120000"
+        ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName, ds.SeriesNumber = "1", "", "", 1
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame_of_reference
         ds.InstanceNumber = len(stored) - k
         ds.ImagePositionPatient = [0.0, 0.0, float(z)]
         ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]

@@ -95,7 +95,7 @@ def test_fixed_split_names_become_indices(tmp_path):
 
 
 def test_the_medseg100_split_covers_the_labelled_slices(medseg100_dir):
-    from tf_resattn.data.readers import read_path
+    from tf_resattn.io import read_path
 
     raw = read_path(medseg100_dir)
     labelled = [n for n, m in zip(raw.names, raw.masks) if m is not None]

@@ -12,8 +12,8 @@ background after scaling) and label 0 for masks. Scaled size: `round(H * factor)
 
 import numpy as np
 
-from tf_resattn.data.errors import DataError
 from tf_resattn.data.preprocessing import resize_image, resize_mask
+from tf_resattn.io import DataError
 
 OFFLINE_ROTATIONS = (1, 2, 3)
 """Quarter turns (counter-clockwise, as `np.rot90`) of the offline set: 90, 180 and 270 degrees."""

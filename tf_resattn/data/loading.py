@@ -4,7 +4,6 @@ import warnings
 
 import numpy as np
 
-from tf_resattn.data.errors import DataError
 from tf_resattn.data.preprocessing import (
     INPUT_KINDS,
     LUNG_WINDOW,
@@ -13,9 +12,9 @@ from tf_resattn.data.preprocessing import (
     normalize_image_size,
     resize_mask,
 )
-from tf_resattn.data.readers import read_path
 from tf_resattn.data.slices import SliceSet
 from tf_resattn.data.synthetic import synthetic_slices
+from tf_resattn.io import DataError, read_path
 
 SYNTHETIC = "synthetic"
 SYNTHETIC_DEFAULT_SIZE = 128
@@ -28,7 +27,7 @@ def load_slices(path, *, image_size=None, num_classes=4, input_kind="auto", hu_w
         path: `"synthetic"` (40 generated slices, 128x128 unless `image_size` says otherwise), a folder
             with `images/` + `masks/` or a `manifest.csv` (the layout of `../shared/data/medseg100`),
             a NIfTI image (`tr_im.nii.gz`, its labels `tr_mask.nii.gz` beside it), or a DICOM series
-            folder. See `tf_resattn.data.readers` for the details.
+            folder. See `tf_resattn.io.reading` for the details.
         image_size: int or (h, w) to resize every slice to (masks by nearest neighbour), or None to
             keep the stored size (then all slices must have the same size).
         num_classes: label values must lie in 0 .. num_classes - 1.

@@ -16,7 +16,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from tf_resattn.data.errors import DataError
+from tf_resattn.io import DataError
 
 INPUT_KINDS = ("hu", "uint8")
 LUNG_WINDOW = (-1000.0, 400.0)

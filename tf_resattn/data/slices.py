@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from tf_resattn.data.errors import DataError
+from tf_resattn.io import DataError
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ import contextlib
 import sys
 
 from tf_resattn.data import DataError
-from tf_resattn.export.errors import ExportError
+from tf_resattn.inference.model_files import ExportError
 
 EXIT_BAD_INPUT = 2
 

@@ -13,9 +13,8 @@ import pathlib
 
 from tf_resattn.data import Preprocessing
 from tf_resattn.export import parity, savedmodel, tflite
-from tf_resattn.export.errors import ExportError
-from tf_resattn.export.model_files import PREPROCESSING_FILE, load_averaged_model
-from tf_resattn.export.output_folder import output_folder, write_json
+from tf_resattn.inference.model_files import PREPROCESSING_FILE, ExportError, load_averaged_model
+from tf_resattn.inference.output_folder import output_folder, write_json
 
 
 def write_exports(model, preprocessing, folder, model_path, log=print):

@@ -13,8 +13,9 @@ import pathlib
 import numpy as np
 
 from tf_resattn.data.preprocessing import restore_size
-from tf_resattn.export.inference import preprocess
-from tf_resattn.export.tflite import TFLiteRunner
+from tf_resattn.inference.predictors import preprocess
+from tf_resattn.inference.tflite_runner import TFLiteRunner
+from tf_resattn.io import read_scans
 
 TARGETS_PERCENT = {"fp32": 99.99, "fp16": 99.9, "int8": 99.0}
 MEDSEG100 = pathlib.Path("../shared/data/medseg100")
@@ -29,10 +30,8 @@ def parity_slices(preprocessing, count=16, data_dir=MEDSEG100):
     """
     images = sorted((pathlib.Path(data_dir) / "images").glob("*.png"))
     if preprocessing.input_kind == "uint8" and images:
-        import cv2
-
         chosen = [images[i] for i in np.linspace(0, len(images) - 1, count).round().astype(int)]
-        slices = np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in chosen]).astype(np.float32)
+        slices = np.concatenate([scan.slices for path in chosen for scan in read_scans(path)]).astype(np.float32)
         return slices, f"{len(chosen)} real slices of {data_dir}"
     from tf_resattn.data import synthetic_hu_slices
 

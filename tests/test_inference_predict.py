@@ -11,7 +11,7 @@ from data_helpers import write_dicom_series, write_nifti
 from export_helpers import exported, trained_model, write_preprocessing
 
 from tf_resattn.data import synthetic_hu_slices
-from tf_resattn.export.predict_cli import main
+from tf_resattn.inference.predict_cli import main
 
 
 @pytest.fixture
@@ -65,8 +65,8 @@ def test_nifti_in_nifti_out_same_geometry(model_name, export_dir, nifti_path, tm
 
 def test_same_labels_from_keras_saved_model_and_tflite(export_dir, tmp_path_factory, hu_volume):
     """The three formats agree on the label maps of the same volume (the Keras path is the reference)."""
-    from tf_resattn.export.predict import segment
-    from tf_resattn.export.predictors import load_predictor
+    from tf_resattn.inference.predict import segment
+    from tf_resattn.inference.predictors import load_predictor
 
     slices = hu_volume[0]
     reference = segment(load_predictor(trained_model(tmp_path_factory)), slices, batch_size=5)
@@ -98,20 +98,43 @@ def test_png_folder_with_keras_model(tmp_path_factory, tmp_path, capsys):
     assert "pixel counts" in report["scans"][0]["quantification"]["note"]
 
 
-def test_dicom_series_in_dicom_out(export_dir, tmp_path, hu_volume, capsys):
+def test_dicom_series_gives_a_dicom_seg_over_it(export_dir, tmp_path, hu_volume, capsys):
+    import highdicom
     import pydicom
 
+    from tf_resattn.classes import class_names
+    from tf_resattn.inference.predict import segment
+    from tf_resattn.inference.predictors import load_predictor
+
     stored = (hu_volume[0][:3] + 1024).clip(0, None).astype(np.uint16)
-    series = write_dicom_series(tmp_path / "series", stored, [0.0, 2.5, 5.0], ["s0.dcm", "s1.dcm", "s2.dcm"], intercept=-1024.0, spacing=(0.6, 0.9))
+    series = write_dicom_series(tmp_path / "series", stored, [5.0, 0.0, 2.5], ["s0.dcm", "s1.dcm", "s2.dcm"], intercept=-1024.0, spacing=(0.6, 0.9))
+    model = export_dir / "model_fp32.tflite"
     out = tmp_path / "pred"
-    status, _, _ = run(["--model", str(export_dir / "model_fp32.tflite"), "--input", str(series), "--out", str(out)], capsys)
+    status, _, _ = run(["--model", str(model), "--input", str(series), "--out", str(out)], capsys)
     assert status == 0
-    written = sorted((out / "labels" / "series").iterdir())
-    assert [p.name for p in written] == ["s0.dcm", "s1.dcm", "s2.dcm"]
-    first = pydicom.dcmread(written[0])
-    assert first.pixel_array.shape == (96, 80) and first.pixel_array.max() <= 3
-    assert first.SOPInstanceUID != pydicom.dcmread(series / "s0.dcm").SOPInstanceUID
-    assert first.SeriesDescription.startswith("tf_resattn labels") and first.RescaleIntercept == 0
+    assert [p.name for p in (out / "labels").iterdir()] == ["series_seg.dcm"]
+    seg = highdicom.seg.segread(out / "labels" / "series_seg.dcm")
+    sources = [pydicom.dcmread(series / name) for name in ("s1.dcm", "s2.dcm", "s0.dcm")]  # patient order: z = 0, 2.5, 5
+    # Segments: the three infection classes, background (label 0) is none.
+    assert seg.Modality == "SEG" and seg.SegmentationType == "BINARY"
+    assert [seg.get_segment_description(n).segment_label for n in seg.segment_numbers] == list(class_names(4)[1:])
+    assert list(seg.segment_numbers) == [1, 2, 3]
+    # The source series is referenced, and study, patient and frame of reference are shared.
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == sources[0].SeriesInstanceUID
+    assert seg.StudyInstanceUID == sources[0].StudyInstanceUID and seg.PatientID == "TEST"
+    assert seg.FrameOfReferenceUID == sources[0].FrameOfReferenceUID
+    # Frames: the labels the predictor gives, per source slice.
+    expected = segment(load_predictor(model), np.stack(stored[[1, 2, 0]]).astype(np.float32) - 1024.0, batch_size=8)
+    uids = [ds.SOPInstanceUID for ds in sources]
+    labels = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=True)
+    np.testing.assert_array_equal(labels, expected)
+    # Geometry from the source: spacing, orientation, one frame position per slice.
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert [float(v) for v in measures.PixelSpacing] == [0.6, 0.9]
+    orientation = seg.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient
+    assert [float(v) for v in orientation] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    positions = {float(f.PlanePositionSequence[0].ImagePositionPatient[2]) for f in seg.PerFrameFunctionalGroupsSequence}
+    assert positions == {0.0, 2.5, 5.0}
     quantification = json.loads((out / "report.json").read_text())["scans"][0]["quantification"]
     assert quantification["unit"] == "mL"
     assert quantification["amount_per_pixel"] == pytest.approx(0.6 * 0.9 * 2.5 / 1000)
@@ -127,15 +150,12 @@ def bad_inputs(tmp_path, nifti_path):
     """(name, input path) pairs that must be refused."""
     png = tmp_path / "ok.png"
     cv2.imwrite(str(png), np.full((32, 32), 100, np.uint8))
-    colour = tmp_path / "colour.png"
-    cv2.imwrite(str(colour), np.dstack([np.zeros((32, 32), np.uint8), np.full((32, 32), 50, np.uint8), np.full((32, 32), 200, np.uint8)]))
     four_d = tmp_path / "4d.nii.gz"
     nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 3, 2), np.int16), np.eye(4)), str(four_d))
     return {
-        "truncated_png": (write_truncated(tmp_path / "truncated.png", png), "corrupt or truncated"),
+        "truncated_png": (write_truncated(tmp_path / "truncated.png", png), "corrupt, truncated"),
         "truncated_nifti": (write_truncated(tmp_path / "truncated.nii.gz", nifti_path), "corrupt or truncated"),
-        "4d_nifti": (four_d, "4-D NIfTI"),
-        "multi_channel": (colour, "multi-channel"),
+        "4d_nifti": (four_d, "4D NIfTI"),
         "missing": (tmp_path / "absent.nii.gz", "does not exist"),
         "png_for_hu_model": (png, "trained on Hounsfield units"),
     }

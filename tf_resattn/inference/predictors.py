@@ -3,17 +3,21 @@
 A predictor maps raw slices float32 `[N, H, W]` (HU or 8-bit grey, as its
 `preprocessing.input_kind` says) to probabilities float32 `[N, H, W, C]` at the
 input's own size. `.keras` and `.tflite` run `Preprocessing.apply` and the
-size restoration in NumPy (`inference.py`); a SavedModel does both inside.
+size restoration (`tf_resattn.data.preprocessing.restore_size`: area when shrinking,
+else bilinear) in NumPy; a SavedModel does both inside with TensorFlow ops.
 """
 
 import numpy as np
 
 from tf_resattn.data import Preprocessing
-from tf_resattn.export.ensemble import fold_models
-from tf_resattn.export.errors import ExportError
 from tf_resattn.data.preprocessing import restore_size
-from tf_resattn.export.inference import preprocess
-from tf_resattn.export.model_files import load_averaged_model, model_kind, read_preprocessing
+from tf_resattn.inference.ensemble import fold_models
+from tf_resattn.inference.model_files import ExportError, load_averaged_model, model_kind, read_preprocessing
+
+
+def preprocess(raw_slices, preprocessing):
+    """Raw slices `[N, H, W]` -> float32 `[N, h, w, 1]` in [0, 1] at the preprocessing's size (`Preprocessing.apply`)."""
+    return np.stack([preprocessing.apply(raw) for raw in raw_slices]).astype(np.float32)
 
 
 class KerasPredictor:
@@ -35,7 +39,7 @@ class TFLitePredictor:
     """A `.tflite` file from `export`, with the `preprocessing.json` written beside it; `num_threads` for the interpreter."""
 
     def __init__(self, path, num_threads=None):
-        from tf_resattn.export.tflite import TFLiteRunner
+        from tf_resattn.inference.tflite_runner import TFLiteRunner
 
         self.runner = TFLiteRunner(path, num_threads=num_threads)
         prep = read_preprocessing(path)

@@ -15,7 +15,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("--model", required=True,
                         help=".keras file, SavedModel folder, .tflite file, or a cv_train run folder (the mean of its fold models)")
-    parser.add_argument("--input", required=True, help="PNG/JPG slice or folder of them, NIfTI volume (.nii, .nii.gz), DICOM series folder")
+    parser.add_argument("--input", required=True, help="PNG/JPG/TIFF/BMP slice or folder of them, manifest .csv, NIfTI volume (.nii, .nii.gz), DICOM series folder (labels: a DICOM SEG)")
     parser.add_argument("--out", required=True, help="output folder to create")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
     parser.add_argument("--num-classes", type=int, default=4, help="classes the model must predict (default 4)")
@@ -28,7 +28,7 @@ def parse_args(argv):
 def main(argv=None):
     """Runs the prediction; returns the exit status."""
     args = parse_args(argv)
-    from tf_resattn.export.predict import predict_path, report_table
+    from tf_resattn.inference.predict import predict_path, report_table
 
     with one_line_errors(PROGRAM):
         report = predict_path(

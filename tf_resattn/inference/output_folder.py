@@ -6,7 +6,7 @@ import os
 import pathlib
 import shutil
 
-from tf_resattn.export.errors import ExportError
+from tf_resattn.inference.model_files import ExportError
 
 
 @contextlib.contextmanager

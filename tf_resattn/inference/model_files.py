@@ -13,10 +13,17 @@ import pathlib
 import warnings
 
 from tf_resattn.data import Preprocessing
-from tf_resattn.export.errors import ExportError
 
 PREPROCESSING_FILE = "preprocessing.json"
 MODEL_KINDS = ("keras", "saved_model", "tflite")
+
+
+class ExportError(ValueError):
+    """A model, path or option that export or prediction cannot use.
+
+    The message is one line naming the problem and the fix, so that a command
+    line can print it as it is and exit with status 2.
+    """
 
 
 def model_kind(path):
@@ -101,7 +108,7 @@ def load_averaged_model(path, tta=False):
         ExportError: as `load_keras_model`, a run folder of several variants, or fold models
             trained with different preprocessing.
     """
-    from tf_resattn.export.ensemble import averaged_model, fold_models
+    from tf_resattn.inference.ensemble import averaged_model, fold_models
 
     paths = fold_models(path) or [path]
     loaded = [load_keras_model(p) for p in paths]

@@ -9,7 +9,7 @@ import json
 import pathlib
 
 from tf_resattn.export.cli_errors import one_line_errors
-from tf_resattn.export.errors import ExportError
+from tf_resattn.inference.model_files import ExportError
 
 PROGRAM = "robustness.py"
 
@@ -46,9 +46,9 @@ def scored_slices(data, splits):
 
 def run(args):
     """Scores every model under every shift; returns `{name: rows}`."""
-    from tf_resattn.export.predict import segment
-    from tf_resattn.export.predictors import load_predictor
-    from tf_resattn.export.robustness import markdown_table, plot, robustness_table
+    from tf_resattn.inference.predict import segment
+    from tf_resattn.inference.predictors import load_predictor
+    from tf_resattn.inference.robustness import markdown_table, plot, robustness_table
 
     names = args.names or args.models
     if len(names) != len(args.models):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from data_helpers import write_png_set
-from tf_resattn.export import robustness, robustness_cli
+from tf_resattn.inference import robustness, robustness_cli
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Output folder (written under a temporary name, renamed when complete; an
 existing one is refused unless `overwrite`):
 
-- `labels/`: label maps in the input's format and geometry (`label_files.py`);
+- `labels/`: label maps in the input's format and geometry (`tf_resattn.io.write_labels`;
+  a DICOM SEG for a DICOM series);
 - `overlays/`: one colour overlay PNG per slice with a legend;
 - `report.json`: the model, the input, the lung-field method and, per scan,
   its files and quantification (`quantify.py`).
@@ -15,15 +16,15 @@ batches of `batch_size` slices, with a progress bar over all slices.
 import keras
 import numpy as np
 
-from tf_resattn.export import lung_field as lung_field_module
-from tf_resattn.export.ensemble import fold_models
-from tf_resattn.export.errors import ExportError
-from tf_resattn.export.label_files import write_labels, write_overlays
-from tf_resattn.export.model_files import model_kind
-from tf_resattn.export.output_folder import output_folder, write_json
-from tf_resattn.export.predictors import load_predictor
-from tf_resattn.export.quantify import format_table, quantify
-from tf_resattn.export.scans import read_scans
+from tf_resattn.data.preprocessing import detect_input_kind
+from tf_resattn.inference import lung_field as lung_field_module
+from tf_resattn.inference.ensemble import fold_models
+from tf_resattn.inference.model_files import ExportError, model_kind
+from tf_resattn.inference.output_folder import output_folder, write_json
+from tf_resattn.inference.overlays import write_overlays
+from tf_resattn.inference.predictors import load_predictor
+from tf_resattn.inference.quantify import format_table, quantify
+from tf_resattn.io import read_scans, write_labels
 
 
 def segment(predictor, slices, batch_size, on_batch=None):
@@ -38,13 +39,17 @@ def segment(predictor, slices, batch_size, on_batch=None):
 
 
 def check_input_kind(scans, predictor, model_path):
-    """Refuses scans whose values are not what the model was trained on (HU vs 8-bit grey)."""
+    """Refuses scans whose values are not what the model was trained on (HU vs 8-bit grey).
+
+    The kind of each scan is decided as training decides it (`detect_input_kind`).
+    """
     expected = predictor.preprocessing.input_kind
     for scan in scans:
-        if scan.input_kind != expected:
+        kind = detect_input_kind(list(scan.slices), from_volume=scan.kind != "image", source=scan.source)
+        if kind != expected:
             what = {"hu": "Hounsfield units (a NIfTI volume or DICOM series)", "uint8": "8-bit grey images (PNG/JPG)"}
             raise ExportError(
-                f"model {model_path} was trained on {what[expected]} but {scan.source} holds {what[scan.input_kind]}; "
+                f"model {model_path} was trained on {what[expected]} but {scan.source} holds {what[kind]}; "
                 "give the input the model was trained on"
             )
 
@@ -55,7 +60,8 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
     Args:
         model_path: `.keras` file, SavedModel folder, `.tflite` file, or a cross-validation run
             folder (or one variant's folder in it): the mean of its fold models.
-        input_path: PNG/JPG file or folder of them, NIfTI volume, or DICOM series folder.
+        input_path: anything `tf_resattn.io.read_scans` reads: PNG/JPG/TIFF/BMP file or folder of
+            them, a manifest CSV, NIfTI volume, or DICOM series folder.
         out_dir: output folder to create.
         batch_size: slices per model call.
         num_classes: classes the model must predict.
@@ -79,7 +85,7 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
         items = []
         for scan in scans:
             labels = segment(predictor, scan.slices, batch_size, None if bar is None else bar.add)
-            lung = lung_field_module.lung_field(scan.slices, scan.input_kind, labels)
+            lung = lung_field_module.lung_field(scan.slices, predictor.preprocessing.input_kind, labels)
             items.append(
                 {
                     "name": scan.name,
@@ -88,7 +94,7 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
                     "size": list(scan.slices.shape[1:]),
                     "spacing_mm": None if scan.spacing_mm is None else list(scan.spacing_mm),
                     "slice_distance_mm": scan.thickness_mm,
-                    "labels": write_labels(scan, labels, partial),
+                    "labels": write_labels(scan, labels, partial, predictor.num_classes),
                     "overlays": write_overlays(scan, labels, predictor.preprocessing, predictor.num_classes, partial),
                     "quantification": quantify(labels, lung, predictor.num_classes, scan.spacing_mm, scan.thickness_mm),
                 }

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from tf_resattn.data import synthetic_hu_slices
-from tf_resattn.export.lung_field import lung_field, lung_field_slice
-from tf_resattn.export.quantify import format_table, quantify
+from tf_resattn.inference.lung_field import lung_field, lung_field_slice
+from tf_resattn.inference.quantify import format_table, quantify
 
 
 @pytest.fixture

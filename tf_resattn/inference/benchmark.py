@@ -45,7 +45,7 @@ def _measure(name, path, batch_sizes, repeats, warmup, threads, size, queue):
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
-    from tf_resattn.export import predictors
+    from tf_resattn.inference import predictors
 
     rng = np.random.default_rng(0)
     result = {}

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from export_helpers import write_preprocessing
-from tf_resattn.export import ExportError, export_model, predict_path
-from tf_resattn.export.ensemble import averaged_model, fold_models
-from tf_resattn.export.predictors import KerasPredictor, load_predictor
+from tf_resattn.export import export_model
+from tf_resattn.inference import ExportError, predict_path
+from tf_resattn.inference.ensemble import averaged_model, fold_models
+from tf_resattn.inference.predictors import KerasPredictor, load_predictor
 from tf_resattn.layers import DihedralTransform
 
 SIZE = 16

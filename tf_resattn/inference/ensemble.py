@@ -15,7 +15,7 @@ import pathlib
 
 import keras
 
-from tf_resattn.export.errors import ExportError
+from tf_resattn.inference.model_files import ExportError
 from tf_resattn.layers import DihedralTransform
 
 BEST_MODEL = "best.keras"

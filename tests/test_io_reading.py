@@ -1,4 +1,4 @@
-"""Readers and `load_slices`: the real MedSeg PNGs, NIfTI and DICOM written here, and every bad input."""
+"""`tf_resattn.io` reading through `load_slices`: the real MedSeg PNGs, NIfTI and DICOM written here, and every bad input."""
 
 import gzip
 import shutil
@@ -171,7 +171,7 @@ def test_dicom_series_rescaled_to_hu_and_ordered_by_position(tmp_path):
 
 
 def test_missing_path(tmp_path):
-    _expect_data_error("does_not_exist does not exist; pass a folder", tmp_path / "does_not_exist")
+    _expect_data_error("does_not_exist does not exist; pass a PNG", tmp_path / "does_not_exist")
 
 
 def test_empty_folder(tmp_path):
@@ -227,7 +227,7 @@ def test_four_dimensional_nifti(tmp_path):
 def test_unknown_file_and_folder_kinds(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     _expect_data_error("unknown kind of file", tmp_path / "notes.txt")
-    _expect_data_error("no images/ folder, manifest.csv or DICOM files", tmp_path)
+    _expect_data_error("no images/ folder, manifest.csv, DICOM or image files", tmp_path)
 
 
 def test_manifest_without_image_column(tmp_path):

@@ -1,0 +1,96 @@
+"""DICOM Segmentation objects (SEG) of label maps predicted on a DICOM series, written with `highdicom`.
+
+One binary SEG instance per series: each infection class is a segment
+(segment number = label value, named by `tf_resattn.classes.class_names`);
+background (label 0) is not a segment, as the standard has a pixel outside
+every segment for it. The SEG references the source series, shares its study,
+patient and frame of reference, and takes the geometry (pixel spacing,
+orientation, position of each frame) from the source slices, so PACS viewers,
+3D Slicer and OHIF draw it over the scan. Every segment has one frame per source
+slice, empty or not.
+"""
+
+import pathlib
+
+import numpy as np
+
+from tf_resattn import __version__
+from tf_resattn.classes import class_names
+
+MANUFACTURER = "tf_resattn"
+SERIES_DESCRIPTION = "tf_resattn infection segmentation"
+SEGMENT_TYPES = {
+    "ground_glass": ("DCM", "112120", "Ground glass opacity"),
+    "consolidation": ("SCT", "95436008", "Lung consolidation"),
+    "pleural_effusion": ("SCT", "60046008", "Pleural effusion"),
+}
+"""Coded segmented property type of each MedSeg class; other classes are an abnormal opacity."""
+OTHER_SEGMENT_TYPE = ("DCM", "112033", "Abnormal opacity")
+SEGMENT_CATEGORY = ("SCT", "49755003", "Morphologically Abnormal Structure")
+ALGORITHM_FAMILY = ("DCM", "123109", "Artificial Intelligence")
+
+
+def write_dicom_seg(scan, labels, path, num_classes=None):
+    """Writes label maps as a DICOM SEG over the source series; returns `path`.
+
+    Args:
+        scan: the DICOM series' `Scan` (its files in the order of `labels`; its slice distance
+            stands for a missing SliceThickness).
+        labels: uint8 `[N, H, W]`, one label map per source file.
+        path: the `.dcm` file to write.
+        num_classes: classes of the model (segments 1 .. num_classes - 1); default: up to the highest label,
+            at least the four MedSeg classes.
+    """
+    import highdicom
+    import pydicom
+
+    labels = np.asarray(labels, dtype=np.uint8)
+    num_classes = num_classes or max(4, int(labels.max()) + 1)
+    sources = [pydicom.dcmread(f) for f in scan.dicom_files]
+    for ds in sources:
+        if ds.get("SliceThickness") is None and scan.thickness_mm is not None:
+            ds.SliceThickness = scan.thickness_mm  # in memory only: highdicom reads it for the pixel measures
+    algorithm = highdicom.AlgorithmIdentificationSequence(
+        name=MANUFACTURER,
+        family=_code(ALGORITHM_FAMILY),
+        version=__version__,
+    )
+    segments = [
+        highdicom.seg.SegmentDescription(
+            segment_number=label,
+            segment_label=name,
+            segmented_property_category=_code(SEGMENT_CATEGORY),
+            segmented_property_type=_code(SEGMENT_TYPES.get(name, OTHER_SEGMENT_TYPE)),
+            algorithm_type=highdicom.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+        )
+        for label, name in enumerate(class_names(num_classes))
+        if label > 0
+    ]
+    seg = highdicom.seg.Segmentation(
+        source_images=sources,
+        pixel_array=labels,
+        segmentation_type=highdicom.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segments,
+        series_instance_uid=highdicom.UID(),
+        series_number=int(getattr(sources[0], "SeriesNumber", None) or 0) + 1000,
+        sop_instance_uid=highdicom.UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=MANUFACTURER,
+        software_versions=__version__,
+        device_serial_number="0",
+        series_description=SERIES_DESCRIPTION,
+        omit_empty_frames=False,
+    )
+    path = pathlib.Path(path)
+    seg.save_as(path)
+    return path
+
+
+def _code(coded):
+    """(scheme, value, meaning) -> `pydicom.sr.coding.Code`."""
+    from pydicom.sr.coding import Code
+
+    scheme, value, meaning = coded
+    return Code(value, scheme, meaning)
