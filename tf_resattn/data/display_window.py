@@ -19,7 +19,7 @@ slices come from several scanners and exports, so single slices differ by up to 
 
 import numpy as np
 
-from tf_resattn.data.errors import DataError
+from tf_resattn.io.errors import DataError
 
 AIR_HU = -1000.0
 SOFT_TISSUE_HU = 40.0
