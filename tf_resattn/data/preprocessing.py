@@ -26,6 +26,29 @@ AIR_THRESHOLD_HU = -500.0
 """A CT volume in Hounsfield units has air (about -1000 HU) around the body; values below this mark HU."""
 
 
+def check_window(window, name):
+    """`window` (two numbers, low < high) as a (low, high) tuple of floats; ValueError naming `name` otherwise."""
+    try:
+        low, high = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be two numbers (low, high) in HU, got {window!r}") from None
+    if not low < high:
+        raise ValueError(f"{name} must be (low, high) with low < high, got {window!r}")
+    return (low, high)
+
+
+def window_to_grey(hu_slices, window):
+    """Hounsfield units -> the float grey levels 0..255 that `window` (low, high) gives, clipped; shape kept.
+
+    Example:
+        >>> window_to_grey(np.array([-1350.0, -600.0, 150.0, 400.0]), (-1350, 150)).tolist()
+        [0.0, 127.5, 255.0, 255.0]
+    """
+    low, high = window
+    grey = (np.asarray(hu_slices, dtype=np.float32) - low) / (high - low) * 255.0
+    return np.clip(grey, 0.0, 255.0)
+
+
 def normalize_image_size(image_size):
     """Returns `image_size` (None, an int or an (h, w) pair) as None or an (h, w) tuple of ints."""
     if image_size is None:
@@ -109,6 +132,9 @@ class Preprocessing:
         input_kind: `"hu"` (Hounsfield units) or `"uint8"` (8-bit grey, 0..255).
         hu_window: (low, high) HU mapped to 0 and 1; used when `input_kind == "hu"`.
         image_size: (h, w) to resize to, an int for square, or None to keep the size.
+        source_window: for `"uint8"`, the (low, high) HU window the 8-bit training slices were
+            made with (`tf_resattn.data.display_window`), or None when unknown: HU input is
+            windowed to the same grey levels (`for_input`).
 
     Example:
         >>> prep = Preprocessing("hu", (-1000, 400), 128)
@@ -121,14 +147,14 @@ class Preprocessing:
     input_kind: str = "uint8"
     hu_window: tuple = LUNG_WINDOW
     image_size: tuple | None = None
+    source_window: tuple | None = None
 
     def __post_init__(self):
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
-        low, high = (float(v) for v in self.hu_window)
-        if not low < high:
-            raise ValueError(f"hu_window must be (low, high) with low < high, got {self.hu_window!r}")
-        self.hu_window = (low, high)
+        self.hu_window = check_window(self.hu_window, "hu_window")
+        if self.source_window is not None:
+            self.source_window = check_window(self.source_window, "source_window")
         self.image_size = normalize_image_size(self.image_size)
 
     def to_config(self):
@@ -137,12 +163,38 @@ class Preprocessing:
             "input_kind": self.input_kind,
             "hu_window": list(self.hu_window),
             "image_size": None if self.image_size is None else list(self.image_size),
+            "source_window": None if self.source_window is None else list(self.source_window),
         }
 
     @classmethod
     def from_config(cls, config):
-        """Inverse of `to_config`."""
-        return cls(config["input_kind"], tuple(config["hu_window"]), config["image_size"])
+        """Inverse of `to_config` (a file written before `source_window` existed reads as None)."""
+        return cls(config["input_kind"], tuple(config["hu_window"]), config["image_size"], config.get("source_window"))
+
+    def resized(self, image_size):
+        """The same preprocessing with another `image_size`."""
+        return dataclasses.replace(self, image_size=image_size)
+
+    def hu_bridge(self, window=None):
+        """The HU window that turns a Hounsfield-unit scan into the 8-bit grey levels this model was trained on.
+
+        Args:
+            window: (low, high) HU given by the user (`--window`), overriding `source_window`.
+
+        Returns:
+            `(low, high)`: grey = 255 (hu - low) / (high - low), clipped (`window_to_grey`).
+            Raises `DataError` when the model takes HU itself, or when no window is known.
+        """
+        if self.input_kind == "hu":
+            raise DataError("the model takes Hounsfield units itself: it needs no display window (drop --window)")
+        window = self.source_window if window is None else window
+        if window is None:
+            raise DataError(
+                "the model was trained on 8-bit grey slices and records no display window, so Hounsfield units cannot "
+                "be mapped to its grey levels; pass --window LOW HIGH (the HU window its slices were made with, e.g. "
+                "--window -1350 150 for lung-window slices) or retrain with --source-window"
+            )
+        return check_window(window, "window")
 
     def scale(self, raw_image):
         """Maps a raw 2-D slice to float32 in [0, 1] (no resizing)."""

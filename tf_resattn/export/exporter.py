@@ -11,7 +11,6 @@ Output folder (written under a temporary name and renamed when complete):
 
 import pathlib
 
-from tf_resattn.data import Preprocessing
 from tf_resattn.export import parity, savedmodel, tflite
 from tf_resattn.inference.model_files import PREPROCESSING_FILE, ExportError, load_averaged_model
 from tf_resattn.inference.output_folder import output_folder, write_json
@@ -56,7 +55,7 @@ def export_model(model_path, out_dir, *, image_size=None, parity_count=16, data_
     with output_folder(out_dir, overwrite) as partial:
         model, prep = load_averaged_model(model_path, tta=tta)
         if image_size is not None:
-            prep = Preprocessing(prep.input_kind, prep.hu_window, image_size)
+            prep = prep.resized(image_size)
         if prep.image_size is None:
             raise ExportError(f"{model_path} has no fixed input size and no preprocessing size; pass --image-size H W (its training size)")
         write_exports(model, prep, partial, model_path, log)

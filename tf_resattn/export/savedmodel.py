@@ -11,14 +11,20 @@ neither side grows, else bilinear; the model; the probabilities resized back to
 `H x W` by the same rule; `labels` the argmax of those. Resizing probabilities
 rather than labels gives smooth boundaries and keeps them summing to one.
 
+Signature `serve_hu`, for a model trained on 8-bit slices whose display window
+is known (`Preprocessing.source_window`): the same outputs for input `images` in
+Hounsfield units, windowed to the grey levels the training slices were made with.
+
 Signature `metadata` (no inputs) says what the input must be: `input_kind`
-("hu" or "uint8"), `hu_window`, `image_size` (training size), `num_classes`,
-`class_names`, `variant`.
+("hu" or "uint8"), `hu_window`, `image_size` (training size), `source_window`
+(empty when unknown), `num_classes`, `class_names`, `variant`.
 
 The model is traced on the pure-TensorFlow sort/gather, so the SavedModel holds
 standard TensorFlow ops only and loads with `tf.saved_model.load` in a process
 that never imports `tf_resattn`.
 """
+
+import dataclasses
 
 import keras
 import tensorflow as tf
@@ -75,6 +81,7 @@ def metadata(model, preprocessing):
         "input_kind": preprocessing.input_kind,
         "hu_window": list(preprocessing.hu_window),
         "image_size": list(preprocessing.image_size or (0, 0)),
+        "source_window": list(preprocessing.source_window or ()),
         "num_classes": num_classes,
         "class_names": list(class_names(num_classes)),
         "variant": getattr(model, "variant", model.name),
@@ -90,7 +97,8 @@ def export_saved_model(model, preprocessing, path):
         path: output folder (must not exist yet).
     """
     values = metadata(model, preprocessing)
-    dtypes = {"hu_window": tf.float32, "image_size": tf.int32, "num_classes": tf.int32}
+    dtypes = {"hu_window": tf.float32, "source_window": tf.float32, "image_size": tf.int32, "num_classes": tf.int32}
+    images = tf.TensorSpec([None, None, None, 1], tf.float32, name="images")
 
     def describe():
         return {key: tf.constant(value, dtypes.get(key, tf.string)) for key, value in values.items()}
@@ -98,10 +106,9 @@ def export_saved_model(model, preprocessing, path):
     archive = keras.export.ExportArchive()
     archive.track(model)
     with pure_path():
-        archive.add_endpoint(
-            name="serving_default",
-            fn=serving_function(model, preprocessing),
-            input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="images")],
-        )
+        archive.add_endpoint(name="serving_default", fn=serving_function(model, preprocessing), input_signature=[images])
+        if preprocessing.source_window is not None:
+            bridged = dataclasses.replace(preprocessing, input_kind="hu", hu_window=preprocessing.hu_bridge())
+            archive.add_endpoint(name="serve_hu", fn=serving_function(model, bridged), input_signature=[images])
         archive.add_endpoint(name="metadata", fn=describe, input_signature=[])
         archive.write_out(str(path), verbose=False)

@@ -140,4 +140,4 @@ def fit_preprocessing(model, preprocessing, source):
             f"{source} takes {size[0]}x{size[1]} inputs but its preprocessing resizes to "
             f"{preprocessing.image_size[0]}x{preprocessing.image_size[1]}; use the {PREPROCESSING_FILE} of its training run"
         )
-    return Preprocessing(preprocessing.input_kind, preprocessing.hu_window, size)
+    return preprocessing.resized(size)

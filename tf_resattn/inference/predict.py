@@ -13,10 +13,12 @@ Every scan, one slice or a 100-slice volume, goes through the same loop in
 batches of `batch_size` slices, with a progress bar over all slices.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 
-from tf_resattn.data.preprocessing import detect_input_kind
+from tf_resattn.data.preprocessing import detect_input_kind, window_to_grey
 from tf_resattn.inference import lung_field as lung_field_module
 from tf_resattn.inference.ensemble import fold_models
 from tf_resattn.inference.model_files import ExportError, model_kind
@@ -24,7 +26,7 @@ from tf_resattn.inference.output_folder import output_folder, write_json
 from tf_resattn.inference.overlays import write_overlays
 from tf_resattn.inference.predictors import load_predictor
 from tf_resattn.inference.quantify import format_table, quantify
-from tf_resattn.io import read_scans, write_labels
+from tf_resattn.io import DataError, read_scans, write_labels
 
 
 def segment(predictor, slices, batch_size, on_batch=None):
@@ -38,23 +40,42 @@ def segment(predictor, slices, batch_size, on_batch=None):
     return np.concatenate(labels)
 
 
-def check_input_kind(scans, predictor, model_path):
-    """Refuses scans whose values are not what the model was trained on (HU vs 8-bit grey).
+def match_input_kind(scans, preprocessing, model_path, window=None):
+    """The scans as the model takes them: a Hounsfield-unit scan for a model trained on 8-bit slices is windowed to grey.
 
-    The kind of each scan is decided as training decides it (`detect_input_kind`).
+    The kind of each scan is decided as training decides it (`detect_input_kind`). HU input to an
+    8-bit model goes through `window_to_grey` with `Preprocessing.hu_bridge(window)` (the window
+    the training slices were made with, or `window`); 8-bit input to an HU model is refused.
+
+    Returns:
+        `(scans, windows)`: the scans to segment, and per scan the HU window applied (None when none was).
     """
-    expected = predictor.preprocessing.input_kind
+    matched, windows = [], []
     for scan in scans:
         kind = detect_input_kind(list(scan.slices), from_volume=scan.kind != "image", source=scan.source)
-        if kind != expected:
-            what = {"hu": "Hounsfield units (a NIfTI volume or DICOM series)", "uint8": "8-bit grey images (PNG/JPG)"}
+        if kind == preprocessing.input_kind:
+            if window is not None and kind == "uint8":
+                raise ExportError(f"{scan.source} holds 8-bit grey values already: --window applies to Hounsfield units only")
+            matched.append(scan)
+            windows.append(None)
+        elif kind == "hu":
+            try:
+                bridge = preprocessing.hu_bridge(window)
+            except DataError as e:
+                raise ExportError(f"{scan.source} holds Hounsfield units but {e}") from None
+            matched.append(dataclasses.replace(scan, slices=window_to_grey(scan.slices, bridge)))
+            windows.append(list(bridge))
+        else:
             raise ExportError(
-                f"model {model_path} was trained on {what[expected]} but {scan.source} holds {what[kind]}; "
-                "give the input the model was trained on"
+                f"model {model_path} was trained on Hounsfield units (a NIfTI volume or DICOM series) but {scan.source} "
+                "holds 8-bit grey images, which cannot be turned back into HU; give the scan in HU (NIfTI or DICOM)"
             )
+    return matched, windows
 
 
-def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4, overwrite=False, progress=True, tta=False):
+def predict_path(
+    model_path, input_path, out_dir, *, batch_size=8, num_classes=4, overwrite=False, progress=True, tta=False, window=None
+):
     """Segments and quantifies every scan at `input_path` with the model at `model_path`.
 
     Args:
@@ -68,6 +89,8 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
         overwrite: replace an existing `out_dir`.
         progress: show a progress bar.
         tta: average each slice's probabilities over its 8 flips and quarter turns.
+        window: (low, high) HU window for Hounsfield-unit input to a model trained on 8-bit
+            slices, overriding the one recorded with the model (`Preprocessing.source_window`).
 
     Returns:
         The report (also `out_dir/report.json`).
@@ -80,10 +103,10 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
     with output_folder(out_dir, overwrite) as partial:
         scans = read_scans(input_path)
         predictor = load_predictor(model_path, num_classes, tta=tta)
-        check_input_kind(scans, predictor, model_path)
+        scans, windows = match_input_kind(scans, predictor.preprocessing, model_path, window)
         bar = keras.utils.Progbar(sum(len(s.slices) for s in scans), unit_name="slice") if progress else None
         items = []
-        for scan in scans:
+        for scan, applied_window in zip(scans, windows):
             labels = segment(predictor, scan.slices, batch_size, None if bar is None else bar.add)
             lung = lung_field_module.lung_field(scan.slices, predictor.preprocessing.input_kind, labels)
             items.append(
@@ -92,6 +115,7 @@ def predict_path(model_path, input_path, out_dir, *, batch_size=8, num_classes=4
                     "source": scan.source,
                     "slices": len(scan.slices),
                     "size": list(scan.slices.shape[1:]),
+                    "hu_window_to_grey": applied_window,
                     "spacing_mm": None if scan.spacing_mm is None else list(scan.spacing_mm),
                     "slice_distance_mm": scan.thickness_mm,
                     "labels": write_labels(scan, labels, partial, predictor.num_classes),

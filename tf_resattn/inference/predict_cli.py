@@ -20,6 +20,9 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
     parser.add_argument("--num-classes", type=int, default=4, help="classes the model must predict (default 4)")
     parser.add_argument("--tta", action="store_true", help="average over the 8 flips and quarter turns of each slice (8x the time)")
+    parser.add_argument("--window", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                        help="HU window mapping Hounsfield-unit input to the grey levels of a model trained on 8-bit "
+                             "slices (default: the window recorded with the model)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -40,6 +43,7 @@ def main(argv=None):
             overwrite=args.overwrite,
             progress=not args.quiet,
             tta=args.tta,
+            window=args.window,
         )
     print(report_table(report))
     print(f"written: {args.out}/report.json")

@@ -48,7 +48,7 @@ class TFLitePredictor:
                 f"{path} takes {self.runner.image_size[0]}x{self.runner.image_size[1]} inputs but the preprocessing.json "
                 f"beside it resizes to {prep.image_size[0]}x{prep.image_size[1]}; keep the files of one export together"
             )
-        self.preprocessing = Preprocessing(prep.input_kind, prep.hu_window, self.runner.image_size)
+        self.preprocessing = prep.resized(self.runner.image_size)
         self.num_classes = self.runner.num_classes
 
     def __call__(self, raw_slices):
@@ -71,7 +71,10 @@ class SavedModelPredictor:
         self._serve = loaded.signatures["serving_default"]
         info = {key: value.numpy() for key, value in loaded.signatures["metadata"]().items()}
         size = tuple(int(v) for v in info["image_size"])
-        self.preprocessing = Preprocessing(info["input_kind"].decode(), tuple(info["hu_window"].tolist()), size if min(size) > 0 else None)
+        source_window = tuple(info["source_window"].tolist()) if "source_window" in info else ()
+        self.preprocessing = Preprocessing(
+            info["input_kind"].decode(), tuple(info["hu_window"].tolist()), size if min(size) > 0 else None, source_window or None
+        )
         self.num_classes = int(info["num_classes"])
 
     def __call__(self, raw_slices):
