@@ -1,7 +1,15 @@
-"""Shared helpers of the fused-normalisation tests: our layer beside Keras's, and outputs with gradients."""
+"""Shared helpers of the fused-normalisation tests: a skip without the kernels, our layer beside Keras's, outputs with gradients."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
+
+from tf_resattn import ops
+
+needs_compiled_kernels = pytest.mark.skipif(
+    not ops.cpu_kernels_available(tf.float32),
+    reason=f"the compiled CPU kernels do not run here: {ops.custom_ops_available()[1]}",
+)
 
 
 def paired_layers(ours_class, keras_class, shape, seed, **kwargs):

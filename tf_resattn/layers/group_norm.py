@@ -37,5 +37,6 @@ class GroupNormalization(keras.layers.GroupNormalization):
 
     def call(self, inputs):
         if self._fused(inputs):
-            return compiled_group_norm(inputs, self.gamma, self.beta, self.groups, self.epsilon)
+            outputs = compiled_group_norm(inputs, self.gamma, self.beta, self.groups, self.epsilon)
+            return keras.ops.cast(outputs, self.compute_dtype)  # as Keras's layer: float32 inputs under a mixed policy
         return super().call(inputs)

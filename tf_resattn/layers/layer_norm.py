@@ -38,5 +38,6 @@ class LayerNormalization(keras.layers.LayerNormalization):
 
     def call(self, inputs):
         if self._fused(inputs):
-            return compiled_layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+            outputs = compiled_layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+            return keras.ops.cast(outputs, self.compute_dtype)  # as Keras's layer: float32 inputs under a mixed policy
         return super().call(inputs)
