@@ -22,7 +22,7 @@ class GroupNormalization(keras.layers.GroupNormalization):
 
     Example:
     >>> norm = GroupNormalization(groups=4)
-    >>> norm(keras.ops.ones((2, 5, 5, 8))).shape
+    >>> tuple(norm(keras.ops.ones((2, 5, 5, 8))).shape)
     (2, 5, 5, 8)
     """
 

@@ -21,7 +21,7 @@ class LayerNormalization(keras.layers.LayerNormalization):
 
     Example:
     >>> norm = LayerNormalization()
-    >>> norm(keras.ops.ones((2, 5, 8))).shape
+    >>> tuple(norm(keras.ops.ones((2, 5, 8))).shape)
     (2, 5, 8)
     """
 
