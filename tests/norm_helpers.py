@@ -1,7 +1,15 @@
-"""Shared helpers of the fused-normalisation tests: our layer beside Keras's, and outputs with gradients."""
+"""Shared helpers of the fused-normalisation tests: a skip without the kernels, our layer beside Keras's, outputs with gradients."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
+
+from tf_resattn import ops
+
+needs_compiled_kernels = pytest.mark.skipif(
+    not ops.compiled_kernels(tf.float32, fused=True)[0],
+    reason=f"the compiled CPU kernels do not run here: {ops.compiled_kernels(tf.float32, fused=True)[1]}",
+)
 
 
 def paired_layers(ours_class, keras_class, shape, seed, **kwargs):

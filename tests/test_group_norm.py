@@ -1,19 +1,15 @@
-"""tf_resattn.layers.GroupNormalization: the compiled op against Keras's layer, old files, and bad input."""
+"""tf_resattn.layers.GroupNormalization: the shared layer checks, the compiled op against Keras's layer, old files, and bad input."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from norm_helpers import assert_matches_keras, paired_layers
+from layer_harness import run_layer_test
+from norm_helpers import assert_matches_keras, needs_compiled_kernels, paired_layers
 
 from tf_resattn import build_model, layers, ops
 from tf_resattn.layers import normalization
 from tf_resattn.ops import compiled
-
-pytestmark = pytest.mark.skipif(
-    not ops.compiled_kernels(tf.float32, fused=True)[0],
-    reason=f"the compiled CPU kernels do not run here: {ops.compiled_kernels(tf.float32, fused=True)[1]}",
-)
 
 
 def _pair(shape, groups, seed, **kwargs):
@@ -21,6 +17,12 @@ def _pair(shape, groups, seed, **kwargs):
     return paired_layers(layers.GroupNormalization, keras.layers.GroupNormalization, shape, seed, groups=groups, **kwargs)
 
 
+def test_layer_contract():
+    maps = np.random.default_rng(0).normal(size=(2, 5, 5, 6)).astype(np.float32)
+    run_layer_test(layers.GroupNormalization, {"groups": 2}, maps, (2, 5, 5, 6), expected_num_trainable_weights=2)
+
+
+@needs_compiled_kernels
 @pytest.mark.parametrize(
     "shape, groups, scale, offset",
     [
@@ -36,6 +38,7 @@ def test_matches_keras_group_norm(shape, groups, scale, offset):
     assert_matches_keras(*_pair(shape, groups, 0), shape, scale, offset, output_atol=5e-5, gradient_atol=2e-4)
 
 
+@needs_compiled_kernels
 def test_gradients_match_finite_differences():
     ours, _ = _pair((1, 3, 4, 6), 3, 4)
     x = tf.constant(np.random.default_rng(5).normal(size=(1, 3, 4, 6)), tf.float32)
@@ -43,6 +46,7 @@ def test_gradients_match_finite_differences():
     np.testing.assert_allclose(theoretical[0], numerical[0], atol=5e-3)
 
 
+@needs_compiled_kernels
 def test_traces_to_the_fused_op_and_to_keras_under_pure_path():
     layer = layers.GroupNormalization(groups=4)
     layer.build((None, None, None, 16))
@@ -80,6 +84,7 @@ def test_files_saved_with_keras_group_norm_load_unchanged(tmp_path, monkeypatch)
     np.testing.assert_allclose(restored.predict(images, verbose=0), old.predict(images, verbose=0), atol=1e-5)
 
 
+@needs_compiled_kernels
 @pytest.mark.parametrize("kwargs", [{"axis": 1}, {"center": False}, {"scale": False}])
 def test_other_settings_are_keras_own(kwargs):
     ours, reference = _pair((2, 4, 6, 4), 2, 2, **kwargs)
@@ -87,6 +92,7 @@ def test_other_settings_are_keras_own(kwargs):
     np.testing.assert_array_equal(ours(x).numpy(), reference(x).numpy())
 
 
+@needs_compiled_kernels
 @pytest.mark.parametrize(
     "x_shape, gamma_shape, beta_shape, groups, message",
     [

@@ -1,18 +1,14 @@
-"""tf_resattn.layers.LayerNormalization: the compiled op against Keras's layer, and bad input."""
+"""tf_resattn.layers.LayerNormalization: the shared layer checks, the compiled op against Keras's layer, and bad input."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from norm_helpers import assert_matches_keras, paired_layers
+from layer_harness import run_layer_test
+from norm_helpers import assert_matches_keras, needs_compiled_kernels, paired_layers
 
 from tf_resattn import layers, ops
 from tf_resattn.ops import compiled
-
-pytestmark = pytest.mark.skipif(
-    not ops.compiled_kernels(tf.float32, fused=True)[0],
-    reason=f"the compiled CPU kernels do not run here: {ops.compiled_kernels(tf.float32, fused=True)[1]}",
-)
 
 
 def _pair(shape, seed, **kwargs):
@@ -20,6 +16,12 @@ def _pair(shape, seed, **kwargs):
     return paired_layers(layers.LayerNormalization, keras.layers.LayerNormalization, shape, seed, **kwargs)
 
 
+def test_layer_contract():
+    tokens = np.random.default_rng(0).normal(size=(2, 10, 6)).astype(np.float32)
+    run_layer_test(layers.LayerNormalization, {"epsilon": 1e-4}, tokens, (2, 10, 6), expected_num_trainable_weights=2)
+
+
+@needs_compiled_kernels
 @pytest.mark.parametrize(
     "shape, scale, offset",
     [
@@ -33,6 +35,7 @@ def test_matches_keras_layer_norm(shape, scale, offset):
     assert_matches_keras(*_pair(shape, 0), shape, scale, offset, output_atol=2e-5, gradient_atol=1e-4)
 
 
+@needs_compiled_kernels
 def test_traces_to_the_fused_op_and_to_keras_under_pure_path():
     layer = layers.LayerNormalization()
     layer.build((None, 16))
@@ -46,6 +49,7 @@ def test_traces_to_the_fused_op_and_to_keras_under_pure_path():
         assert "TfResattn>LayerNorm" not in op_types()
 
 
+@needs_compiled_kernels
 @pytest.mark.parametrize("kwargs", [{"axis": 1}, {"center": False}, {"rms_scaling": True}])
 def test_other_settings_are_keras_own(kwargs):
     ours, reference = _pair((2, 6, 8), 2, **kwargs)
@@ -53,6 +57,7 @@ def test_other_settings_are_keras_own(kwargs):
     np.testing.assert_array_equal(ours(x).numpy(), reference(x).numpy())
 
 
+@needs_compiled_kernels
 @pytest.mark.parametrize(
     "x_shape, gamma_shape, beta_shape, message",
     [

@@ -1,8 +1,9 @@
-"""ResNeXtBlock, ConvBlock, padding layers, and the config/save round trip of every public layer."""
+"""ResNeXtBlock, ConvBlock, DecoderBlock, the padding and dihedral layers: their numerics and the shared layer checks."""
 
 import keras
 import numpy as np
 import pytest
+from layer_harness import run_layer_test
 
 from tf_resattn import layers
 
@@ -80,33 +81,64 @@ def test_pad_to_multiple_and_crop_back(size, multiple, padded):
     np.testing.assert_array_equal(layers.CropToReference()([y, x]), x)
 
 
-LAYER_CASES = [
-    (lambda: layers.ResNeXtBlock(8, cardinality=2, bottleneck_width=2), [(1, 8, 8, 4)]),
-    (lambda: layers.ConvBlock(6), [(1, 8, 8, 3)]),
-    (lambda: layers.LSHSelfAttention(num_heads=2, key_dim=4, bucket_size=8, seed=1), [(1, 40, 6)]),
-    (lambda: layers.DecoderBlock(4, num_heads=1, key_dim=4, bucket_size=8, seed=2), [(1, 4, 4, 8), (1, 8, 8, 4)]),
-    (lambda: layers.PadToMultiple(4), [(1, 5, 6, 1)]),
-    (lambda: layers.LayerNormalization(), [(1, 10, 6)]),
-    (lambda: layers.DihedralTransform(3, flip=True, inverse=True), [(1, 5, 7, 2)]),
-    (lambda: layers.GroupNormalization(groups=2), [(1, 5, 5, 6)]),
-]
+def _random(*shape):
+    return np.random.default_rng(3).random(shape, dtype=np.float32)
 
 
-@pytest.mark.parametrize("factory, shapes", LAYER_CASES)
-def test_config_round_trip_and_save_load(factory, shapes, tmp_path):
-    layer = factory()
-    rng = np.random.default_rng(3)
-    inputs = [keras.Input(shape[1:]) for shape in shapes]
-    outputs = layer(inputs if len(inputs) > 1 else inputs[0])
-    model = keras.Model(inputs, outputs)
-    values = [rng.random(shape, dtype=np.float32) for shape in shapes]
-    expected = keras.ops.convert_to_numpy(model(values))
-
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    serialized = keras.saving.serialize_keras_object(layer)
-    assert serialized["registered_name"].startswith("tf_resattn>")
-
-    model.save(tmp_path / "layer.keras")
-    restored = keras.models.load_model(tmp_path / "layer.keras")
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(values)), expected)
+@pytest.mark.parametrize(
+    "layer_cls, init_kwargs, input_data, output_shape, trainable, non_trainable",
+    [
+        pytest.param(
+            layers.ResNeXtBlock,
+            {"filters": 4, "cardinality": 2, "bottleneck_width": 2},
+            _random(2, 8, 8, 4),
+            (2, 8, 8, 4),
+            10,
+            0,
+            id="resnext-identity",
+        ),
+        pytest.param(
+            layers.ResNeXtBlock,
+            {"filters": 8, "strides": 2, "norm": "batch"},
+            _random(2, 7, 8, 3),
+            (2, 4, 4, 8),
+            19,
+            8,
+            id="resnext-projection-batch-norm",
+        ),
+        pytest.param(layers.ConvBlock, {"filters": 6}, _random(2, 8, 8, 3), (2, 8, 8, 6), 6, 0, id="conv"),
+        pytest.param(
+            layers.DecoderBlock,
+            {"filters": 4, "num_heads": 1, "key_dim": 4, "bucket_size": 8, "seed": 2},
+            [_random(2, 4, 4, 8), _random(2, 8, 8, 4)],
+            (2, 8, 8, 4),
+            14,
+            1,
+            id="decoder-attention",
+        ),
+        pytest.param(
+            layers.DecoderBlock,
+            {"filters": 4, "attention": False},
+            [_random(2, 3, 4, 8), _random(2, 6, 8, 4)],
+            (2, 6, 8, 4),
+            8,
+            0,
+            id="decoder-plain",
+        ),
+        pytest.param(layers.PadToMultiple, {"multiple": 4}, _random(2, 5, 6, 1), (2, 8, 8, 1), 0, 0, id="pad"),
+        pytest.param(
+            layers.CropToReference, {}, [_random(2, 8, 8, 3), _random(2, 5, 6, 1)], (2, 5, 6, 3), 0, 0, id="crop"
+        ),
+        pytest.param(
+            layers.DihedralTransform,
+            {"turns": 3, "flip": True, "inverse": True},
+            _random(2, 5, 7, 2),
+            (2, 7, 5, 2),
+            0,
+            0,
+            id="dihedral",
+        ),
+    ],
+)
+def test_layer_contract(layer_cls, init_kwargs, input_data, output_shape, trainable, non_trainable):
+    run_layer_test(layer_cls, init_kwargs, input_data, output_shape, trainable, non_trainable)

@@ -1,4 +1,4 @@
-"""LSHSelfAttention against independent references: NumPy LSH, NumPy full attention, finite differences.
+"""LSHSelfAttention against independent references (NumPy LSH, NumPy full attention, finite differences), and the shared layer checks.
 
 The tests marked with the `attention_path` fixture run twice on TensorFlow:
 through the compiled hash and chunk-attention kernels (CPU, float32) and
@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from layer_harness import run_layer_test
 
 from tf_resattn import ops as tf_ops
 from tf_resattn.layers import LSHSelfAttention
@@ -217,17 +218,25 @@ def test_single_token_attends_to_itself():
     np.testing.assert_allclose(np.asarray(full_attention(qk, v)), v, atol=1e-6)
 
 
-def test_rotations_are_seeded_and_saved(tmp_path):
+def test_rotations_are_seeded():
     x = _random((1, 300, 8), 17)
     first = LSHSelfAttention(num_heads=1, key_dim=8, bucket_size=32, seed=3)
     second = LSHSelfAttention(num_heads=1, key_dim=8, bucket_size=32, seed=3)
     first(x), second(x)
     np.testing.assert_array_equal(first.rotations.numpy(), second.rotations.numpy())
 
-    model = keras.Sequential([keras.Input((None, 8)), first])
-    model.save(tmp_path / "attention.keras")
-    restored = keras.models.load_model(tmp_path / "attention.keras")
-    np.testing.assert_array_equal(model(x).numpy(), restored(x).numpy())
+
+@pytest.mark.parametrize("length", [12, 40])  # full attention (at most two buckets), LSH attention
+def test_layer_contract(length):
+    init_kwargs = {"num_heads": 2, "key_dim": 4, "bucket_size": 8, "n_hashes": 2, "max_buckets": 8, "seed": 1}
+    run_layer_test(
+        LSHSelfAttention,
+        init_kwargs,
+        _random((2, length, 6), 21),
+        (2, length, 6),
+        expected_num_trainable_weights=4,  # qk, value, output kernel and bias
+        expected_num_non_trainable_weights=1,  # the rotations
+    )
 
 
 def test_unknown_length_in_graph_mode_matches_eager():

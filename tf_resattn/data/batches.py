@@ -54,8 +54,8 @@ class ArrayBatches(keras.utils.PyDataset):
         seed: seed of the shuffling.
 
     Example:
-        >>> batches = ArrayBatches(train.images, train.masks, 4, shuffle=True)
-        >>> model.fit(batches, epochs=10)
+        batches = ArrayBatches(train.images, train.masks, 4, shuffle=True)
+        model.fit(batches, epochs=10)
     """
 
     def __init__(self, images, masks, batch_size, *, augment="none", shuffle=False, seed=0):

@@ -45,9 +45,8 @@ def load_slices(path, *, image_size=None, num_classes=4, input_kind="auto", hu_w
             label values out of range, corrupt file, input that is neither HU nor 8-bit, ...
 
     Example:
-        >>> s = load_slices("../shared/data/medseg100", image_size=256)  # warns: 0022, 0048 have no mask
-        >>> len(s), s.input_kind, s.images.shape[1:]
-        (98, 'uint8', (256, 256, 1))
+        s = load_slices("../shared/data/medseg100", image_size=256)  # warns: 0022, 0048 have no mask
+        len(s), s.input_kind, s.images.shape[1:]  # (98, 'uint8', (256, 256, 1))
     """
     if input_kind not in ("auto",) + INPUT_KINDS:
         raise ValueError(f"input_kind must be 'auto', 'hu' or 'uint8', got {input_kind!r}")

@@ -46,8 +46,8 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
         `tf.data.Dataset` of `(image float32 [B, H, W, C], mask int32 [B, H, W])`.
 
     Example:
-        >>> ds = make_dataset(train.images, train.masks, 8, augment="online", shuffle=True)
-        >>> model.fit(ds, epochs=10)
+        ds = make_dataset(train.images, train.masks, 8, augment="online", shuffle=True)
+        model.fit(ds, epochs=10)
     """
     if augment not in AUGMENT_MODES:
         raise ValueError(f"augment must be one of {AUGMENT_MODES}, got {augment!r}")

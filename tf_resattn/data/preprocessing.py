@@ -138,7 +138,7 @@ class Preprocessing:
 
     Example:
         >>> prep = Preprocessing("hu", (-1000, 400), 128)
-        >>> prep.apply(hu_slice_512x512).shape
+        >>> prep.apply(np.full((512, 512), -600.0, np.float32)).shape
         (128, 128, 1)
         >>> Preprocessing.from_config(prep.to_config()) == prep
         True

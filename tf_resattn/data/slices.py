@@ -23,6 +23,7 @@ class SliceSet:
             for scoring at the scans' own resolution; None when the slices were made at this size.
 
     Example:
+        >>> from tf_resattn.data import load_slices
         >>> s = load_slices("synthetic", image_size=64)
         >>> s.images.shape, s.masks.shape, len(s)
         ((40, 64, 64, 1), (40, 64, 64), 40)

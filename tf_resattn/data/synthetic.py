@@ -72,7 +72,7 @@ def synthetic_slices(n=40, image_size=128, seed=0, hu_window=LUNG_WINDOW):
 
     Example:
         >>> s = synthetic_slices(n=8, image_size=64)
-        >>> s.images.shape, s.images.dtype.name, s.masks.max() <= 3
+        >>> s.images.shape, s.images.dtype.name, bool(s.masks.max() <= 3)
         ((8, 64, 64, 1), 'float32', True)
     """
     size = normalize_image_size(image_size)

@@ -38,7 +38,9 @@ def quantify(labels, lung_field, num_classes, spacing_mm=None, thickness_mm=None
         field is empty), and a `note` when amounts are in pixels.
 
     Example:
-        >>> q = quantify(labels, lung, 4, spacing_mm=(0.5, 0.5))
+        >>> labels = np.zeros((1, 10, 10), np.uint8)
+        >>> labels[0, :5] = 1  # 50 pixels of ground glass
+        >>> q = quantify(labels, np.ones((1, 10, 10), bool), 4, spacing_mm=(0.5, 0.5))
         >>> q["unit"], q["classes"]["ground_glass"]["amount"]
         ('mm^2', 12.5)
     """

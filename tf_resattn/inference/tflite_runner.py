@@ -18,10 +18,9 @@ class TFLiteRunner:
         num_threads: interpreter threads (None: the runtime's default).
 
     Example:
-        >>> runner = TFLiteRunner("export/model_fp32.tflite")
-        >>> runner.image_size, runner.num_classes
-        ((128, 128), 4)
-        >>> probabilities = runner(images)  # [N, 128, 128, 1] in [0, 1] -> [N, 128, 128, 4]
+        runner = TFLiteRunner("export/model_fp32.tflite")
+        runner.image_size, runner.num_classes  # ((128, 128), 4)
+        probabilities = runner(images)  # [N, 128, 128, 1] in [0, 1] -> [N, 128, 128, 4]
     """
 
     def __init__(self, model, num_threads=None):

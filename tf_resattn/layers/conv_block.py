@@ -17,7 +17,7 @@ class ConvBlock(keras.layers.Layer):
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Example:
-    >>> ConvBlock(16)(keras.ops.zeros((1, 24, 24, 3))).shape
+    >>> tuple(ConvBlock(16)(keras.ops.zeros((1, 24, 24, 3))).shape)
     (1, 24, 24, 16)
     """
 

@@ -36,7 +36,7 @@ class DecoderBlock(keras.layers.Layer):
 
     Example:
     >>> block = DecoderBlock(16, num_heads=2, key_dim=8, bucket_size=16, seed=0)
-    >>> block([keras.ops.zeros((1, 8, 8, 32)), keras.ops.zeros((1, 16, 16, 16))]).shape
+    >>> tuple(block([keras.ops.zeros((1, 8, 8, 32)), keras.ops.zeros((1, 16, 16, 16))]).shape)
     (1, 16, 16, 16)
     """
 

@@ -36,7 +36,7 @@ class DihedralTransform(keras.layers.Layer):
     Example:
     >>> x = keras.ops.reshape(keras.ops.arange(6.0), (1, 2, 3, 1))
     >>> turned = DihedralTransform(turns=1, flip=True)(x)
-    >>> turned.shape
+    >>> tuple(turned.shape)
     (1, 3, 2, 1)
     >>> bool(keras.ops.all(DihedralTransform(turns=1, flip=True, inverse=True)(turned) == x))
     True

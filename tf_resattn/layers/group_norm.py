@@ -22,7 +22,7 @@ class GroupNormalization(keras.layers.GroupNormalization):
 
     Example:
     >>> norm = GroupNormalization(groups=4)
-    >>> norm(keras.ops.ones((2, 5, 5, 8))).shape
+    >>> tuple(norm(keras.ops.ones((2, 5, 5, 8))).shape)
     (2, 5, 5, 8)
     """
 
@@ -37,5 +37,6 @@ class GroupNormalization(keras.layers.GroupNormalization):
 
     def call(self, inputs):
         if self._fused(inputs):
-            return tensorflow_ops.group_norm(inputs, self.gamma, self.beta, self.groups, self.epsilon)
+            outputs = tensorflow_ops.group_norm(inputs, self.gamma, self.beta, self.groups, self.epsilon)
+            return keras.ops.cast(outputs, self.compute_dtype)  # as Keras's layer: float32 inputs under a mixed policy
         return super().call(inputs)

@@ -21,7 +21,7 @@ class LayerNormalization(keras.layers.LayerNormalization):
 
     Example:
     >>> norm = LayerNormalization()
-    >>> norm(keras.ops.ones((2, 5, 8))).shape
+    >>> tuple(norm(keras.ops.ones((2, 5, 8))).shape)
     (2, 5, 8)
     """
 
@@ -38,5 +38,6 @@ class LayerNormalization(keras.layers.LayerNormalization):
 
     def call(self, inputs):
         if self._fused(inputs):
-            return tensorflow_ops.layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+            outputs = tensorflow_ops.layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+            return keras.ops.cast(outputs, self.compute_dtype)  # as Keras's layer: float32 inputs under a mixed policy
         return super().call(inputs)

@@ -286,7 +286,7 @@ class LSHSelfAttention(keras.layers.Layer):
 
     Example:
     >>> layer = LSHSelfAttention(num_heads=2, key_dim=16, bucket_size=32, seed=0)
-    >>> layer(keras.random.normal((1, 1000, 24))).shape
+    >>> tuple(layer(keras.random.normal((1, 1000, 24))).shape)
     (1, 1000, 24)
 
     References:

@@ -37,7 +37,7 @@ class ResNeXtBlock(keras.layers.Layer):
 
     Example:
     >>> block = ResNeXtBlock(64, cardinality=8, bottleneck_width=4)
-    >>> block(keras.ops.zeros((2, 32, 32, 16))).shape
+    >>> tuple(block(keras.ops.zeros((2, 32, 32, 16))).shape)
     (2, 32, 32, 64)
 
     References:

@@ -140,7 +140,8 @@ class ClassDice(_ClassOverlap):
         `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` probabilities `[B, H, W, C]`; result scalar.
 
     Example:
-        >>> model.compile(loss=..., metrics=[ClassDice(1, num_classes=4)])  # logs `dice_ground_glass`
+        >>> ClassDice(1, num_classes=4).name  # the name `model.fit` logs it under
+        'dice_ground_glass'
     """
 
     _prefix = "dice"
@@ -163,7 +164,8 @@ class ClassIoU(_ClassOverlap):
         `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` probabilities `[B, H, W, C]`; result scalar.
 
     Example:
-        >>> model.compile(loss=..., metrics=[ClassIoU(2, num_classes=4)])  # logs `iou_consolidation`
+        >>> ClassIoU(2, num_classes=4).name  # the name `model.fit` logs it under
+        'iou_consolidation'
     """
 
     _prefix = "iou"
@@ -187,7 +189,7 @@ class MeanForegroundDice(_PerSliceOverlap):
         `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` probabilities `[B, H, W, C]`; result scalar.
 
     Example:
-        >>> model.compile(loss=..., metrics=[MeanForegroundDice(num_classes=4)])
+        model.compile(loss=..., metrics=[MeanForegroundDice(num_classes=4)])
     """
 
     _score = staticmethod(_slice_dice)
@@ -215,7 +217,7 @@ class PixelAccuracy(_SegmentationMetric):
         `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` probabilities `[B, H, W, C]`; result scalar.
 
     Example:
-        >>> model.compile(loss=..., metrics=[PixelAccuracy(num_classes=4)])
+        model.compile(loss=..., metrics=[PixelAccuracy(num_classes=4)])
     """
 
     def __init__(self, num_classes, name="pixel_accuracy", dtype="float32"):
@@ -266,7 +268,7 @@ class MeanForegroundPrecision(_PooledForeground):
         `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` probabilities `[B, H, W, C]`; result scalar.
 
     Example:
-        >>> model.compile(loss=..., metrics=[MeanForegroundPrecision(num_classes=4)])
+        model.compile(loss=..., metrics=[MeanForegroundPrecision(num_classes=4)])
     """
 
     def __init__(self, num_classes, name="mean_precision", dtype="float32"):
@@ -293,7 +295,7 @@ class MeanForegroundRecall(_PooledForeground):
         `y_true` int `[B, H, W]` or `[B, H, W, 1]`; `y_pred` probabilities `[B, H, W, C]`; result scalar.
 
     Example:
-        >>> model.compile(loss=..., metrics=[MeanForegroundRecall(num_classes=4)])
+        model.compile(loss=..., metrics=[MeanForegroundRecall(num_classes=4)])
     """
 
     def __init__(self, num_classes, name="mean_recall", dtype="float32"):
@@ -315,8 +317,8 @@ def default_metrics(num_classes):
         A new list of `keras.metrics.Metric` (fresh state; build one list per model).
 
     Example:
-        >>> model.compile(optimizer="adam", loss=tf_resattn.losses.get("ce", 4),
-        ...               metrics=tf_resattn.metrics.default_metrics(4))
+        model.compile(optimizer="adam", loss=tf_resattn.losses.get("ce", 4),
+                      metrics=tf_resattn.metrics.default_metrics(4))
     """
     foreground = range(1, validate_num_classes(num_classes))
     return [

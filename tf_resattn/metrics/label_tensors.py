@@ -72,7 +72,11 @@ def slice_confusion_tensor(y_true, y_pred, num_classes):
         and predicted class is `p` (exact for slices of up to 2**24 pixels).
 
     Example:
-        >>> confusion = slice_confusion_tensor(labels, model(images), num_classes=4)
+        >>> import numpy as np
+        >>> labels = np.array([[[0, 1], [2, 2]]])
+        >>> probabilities = np.eye(4, dtype=np.float32)[[[[0, 1], [2, 3]]]]  # one pixel of 2 predicted as 3
+        >>> ops.convert_to_numpy(slice_confusion_tensor(labels, probabilities, num_classes=4))[0, 2]
+        array([0., 0., 1., 1.], dtype=float32)
     """
     labels, probabilities = labels_and_probabilities(y_true, y_pred, num_classes)
     truth = one_hot_labels(labels, num_classes)

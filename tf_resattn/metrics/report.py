@@ -200,8 +200,10 @@ def segmentation_report(y_true, y_pred, num_classes):
         ValueError: bad shapes, dtypes or label values (see `check_label_maps`).
 
     Example:
-        >>> report = segmentation_report(masks, probabilities.argmax(-1), num_classes=4)
-        >>> report["dice"]["ground_glass"], report["paper_style_dsc"]
+        >>> masks = np.array([[[0, 1], [1, 2]]], np.uint8)
+        >>> report = segmentation_report(masks, np.array([[[0, 1], [0, 2]]], np.uint8), num_classes=4)
+        >>> round(report["dice"]["ground_glass"], 3), report["dice"]["consolidation"]
+        (0.667, 1.0)
     """
     return report_from_confusion(slice_confusion(y_true, y_pred, num_classes))
 

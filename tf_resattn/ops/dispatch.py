@@ -49,8 +49,8 @@ def pure_path():
     """Uses the pure path for every op created inside the scope (this thread).
 
     Example:
-        >>> with tf_resattn.ops.pure_path():
-        ...     serving = tf.function(model.__call__).get_concrete_function(spec)
+        with tf_resattn.ops.pure_path():
+            serving = tf.function(model.__call__).get_concrete_function(spec)
     """
     _scope.depth = getattr(_scope, "depth", 0) + 1
     try:

@@ -54,9 +54,9 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
             `batch_size` times this.
 
     Example:
-        >>> hypermodel = SegmentationHyperModel(load_space(None), cfg, "resattn", (64, 64, 1))
-        >>> tuner = keras_tuner.RandomSearch(hypermodel, objective=..., max_trials=3)
-        >>> tuner.search(train_images, train_masks, validation_data=(val_images, val_masks), epochs=2)
+        hypermodel = SegmentationHyperModel(load_space(None), cfg, "resattn", (64, 64, 1))
+        tuner = keras_tuner.RandomSearch(hypermodel, objective=..., max_trials=3)
+        tuner.search(train_images, train_masks, validation_data=(val_images, val_masks), epochs=2)
     """
 
     def __init__(self, space, base_cfg, variant, image_shape, replicas=1):
