@@ -1,8 +1,11 @@
 """The synthetic default data set: deterministic, all four classes, plausible Hounsfield units."""
 
-import numpy as np
+import dataclasses
 
-from tf_resattn.data import load_slices, synthetic_hu_slices, synthetic_slices
+import numpy as np
+import pytest
+
+from tf_resattn.data import DataError, Preprocessing, load_slices, synthetic_hu_slices, synthetic_slices
 
 
 def test_deterministic_per_seed_and_stable_in_n():
@@ -24,6 +27,14 @@ def test_default_set_has_all_classes_and_varies():
     assert all(p.any() for p in present)  # every class somewhere
     assert not all(p.all() for p in present[1:])  # but some slices lack some classes
     np.testing.assert_allclose(slices.spacing_mm, [[350 / 128, 350 / 128]] * 40)
+
+
+def test_slices_keep_the_preprocessing_that_made_them():
+    slices = synthetic_slices(n=4, image_size=48, hu_window=(-900, 300))
+    assert slices.preprocessing == Preprocessing("hu", (-900, 300), 48)
+    assert slices.subset([0, 2]).preprocessing == slices.preprocessing
+    with pytest.raises(DataError, match="preprocessing resizes to"):
+        dataclasses.replace(slices, preprocessing=Preprocessing("hu", (-900, 300), 32))
 
 
 def test_hu_values_are_plausible_per_tissue():

@@ -114,9 +114,7 @@ def test_tflite_fp32_matches_keras_in_plain_interpreter(export_dir, tmp_path_fac
 def test_export_cli_refuses_existing_output(export_dir, tmp_path_factory, capsys):
     from tf_resattn.export.export_cli import main
 
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(trained_model(tmp_path_factory)), "--out", str(export_dir)])
-    assert exit_info.value.code == 2
+    assert main([str(trained_model(tmp_path_factory)), "--out", str(export_dir)]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "--overwrite" in error
 
@@ -124,8 +122,6 @@ def test_export_cli_refuses_existing_output(export_dir, tmp_path_factory, capsys
 def test_export_cli_reports_missing_model(tmp_path, capsys):
     from tf_resattn.export.export_cli import main
 
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(tmp_path / "absent.keras"), "--out", str(tmp_path / "out")])
-    assert exit_info.value.code == 2
+    assert main([str(tmp_path / "absent.keras"), "--out", str(tmp_path / "out")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".*partial"))

@@ -10,7 +10,7 @@ import pytest
 
 from tf_resattn.data import augment_offline, synthetic_slices
 from tf_resattn.metrics import segmentation_report
-from tf_resattn.training import cli, trainer
+from tf_resattn.training import cli, feed
 from tf_resattn.training.config import resolve_config
 
 SMOKE = ["--preset", "smoke", "--variants", "unet", "--epochs", "2"]
@@ -29,14 +29,14 @@ def smoke_run(tmp_path_factory):
     """One smoke run (unet, 2 folds, 2 epochs), recording every array handed to the input pipeline."""
     out = tmp_path_factory.mktemp("cv") / "run"
     calls = []
-    original = trainer.make_batches
+    original = feed.make_dataset
 
-    def recording_make_batches(images, masks, batch_size, **kwargs):
+    def recording_make_dataset(images, masks, batch_size, **kwargs):
         calls.append((np.array(images), np.array(masks), kwargs))
         return original(images, masks, batch_size, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trainer, "make_batches", recording_make_batches)
+        patch.setattr(feed, "make_dataset", recording_make_dataset)
         status = run_cli(SMOKE + ["--out", str(out)])
     keras.backend.clear_session()
     cfg = resolve_config("smoke", overrides={"variants": ["unet"], "epochs": 2})

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tf_resattn.training.cli import load_data
+from tf_resattn.training.run_data import load_data
 from tf_resattn.training.cli import main as cv_main
 from tf_resattn.training.config import resolve_config
 from tf_resattn.training.folds import make_splits

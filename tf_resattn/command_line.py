@@ -11,18 +11,20 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def run_with_one_line_errors(prog, command, errors):
+def run_with_one_line_errors(prog, command, errors, resumable=False):
     """Runs `command()` and returns its exit status.
 
     An exception of the types `errors` (bad input) becomes one line on stderr
-    and status 2; Ctrl-C becomes status 130 with the hint that rerunning the
-    same command resumes.
+    (`prog: error: message`, its white space collapsed) and status 2; Ctrl-C
+    becomes status 130, with the hint that rerunning the same command resumes
+    when `resumable`.
     """
     try:
         return command()
     except errors as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; run the same command with the same --out to resume", file=sys.stderr)
+        hint = "; run the same command with the same --out to resume" if resumable else ""
+        print(f"\n{prog}: interrupted{hint}", file=sys.stderr)
         return 130

@@ -80,7 +80,7 @@ def load_slices(path, *, image_size=None, num_classes=4, input_kind="auto", hu_w
     if raw.spacing_mm is not None:
         stored = np.array([im.shape[:2] for im in raw.images], dtype=np.float64)
         spacing = np.asarray(raw.spacing_mm, dtype=np.float64) * stored / np.array(images.shape[1:3], dtype=np.float64)
-    return SliceSet(images, masks, list(raw.names), raw.groups, spacing, kind, raw.source, source_masks)
+    return SliceSet(images, masks, list(raw.names), prep, raw.groups, spacing, raw.source, source_masks)
 
 
 def check_labels(masks, num_classes, files):

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from tf_resattn.data.preprocessing import Preprocessing
 from tf_resattn.io import DataError
 
 
@@ -15,9 +16,11 @@ class SliceSet:
         images: float32 `[N, H, W, 1]`, scaled to [0, 1].
         masks: uint8 `[N, H, W]`, label values `0 .. num_classes - 1`.
         names: N slice names (e.g. `"0022"` for `img_0022.png`, `"tr_im:007"` for a volume's slice 7).
+        preprocessing: the `Preprocessing` that made `images` from the stored slices (its
+            `image_size` is (H, W), or None when the slices kept their stored size); a model trained
+            on them saves it as `preprocessing.json`.
         groups: N group ids (e.g. patients) for grouped folds, or None when unknown.
         spacing_mm: float `[N, 2]` (row, column) pixel size in mm after resizing, or None when unknown.
-        input_kind: `"hu"` (windowed Hounsfield units) or `"uint8"` (8-bit scaled by 1/255).
         source: where the slices came from (a path or a description of the generator).
         source_masks: N label maps uint8 `[h_i, w_i]` at each slice's stored size (before resizing),
             for scoring at the scans' own resolution; None when the slices were made at this size.
@@ -33,9 +36,9 @@ class SliceSet:
     images: np.ndarray
     masks: np.ndarray
     names: list
+    preprocessing: Preprocessing
     groups: list | None = None
     spacing_mm: np.ndarray | None = None
-    input_kind: str = "uint8"
     source: str = ""
     source_masks: list | None = None
 
@@ -53,11 +56,17 @@ class SliceSet:
             raise DataError(f"SliceSet spacing_mm must be [{n}, 2], got {np.shape(self.spacing_mm)}")
         if self.source_masks is not None and len(self.source_masks) != n:
             raise DataError(f"SliceSet has {n} slices but {len(self.source_masks)} source masks")
-        if self.input_kind not in ("hu", "uint8"):
-            raise DataError(f"SliceSet input_kind must be 'hu' or 'uint8', got {self.input_kind!r}")
+        size = self.preprocessing.image_size
+        if size is not None and size != self.image_size:
+            raise DataError(f"SliceSet images are {self.image_size} but their preprocessing resizes to {size}")
 
     def __len__(self):
         return len(self.names)
+
+    @property
+    def input_kind(self):
+        """`"hu"` (windowed Hounsfield units) or `"uint8"` (8-bit scaled by 1/255): the preprocessing's."""
+        return self.preprocessing.input_kind
 
     @property
     def image_size(self):

@@ -67,8 +67,8 @@ def synthetic_slices(n=40, image_size=128, seed=0, hu_window=LUNG_WINDOW):
         hu_window: (low, high) HU mapped to 0 and 1.
 
     Returns:
-        `SliceSet` with `input_kind="hu"`, names `synthetic_0000`, ..., no groups, and the spacing of
-        a 350 mm field of view.
+        `SliceSet` with the preprocessing `Preprocessing("hu", hu_window, image_size)`, names
+        `synthetic_0000`, ..., no groups, and the spacing of a 350 mm field of view.
 
     Example:
         >>> s = synthetic_slices(n=8, image_size=64)
@@ -77,7 +77,7 @@ def synthetic_slices(n=40, image_size=128, seed=0, hu_window=LUNG_WINDOW):
     """
     size = normalize_image_size(image_size)
     hu, masks = synthetic_hu_slices(n, size, seed)
-    prep = Preprocessing("hu", hu_window, None)
+    prep = Preprocessing("hu", hu_window, size)
     spacing = np.tile([[FIELD_OF_VIEW_MM / size[0], FIELD_OF_VIEW_MM / size[1]]], (n, 1))
     return SliceSet(
         images=prep.scale(hu)[..., None],
@@ -85,7 +85,7 @@ def synthetic_slices(n=40, image_size=128, seed=0, hu_window=LUNG_WINDOW):
         names=[f"synthetic_{i:04d}" for i in range(n)],
         groups=None,
         spacing_mm=spacing,
-        input_kind="hu",
+        preprocessing=prep,
         source=f"synthetic(n={n}, image_size={size[0]}x{size[1]}, seed={seed})",
     )
 

@@ -2,12 +2,14 @@
 
 Exit status: 0 when every TFLite file meets its parity target, 1 when one
 misses it (the files are written all the same), 2 on bad input (one line on
-stderr, nothing written).
+stderr, nothing written), 130 when interrupted.
 """
 
 import argparse
 
-from tf_resattn.export.cli_errors import one_line_errors
+from tf_resattn.command_line import run_with_one_line_errors
+from tf_resattn.data import DataError
+from tf_resattn.inference.model_files import ExportError
 from tf_resattn.export.parity import MEDSEG100, TARGETS_PERCENT, format_parity
 
 PROGRAM = "tf-resattn-export"
@@ -28,18 +30,22 @@ def parse_args(argv):
 def main(argv=None):
     """Runs the export; returns the exit status."""
     args = parse_args(argv)
+    return run_with_one_line_errors(PROGRAM, lambda: export(args), (ExportError, DataError, FileNotFoundError))
+
+
+def export(args):
+    """Exports `args.model` into `args.out` and prints the parity report; returns 0, or 1 when a target is missed."""
     from tf_resattn.export.exporter import export_model
 
-    with one_line_errors(PROGRAM):
-        report = export_model(
-            args.model,
-            args.out,
-            image_size=args.image_size,
-            parity_count=args.parity_slices,
-            data_dir=args.data,
-            overwrite=args.overwrite,
-            tta=args.tta,
-        )
+    report = export_model(
+        args.model,
+        args.out,
+        image_size=args.image_size,
+        parity_count=args.parity_slices,
+        data_dir=args.data,
+        overwrite=args.overwrite,
+        tta=args.tta,
+    )
     print(format_parity(report))
     print(f"written: {args.out}")
     missed = [q for q in TARGETS_PERCENT if not report[q]["meets_target"]]

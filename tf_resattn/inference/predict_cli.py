@@ -1,12 +1,14 @@
 """`tf-resattn-predict --model PATH --input PATH --out DIR`: label maps, overlays and an infection report.
 
 Exit status: 0 on success, 2 on bad input (one line on stderr; no output
-folder is left behind).
+folder is left behind), 130 when interrupted.
 """
 
 import argparse
 
-from tf_resattn.export.cli_errors import one_line_errors
+from tf_resattn.command_line import run_with_one_line_errors
+from tf_resattn.io import DataError
+from tf_resattn.inference.model_files import ExportError
 
 PROGRAM = "tf-resattn-predict"
 
@@ -31,20 +33,23 @@ def parse_args(argv):
 def main(argv=None):
     """Runs the prediction; returns the exit status."""
     args = parse_args(argv)
+    return run_with_one_line_errors(PROGRAM, lambda: predict(args), (ExportError, DataError, FileNotFoundError))
+
+
+def predict(args):
+    """Segments `args.input` into `args.out` and prints the report; returns 0."""
     from tf_resattn.inference.predict import predict_path, report_table
 
-    with one_line_errors(PROGRAM):
-        report = predict_path(
-            args.model,
-            args.input,
-            args.out,
-            batch_size=args.batch_size,
-            num_classes=args.num_classes,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-            tta=args.tta,
-            window=args.window,
-        )
+    report = predict_path(
+        args.model,
+        args.input,
+        args.out,
+        batch_size=args.batch_size,
+        num_classes=args.num_classes,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        tta=args.tta,
+    )
     print(report_table(report))
     print(f"written: {args.out}/report.json")
     return 0

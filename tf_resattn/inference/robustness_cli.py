@@ -1,15 +1,16 @@
 """`scripts/robustness.py MODEL [MODEL ...] --data DIR`: Dice under controlled acquisition shifts, per model.
 
 Writes `robustness.json`, `robustness.md` (the table) and `robustness.png` (the plot) into `--out`
-and prints the table. Exit status 0, or 2 on bad input (one line on stderr).
+and prints the table. Exit status 0, 2 on bad input (one line on stderr), 130 when interrupted.
 """
 
 import argparse
 import json
 import pathlib
 
-from tf_resattn.export.cli_errors import one_line_errors
+from tf_resattn.command_line import run_with_one_line_errors
 from tf_resattn.inference.model_files import ExportError
+from tf_resattn.io import DataError
 
 PROGRAM = "robustness.py"
 
@@ -74,6 +75,9 @@ def run(args):
 def main(argv=None):
     """Runs the command line; returns the exit status."""
     args = parse_args(argv)
-    with one_line_errors(PROGRAM):
+
+    def command():
         run(args)
-    return 0
+        return 0
+
+    return run_with_one_line_errors(PROGRAM, command, (ExportError, DataError, FileNotFoundError))

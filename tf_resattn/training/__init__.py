@@ -1,7 +1,9 @@
 """Cross-validation training: configuration, folds, the one-fold trainer, reports and figures.
 
-The command line is `scripts/cv_train.py` (`tf_resattn.training.cli.main`). TensorFlow-only parts
-(`tf.data`, `tf.distribute`) live in `trainer.py` and `strategy.py`.
+The command line is `scripts/cv_train.py` (`tf_resattn.training.cli.main`); `run_data.py` loads
+the data both it and `tune.py` work on. TensorFlow-only parts live in `feed.py` (how training
+slices reach `fit`: `tf.data`, replicas, seeds per epoch; used by the trainer and the tuner) and
+`strategy.py` (`tf.distribute`, precision, determinism).
 """
 
 from tf_resattn.training.config import PRESETS, ConfigError, TrainingConfig, resolve_config

@@ -12,9 +12,11 @@ import pathlib
 import shutil
 
 from tf_resattn.command_line import OneLineParser, run_with_one_line_errors
-from tf_resattn.data import DataError, check_labels, load_slices, synthetic_slices
+from tf_resattn.data import DataError
 from tf_resattn.models import VARIANTS
 from tf_resattn.training.config import PRESETS, ConfigError, TrainingConfig, config_from_dict, incompatible_fields, resolve_config
+from tf_resattn.training.config_help import FIELD_HELP
+from tf_resattn.training.run_data import fold_groups, load_data
 from tf_resattn.training.files import read_json, write_json_atomic
 from tf_resattn.training.folds import check_splits, load_or_make_splits, parse_fold_list, read_split_file, save_splits
 
@@ -48,35 +50,6 @@ skipped, an interrupted fold continues from its last epoch.
 errors in the input print one line and exit with status 2.
 """
 
-FLAG_HELP = {
-    "data": "'synthetic' (default), a folder of images + masks (PNG; manifest.csv or matching names), or a NIfTI image file",
-    "synthetic_slices": "number of generated slices when --data synthetic",
-    "image_size": "training size in pixels (square); images are resized, masks by nearest neighbour",
-    "num_classes": "label classes including background",
-    "input_kind": "auto | hu | uint8: how to read the raw intensities",
-    "hu_window": "HU window LOW HIGH mapped to [0, 1] for HU input",
-    "n_folds": "number of cross-validation folds",
-    "val_fraction": "share of the training folds held out for choosing the best epoch",
-    "group_folds": "auto (grouped when the data give groups) | yes | no",
-    "seed": "seed of the splits, initialisation and shuffling",
-    "base_filters": "filters of the first level", "depth": "encoder levels",
-    "cardinality": "ResNeXt cardinality", "bottleneck_width": "ResNeXt bottleneck width",
-    "attention_levels": "decoder levels with LSH attention ('all' or a list)",
-    "num_heads": "attention heads", "key_dim": "attention key size",
-    "bucket_size": "LSH bucket size", "n_hashes": "LSH hash rounds",
-    "epochs": "training epochs per fold", "batch_size": "batch size per replica (global = this x replicas)",
-    "learning_rate": "Adam learning rate", "weight_decay": "> 0 switches to AdamW",
-    "loss": "ce | dice | ce_dice | focal_tversky", "class_weights": "one weight per class for the loss",
-    "augment": "none | offline (the paper's 6x set) | online; training slices only, after the split",
-    "acquisition_augment": "random window/level, gamma, contrast, histogram, noise, blur and resolution changes of the training images",
-    "strategy": "auto (mirrored when >1 GPU) | default | mirrored",
-    "mixed_precision": "mixed float16 on GPUs, bfloat16 on CPUs",
-    "deterministic": "deterministic ops: a resumed run ends with the same metrics as an uninterrupted one",
-    "jit_compile": "XLA-compile the training step (slower on the CPUs measured)",
-    "tensorboard": "write TensorBoard logs per fold", "figures": "write figures with the report",
-}
-
-
 def build_parser():
     """The command-line parser; every `TrainingConfig` field has a flag."""
     parser = OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
@@ -98,12 +71,12 @@ def build_parser():
             continue
         flag = "--" + field.name.replace("_", "-")
         if isinstance(field.default, bool):
-            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=FLAG_HELP[field.name])
+            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=FIELD_HELP[field.name])
         elif field.name in ("hu_window", "class_weights"):
-            group.add_argument(flag, dest=field.name, nargs="+", type=float, default=None, help=FLAG_HELP[field.name])
+            group.add_argument(flag, dest=field.name, nargs="+", type=float, default=None, help=FIELD_HELP[field.name])
         else:
             kind = str if field.default is None else type(field.default)
-            group.add_argument(flag, dest=field.name, type=kind, default=None, help=FLAG_HELP[field.name])
+            group.add_argument(flag, dest=field.name, type=kind, default=None, help=FIELD_HELP[field.name])
     return parser
 
 
@@ -111,7 +84,7 @@ def main(argv=None):
     """Runs the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     command = (lambda: report_only(args.out)) if args.report_only else (lambda: run(args))
-    return run_with_one_line_errors(PROG, command, (ConfigError, DataError))
+    return run_with_one_line_errors(PROG, command, (ConfigError, DataError), resumable=True)
 
 
 def report_only(out):
@@ -129,7 +102,7 @@ def run(args):
     cfg = resolve_config(args.preset, args.config, args.hparams, overrides)
     out = pathlib.Path(args.out) if args.out else _new_run_folder(cfg.preset)
     slices = load_data(cfg)
-    split_args = dict(groups=_groups(cfg, slices), val_fraction=cfg.val_fraction, seed=cfg.seed)
+    split_args = dict(groups=fold_groups(cfg, slices), val_fraction=cfg.val_fraction, seed=cfg.seed)
     given = read_split_file(args.splits, slices.names, **split_args) if args.splits else None
     if given is not None:
         cfg = dataclasses.replace(cfg, n_folds=given["n_folds"])
@@ -157,22 +130,6 @@ def run(args):
         raise
     _train_all(cfg, job_variants, slices, splits, folds, out, args.verbose)
     return _report(out)
-
-
-def load_data(cfg):
-    """The `SliceSet` that `cfg.data` names; labels checked against `cfg.num_classes`."""
-    if cfg.data != "synthetic":
-        return load_slices(cfg.data, image_size=cfg.image_size, num_classes=cfg.num_classes,
-                           input_kind=cfg.input_kind, hu_window=tuple(cfg.hu_window))
-    slices = synthetic_slices(n=cfg.synthetic_slices, image_size=cfg.image_size, seed=cfg.seed, hu_window=tuple(cfg.hu_window))
-    check_labels(slices.masks, cfg.num_classes, slices.names)
-    return slices
-
-
-def _groups(cfg, slices):
-    if cfg.group_folds == "yes" and slices.groups is None:
-        raise ConfigError(f"--group-folds yes, but {cfg.data} gives no groups (e.g. a 'group' or 'patient' column in manifest.csv)")
-    return slices.groups if cfg.group_folds != "no" else None
 
 
 def _check_models(cfg, slices):

@@ -18,11 +18,11 @@ Fold folder (`<run>/<variant>/fold_<k>/`), in the order things are written:
   headline) and `report` (at the training size, against the resized masks).
 
 The held-out fold is only the test set. Checkpoint selection uses the fold's validation slices,
-carved from the training folds (see `folds.py`). Offline augmentation touches training slices only.
+carved from the training folds (see `folds.py`). How the slices are fed to `fit` (augmentation of
+the training slices only, batches, replicas, seeds per epoch) is `feed.py`'s rule.
 """
 
 import csv
-import dataclasses
 import io
 import math
 import pathlib
@@ -32,51 +32,12 @@ import keras
 import numpy as np
 
 from tf_resattn import build_model, losses, metrics
-from tf_resattn.data import Preprocessing, augment_offline
-from tf_resattn.data.batches import make_batches
 from tf_resattn.data.preprocessing import restore_size
+from tf_resattn.training.feed import fit_epochs, make_feed
 from tf_resattn.training.files import copy_atomic, read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
 
 MONITOR = "val_mean_fg_dice"
 """Checkpoint selection score: mean foreground Dice on the validation slices (higher is better)."""
-
-
-@dataclasses.dataclass
-class FoldArrays:
-    """The arrays of one fold, exactly as they go into training, validation and testing.
-
-    Attributes:
-        train_images, train_masks: float32 `[N_train, H, W, 1]`, uint8 `[N_train, H, W]` (augmented
-            when `augment == "offline"`).
-        val_images, val_masks, test_images, test_masks: the same for validation and test (never augmented).
-        test_indices: int `[N_test]`, positions of the test slices in the data set.
-    """
-
-    train_images: np.ndarray
-    train_masks: np.ndarray
-    val_images: np.ndarray
-    val_masks: np.ndarray
-    test_images: np.ndarray
-    test_masks: np.ndarray
-    test_indices: np.ndarray
-
-
-def fold_arrays(slices, split, augment):
-    """Cuts one fold's arrays out of a `SliceSet`; offline augmentation only after the split, training only.
-
-    Args:
-        slices: the `SliceSet`.
-        split: one fold of `splits.json`: dict with "train", "val", "test" index lists.
-        augment: "none", "offline" (the paper's 6x set on the training slices) or "online".
-    """
-    train, val, test = (slices.subset(split[part]) for part in ("train", "val", "test"))
-    train_images, train_masks = train.images, train.masks
-    if augment == "offline":
-        train_images, train_masks = augment_offline(train_images, train_masks)
-    return FoldArrays(
-        train_images, train_masks, val.images, val.masks, test.images, test.masks,
-        np.asarray(split["test"], dtype=np.int64),
-    )
 
 
 def make_optimizer(cfg):
@@ -96,11 +57,6 @@ def build_compiled_model(cfg, variant, image_shape):
         jit_compile=cfg.jit_compile,
     )
     return model
-
-
-def epoch_seed(seed, fold, epoch):
-    """The seed of one epoch's shuffling and random state: a resumed run reuses it exactly."""
-    return (seed * 1_000_003 + fold * 10_007 + epoch) % (2**31 - 1)
 
 
 class FoldCheckpoint(keras.callbacks.Callback):
@@ -145,18 +101,6 @@ class FoldCheckpoint(keras.callbacks.Callback):
             self.on_epoch(seconds)
 
 
-class EpochProgbar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, told the run's total epochs although `fit` runs one epoch at a time."""
-
-    def __init__(self, total_epochs):
-        super().__init__()
-        self.total_epochs = total_epochs
-
-    def set_params(self, params):
-        super().set_params(params)
-        self.epochs = self.total_epochs
-
-
 def random_state(model):
     """The model's random-generator states (e.g. LSH hash rotations) by variable path, as lists."""
     return {v.path: np.asarray(v).tolist() for v in model.variables if "seed_generator_state" in v.path}
@@ -193,12 +137,9 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
         slices: the whole data set (`SliceSet`).
         split: this fold's dict from `splits.json` ("train", "val", "test" index lists).
         variant: a name from `tf_resattn.VARIANTS`.
-        fold: fold number (seeds per-epoch shuffling).
+        fold: fold number (seeds the epochs).
         fold_dir: `pathlib.Path` of `<run>/<variant>/fold_<k>`.
-        strategy: the `tf.distribute.Strategy`; the global batch is `cfg.batch_size` per replica.
-            With R > 1 replicas no replica may get an empty batch: the validation slices are
-            repeated R times (which leaves every validation metric unchanged), and a last training
-            batch smaller than R is dropped.
+        strategy: the `tf.distribute.Strategy`; how its replicas are fed is `tf_resattn.training.feed`'s rule.
         progress: a `Progress` for time estimates, or None.
         verbose: Keras verbosity (1 = progress bars).
 
@@ -209,41 +150,27 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
     if (fold_dir / "metrics.json").exists():
         return read_json(fold_dir / "metrics.json")
     fold_dir.mkdir(parents=True, exist_ok=True)
-    arrays = fold_arrays(slices, split, cfg.augment)
-    preprocessing = Preprocessing(slices.input_kind, tuple(cfg.hu_window), cfg.image_size)
-    write_json_atomic(fold_dir / "preprocessing.json", preprocessing.to_config())
-    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    train, val = slices.subset(split["train"]), slices.subset(split["val"])
+    feed = make_feed(cfg, (train.images, train.masks), (val.images, val.masks), strategy.num_replicas_in_sync, fold)
+    write_json_atomic(fold_dir / "preprocessing.json", slices.preprocessing.to_config())
     state = load_state(fold_dir)
     with strategy.scope():
         if state:
             model = keras.models.load_model(fold_dir / "checkpoint" / state["checkpoint"])
             restore_random_state(model, state.get("rng", {}))
         else:
-            model = build_compiled_model(cfg, variant, arrays.train_images.shape[1:])
+            model = build_compiled_model(cfg, variant, slices.images.shape[1:])
     start_epoch = state["epoch"] if state else 0
     if progress and start_epoch:
         progress.fold_skipped(variant, start_epoch)
     log = (lambda seconds: print(progress.epoch_done(variant, seconds), flush=True)) if progress else None
-    callbacks = [EpochProgbar(cfg.epochs), FoldCheckpoint(fold_dir, state, on_epoch=log)]
+    callbacks = [FoldCheckpoint(fold_dir, state, on_epoch=log)]
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(fold_dir / "logs"), write_graph=False))
-    replicas = strategy.num_replicas_in_sync
-    val_data = make_batches(np.concatenate([arrays.val_images] * replicas), np.concatenate([arrays.val_masks] * replicas), global_batch)
-    for epoch in range(start_epoch, cfg.epochs):
-        seed = epoch_seed(cfg.seed, fold, epoch)
-        keras.utils.set_random_seed(seed)
-        train_data = make_batches(
-            arrays.train_images, arrays.train_masks, global_batch,
-            augment="online" if cfg.augment == "online" else "none", shuffle=True, seed=seed,
-            acquisition=cfg.acquisition_augment,
-        )
-        if 0 < len(arrays.train_images) % global_batch < replicas:
-            train_data = train_data.rebatch(global_batch, drop_remainder=True)
-        model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
-                  callbacks=callbacks, verbose=verbose)
+    fit_epochs(model, feed, start_epoch, cfg.epochs, callbacks=callbacks, verbose=verbose)
     state = load_state(fold_dir)
     copy_atomic(fold_dir / "checkpoint" / state["best_checkpoint"], fold_dir / "best.keras")
-    return evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, global_batch)
+    return evaluate_fold(cfg, slices, split, feed, fold_dir, variant, fold, state)
 
 
 def predict_probabilities(model, images, batch_size):
@@ -257,26 +184,26 @@ def source_resolution_labels(probabilities, source_masks):
     return [np.argmax(restore_size(p[None], mask.shape)[0], axis=-1).astype(np.uint8) for p, mask in zip(probabilities, source_masks)]
 
 
-def evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, batch_size):
+def evaluate_fold(cfg, slices, split, feed, fold_dir, variant, fold, state):
     """Predicts the test fold with `best.keras`, saves `predictions.npz`, then `metrics.json` (last)."""
+    test = slices.subset(split["test"])
     best = keras.models.load_model(fold_dir / "best.keras", compile=False)
-    probabilities = predict_probabilities(best, arrays.test_images, batch_size)
+    probabilities = predict_probabilities(best, test.images, feed.batch_size)
     y_pred = np.argmax(probabilities, axis=-1).astype(np.uint8)
-    y_true = arrays.test_masks.astype(np.uint8)
+    y_true = test.masks.astype(np.uint8)
     report = metrics.segmentation_report(y_true, y_pred, cfg.num_classes)
-    if slices.source_masks is None:  # slices made at the training size: that is their own resolution
+    if test.source_masks is None:  # slices made at the training size: that is their own resolution
         source_report = report
     else:
-        source_masks = [slices.source_masks[i] for i in split["test"]]
-        source_labels = source_resolution_labels(probabilities, source_masks)
-        source_report = metrics.segmentation_report_by_slice(source_masks, source_labels, cfg.num_classes)
+        source_labels = source_resolution_labels(probabilities, test.source_masks)
+        source_report = metrics.segmentation_report_by_slice(test.source_masks, source_labels, cfg.num_classes)
     save_npz_atomic(
         fold_dir / "predictions.npz",
-        indices=arrays.test_indices,
-        names=np.asarray([slices.names[i] for i in split["test"]]),
+        indices=np.asarray(split["test"], dtype=np.int64),
+        names=np.asarray(test.names),
         y_true=y_true,
         y_pred=y_pred,
-        images=np.round(arrays.test_images[..., 0] * 255).astype(np.uint8),
+        images=np.round(test.images[..., 0] * 255).astype(np.uint8),
     )
     result = {
         "variant": variant,
@@ -286,7 +213,7 @@ def evaluate_fold(cfg, arrays, fold_dir, variant, fold, state, split, slices, ba
         "epochs": state["epoch"],
         "train_seconds": state["train_seconds"],
         "n_train": len(split["train"]),
-        "n_train_after_augmentation": len(arrays.train_images),
+        "n_train_after_augmentation": len(feed.train_images),
         "n_val": len(split["val"]),
         "n_test": len(split["test"]),
         "report_source_resolution": source_report,

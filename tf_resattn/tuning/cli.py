@@ -16,10 +16,11 @@ import time
 from tf_resattn.command_line import OneLineParser, run_with_one_line_errors
 from tf_resattn.data import DataError
 from tf_resattn.models import VARIANTS
-from tf_resattn.training.cli import FLAG_HELP, load_data
 from tf_resattn.training.config import PRESETS, RUNTIME_KEYS, ConfigError, TrainingConfig, resolve_config
+from tf_resattn.training.config_help import FIELD_HELP
 from tf_resattn.training.files import read_json, write_json_atomic
 from tf_resattn.training.folds import load_or_make_splits, make_splits, parse_fold_list, save_splits
+from tf_resattn.training.run_data import fold_groups, load_data
 from tf_resattn.training.trainer import MONITOR
 from tf_resattn.tuning.search import TUNERS, distributed_role, make_tuner, run_search, wait_for_chief, write_results
 from tf_resattn.tuning.space import load_space
@@ -32,7 +33,9 @@ Search the hyperparameters of the Residual Attention U-Net (keras-tuner), nested
 The search for --fold K trains on that fold's training slices and scores each trial by the mean
 foreground Dice (val_mean_fg_dice, maximised) on the fold's validation slices, which are carved
 from the training folds. The fold's test slices are never used: evaluate the result with
-cv_train.py on the same folds (same --data, --preset, --n-folds and --seed give the same splits).
+cv_train.py on the same folds (same --data, --preset, --n-folds, --group-folds and --seed give the
+same splits). A trial is fed exactly as cv_train.py feeds that fold: the same augmentation, batches
+and seeds per epoch.
 
 The searched space (tf_resattn.tuning.space.DEFAULT_SPACE) can be narrowed or widened with
 --space FILE (JSON or YAML): entries {values: [...]}, {min, max[, sampling, step]} or a bare value.
@@ -54,7 +57,7 @@ resume: run the same command again with the same --out; --overwrite starts afres
 errors in the input print one line and exit with status 2.
 """
 
-CONFIG_FLAGS = ("data", "synthetic_slices", "image_size", "num_classes", "input_kind", "n_folds", "seed",
+CONFIG_FLAGS = ("data", "synthetic_slices", "image_size", "num_classes", "input_kind", "n_folds", "group_folds", "seed",
                 "augment", "strategy", "epochs")
 """`TrainingConfig` fields settable by flag (everything else: --preset / --config)."""
 
@@ -85,7 +88,7 @@ def build_parser():
     group = parser.add_argument_group("settings (override the preset and --config)")
     fields = {f.name: f for f in dataclasses.fields(TrainingConfig)}
     for name in CONFIG_FLAGS:
-        help_text = "epochs per trial (hyperband: the most a trial gets)" if name == "epochs" else FLAG_HELP[name]
+        help_text = "epochs per trial (hyperband: the most a trial gets)" if name == "epochs" else FIELD_HELP[name]
         group.add_argument("--" + name.replace("_", "-"), dest=name, type=type(fields[name].default), default=None, help=help_text)
     return parser
 
@@ -93,7 +96,7 @@ def build_parser():
 def main(argv=None):
     """Runs the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    return run_with_one_line_errors(PROG, lambda: run(args), (ConfigError, DataError))
+    return run_with_one_line_errors(PROG, lambda: run(args), (ConfigError, DataError), resumable=True)
 
 
 def run(args):
@@ -112,10 +115,9 @@ def run(args):
     if args.overwrite and not overwrite:
         print(f"{PROG}: note: --overwrite is the chief's to give; this worker joins the chief's search", file=sys.stderr)
     slices = load_data(cfg)
-    groups = None if cfg.group_folds == "no" else slices.groups
     if args.splits and not pathlib.Path(args.splits).is_file():
         raise ConfigError(f"--splits file not found: {args.splits} (a cv_train.py run folder's splits.json)")
-    split_args = dict(groups=groups, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    split_args = dict(groups=fold_groups(cfg, slices), val_fraction=cfg.val_fraction, seed=cfg.seed)
     if overwrite and not args.splits:
         splits = make_splits(slices.names, cfg.n_folds, **split_args)
     else:
@@ -147,7 +149,7 @@ def run(args):
         replicas = strategy.num_replicas_in_sync
         if replicas > 1:
             print(f"{replicas} replicas: global batch = batch_size x {replicas}", flush=True)
-        hypermodel = SegmentationHyperModel(space, cfg, args.variant, slices.images.shape[1:], replicas)
+        hypermodel = SegmentationHyperModel(space, cfg, args.variant, slices.images.shape[1:], fold, replicas)
         try:
             tuner = make_tuner(args.tuner, hypermodel, out, epochs=cfg.epochs, max_trials=args.max_trials or DEFAULT_MAX_TRIALS,
                                factor=args.factor, seed=cfg.seed, overwrite=overwrite,

@@ -2,17 +2,16 @@
 
 `build(hp)` declares the space (`tf_resattn.tuning.space`), turns the sampled values into a
 `TrainingConfig` and builds + compiles the model exactly as cross-validation does
-(`tf_resattn.training.trainer.build_compiled_model`). `fit(hp, model, ...)` batches the arrays with
-the sampled batch size (per replica) and trains; the tuner reads `val_mean_fg_dice` from the logs.
+(`tf_resattn.training.trainer.build_compiled_model`). `fit(hp, model, ...)` feeds and trains it
+exactly as cross-validation trains that fold (`tf_resattn.training.feed`: augmentation, the sampled
+batch size per replica, seeds per epoch); the tuner reads `val_mean_fg_dice` from the logs.
 """
 
 import keras_tuner
 import numpy as np
-import tensorflow as tf
 
-from tf_resattn.data import augment_offline
-from tf_resattn.data.pipeline import make_dataset
 from tf_resattn.training.config import config_from_dict
+from tf_resattn.training.feed import fit_epochs, make_feed
 from tf_resattn.training.trainer import build_compiled_model
 
 
@@ -50,21 +49,23 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
         base_cfg: the `TrainingConfig` the sampled values override (data, classes, seed, augment...).
         variant: a name from `tf_resattn.VARIANTS`.
         image_shape: `(H, W, C)` of the training images.
+        fold: the outer fold tuned on (seeds the epochs as cross-validation's fold does).
         replicas: replicas of the tuner's distribution strategy; the global batch is the sampled
             `batch_size` times this.
 
     Example:
-        hypermodel = SegmentationHyperModel(load_space(None), cfg, "resattn", (64, 64, 1))
+        hypermodel = SegmentationHyperModel(load_space(None), cfg, "resattn", (64, 64, 1), fold=0)
         tuner = keras_tuner.RandomSearch(hypermodel, objective=..., max_trials=3)
         tuner.search(train_images, train_masks, validation_data=(val_images, val_masks), epochs=2)
     """
 
-    def __init__(self, space, base_cfg, variant, image_shape, replicas=1):
+    def __init__(self, space, base_cfg, variant, image_shape, fold, replicas=1):
         super().__init__(name=f"{variant}_hypermodel")
         self.space = space
         self.base_cfg = base_cfg
         self.variant = variant
         self.image_shape = tuple(image_shape)
+        self.fold = fold
         self.replicas = replicas
 
     def build(self, hp):
@@ -72,7 +73,7 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
         cfg = config_for(self.base_cfg, declare(self.space, hp))
         return build_compiled_model(cfg, self.variant, self.image_shape)
 
-    def fit(self, hp, model, images, masks, validation_data, epochs=1, **kwargs):
+    def fit(self, hp, model, images, masks, validation_data, epochs=1, initial_epoch=0, callbacks=(), verbose=1):
         """Trains on `images` float32 `[N, H, W, 1]` / `masks` `[N, H, W]`, validates on `validation_data`.
 
         Args:
@@ -80,30 +81,17 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
             model: the model `build` returned.
             images, masks: the training slices (offline augmentation, when configured, happens here).
             validation_data: `(images, masks)` of the inner validation split (never augmented).
-            epochs: the epoch to stop after (Hyperband also passes `initial_epoch`).
-            **kwargs: passed on to `model.fit` (callbacks, initial_epoch, verbose).
+            epochs: the epoch to stop after.
+            initial_epoch: epochs already trained (Hyperband continues a trial from an earlier one).
+            callbacks: the tuner's Keras callbacks.
+            verbose: Keras verbosity.
 
         Returns:
-            The `History` of `model.fit`.
+            The `History` of the epochs trained.
         """
         cfg = config_for(self.base_cfg, tuned_values(hp.values, self.space))
-        if cfg.augment == "offline":
-            images, masks = augment_offline(images, masks)
-        global_batch = cfg.batch_size * self.replicas
-        online = "online" if cfg.augment == "online" else "none"
-        if self.replicas == 1:
-            train = make_dataset(images, masks, global_batch, augment=online, shuffle=True, seed=cfg.seed,
-                                 acquisition=cfg.acquisition_augment)
-        else:
-            # Whole per-replica groups only (an epoch drops fewer than `replicas` shuffled slices), so
-            # that every batch splits evenly over the replicas.
-            groups = make_dataset(images, masks, self.replicas, augment=online, shuffle=True, seed=cfg.seed,
-                                  acquisition=cfg.acquisition_augment)
-            train = groups.filter(lambda x, y: tf.shape(x)[0] == self.replicas).rebatch(global_batch)
-        # Every replica needs a non-empty batch; repeating the validation slices leaves the scores unchanged.
-        val_images, val_masks = (np.concatenate([a] * self.replicas) for a in validation_data)
-        val = make_dataset(val_images, val_masks, global_batch)
-        return model.fit(train, validation_data=val, epochs=epochs, **kwargs)
+        feed = make_feed(cfg, (images, masks), validation_data, self.replicas, self.fold)
+        return fit_epochs(model, feed, initial_epoch, epochs, callbacks=callbacks, verbose=verbose)
 
 
 def tuned_values(hp_values, space):

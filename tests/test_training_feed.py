@@ -1,0 +1,129 @@
+"""The one feeding rule: cross-validation's trainer and the tuning hypermodel hand `fit` the same batches."""
+
+import json
+import pathlib
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tf_resattn.training.config import resolve_config
+from tf_resattn.training.feed import epoch_seed, make_feed, training_batches, validation_batches
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EPOCHS = 2
+FOLD = 1
+SETTINGS = {"synthetic_slices": 18, "batch_size": 2, "augment": "online", "acquisition_augment": True,
+            "epochs": EPOCHS, "loss": "ce", "variants": ["unet"]}
+"""Smoke data whose training fold (7 slices) leaves a last batch of 1 (one replica) and of 3 (two replicas)."""
+
+SCRIPT = textwrap.dedent(
+    """
+    import json
+    import pickle
+    import sys
+
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import keras_tuner
+
+    from tf_resattn.training import trainer
+    from tf_resattn.training.config import resolve_config
+    from tf_resattn.training.folds import make_splits
+    from tf_resattn.training.run_data import load_data
+    from tf_resattn.training.strategy import choose_strategy
+    from tf_resattn.tuning.hypermodel import SegmentationHyperModel
+    from tf_resattn.tuning.search import inner_split
+
+    out, settings, fold = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+    recorded = []
+    original_fit = keras.Model.fit
+
+    def arrays(dataset):
+        return [(images.numpy(), masks.numpy()) for images, masks in dataset]
+
+    def recording_fit(self, x, validation_data=None, **kwargs):
+        recorded.append({"train": arrays(x), "val": arrays(validation_data), "epochs": (kwargs["initial_epoch"], kwargs["epochs"])})
+        return original_fit(self, x, validation_data=validation_data, **kwargs)
+
+    keras.Model.fit = recording_fit
+    cfg = resolve_config("smoke", overrides=settings)
+    slices = load_data(cfg)
+    split = make_splits(slices.names, cfg.n_folds, val_fraction=cfg.val_fraction, seed=cfg.seed)["folds"][fold]
+    results = {"split": split}
+    for replicas, name in ((1, "default"), (2, "mirrored")):
+        strategy = choose_strategy(name)
+        assert strategy.num_replicas_in_sync == replicas
+        recorded.clear()
+        trainer.train_fold(cfg, slices, split, "unet", fold, f"{out}/cv_{replicas}", strategy, verbose=0)
+        results[("trainer", replicas)] = list(recorded)
+
+        recorded.clear()
+        hypermodel = SegmentationHyperModel({"batch_size": cfg.batch_size}, cfg, "unet", slices.images.shape[1:], fold, replicas)
+        hp = keras_tuner.HyperParameters()
+        with strategy.scope():
+            model = hypermodel.build(hp)
+        (images, masks), validation = inner_split(slices, split)
+        hypermodel.fit(hp, model, images, masks, validation_data=validation, epochs=cfg.epochs, verbose=0)
+        results[("hypermodel", replicas)] = list(recorded)
+    with open(f"{out}/batches.pkl", "wb") as f:
+        pickle.dump(results, f)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    """What `fit` got, per epoch, from the trainer and the hypermodel with one and with two replicas."""
+    out = tmp_path_factory.mktemp("feed")
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(out), json.dumps(SETTINGS), str(FOLD)], cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(out / "batches.pkl", "rb") as f:
+        return pickle.load(f)
+
+
+def expected_batch_sizes(n, global_batch, replicas):
+    """Whole global batches, then the rest unless it is smaller than the replicas (`feed.training_batches`)."""
+    rest = n % global_batch
+    return [global_batch] * (n // global_batch) + ([rest] if rest >= replicas else [])
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_trainer_and_hypermodel_fit_the_same_batches(fed, replicas):
+    trainer_fits, tuning_fits = fed[("trainer", replicas)], fed[("hypermodel", replicas)]
+    assert [f["epochs"] for f in trainer_fits] == [f["epochs"] for f in tuning_fits] == [(e, e + 1) for e in range(EPOCHS)]
+    global_batch = SETTINGS["batch_size"] * replicas
+    n_train = len(fed["split"]["train"])
+    for ours, theirs in zip(trainer_fits, tuning_fits):
+        for part in ("train", "val"):
+            assert [b[0].shape[0] for b in ours[part]] == [b[0].shape[0] for b in theirs[part]]
+            for (images, masks), (other_images, other_masks) in zip(ours[part], theirs[part]):
+                np.testing.assert_array_equal(images, other_images)
+                np.testing.assert_array_equal(masks, other_masks)
+        assert [len(b[0]) for b in ours["train"]] == expected_batch_sizes(n_train, global_batch, replicas)
+        assert sum(len(b[0]) for b in ours["val"]) == replicas * len(fed["split"]["val"])
+    first, second = (np.concatenate([b[0] for b in f["train"]]) for f in trainer_fits)
+    assert not np.array_equal(first, second)  # each epoch its own shuffle and transforms
+
+
+def test_the_training_fold_exercises_both_last_batch_rules(fed):
+    n_train = len(fed["split"]["train"])
+    assert n_train % 2 == 1 and n_train % 4 >= 2  # one replica keeps a batch of 1, two keep one of 3
+
+
+def test_offline_set_is_built_once_and_epoch_seeds_differ():
+    cfg = resolve_config("smoke", overrides={"augment": "offline", "batch_size": 3})
+    images = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    masks = np.zeros((5, 8, 8), np.uint8)
+    feed = make_feed(cfg, (images, masks), (images[:2], masks[:2]), replicas=2, fold=0)
+    assert len(feed.train_images) == 30 and feed.batch_size == 6
+    assert [len(b[0]) for b in training_batches(feed, epoch=0)] == [6] * 5
+    assert sum(len(b[0]) for b in validation_batches(feed)) == 4
+    assert len({epoch_seed(cfg.seed, fold, epoch) for fold in range(3) for epoch in range(5)}) == 15

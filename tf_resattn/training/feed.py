@@ -1,0 +1,141 @@
+"""How training slices are fed to `model.fit`: the one rule of cross-validation and tuning (TensorFlow only).
+
+`train_fold` (`trainer.py`) and `SegmentationHyperModel.fit` (`tf_resattn.tuning.hypermodel`) both
+make a `Feed` with `make_feed` and train with `fit_epochs`, so a tuning trial on outer fold `k` sees
+the same batches as cross-validation's fold `k` for the same settings and replica count:
+
+- augmentation (training slices only, after the split): `"offline"` builds the paper's 6x set once
+  (`augment_offline`); `"online"` draws a new transform per slice and epoch; `acquisition_augment`
+  adds a random acquisition change per slice and epoch (`tf_resattn.data.pipeline`);
+- batching: the global batch is `cfg.batch_size` per replica times the replicas; the training
+  slices are reshuffled every epoch, the validation slices keep their order;
+- replicas: with R > 1 no replica may get an empty batch, so the validation slices are repeated R
+  times (which leaves every validation metric unchanged) and a last training batch smaller than R
+  is dropped (a larger one is split over the replicas);
+- seeds: every epoch has its own seed, `epoch_seed(cfg.seed, fold, epoch)`, for its shuffling, its
+  random transforms and Keras' global seed; `fit` runs one epoch at a time, so a resumed fold or a
+  Hyperband trial that continues from `initial_epoch` gets exactly the epochs it would have had.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from tf_resattn.data import augment_offline
+from tf_resattn.data.pipeline import make_dataset
+
+
+def epoch_seed(seed, fold, epoch):
+    """The seed of one epoch's shuffling and random state: a resumed run reuses it exactly."""
+    return (seed * 1_000_003 + fold * 10_007 + epoch) % (2**31 - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Feed:
+    """The slices and settings that feed one fold (or one tuning trial) to `model.fit`.
+
+    Attributes:
+        train_images, train_masks: float32 `[N, H, W, 1]`, uint8 `[N, H, W]`: the training slices
+            (the 6x set when the augmentation is offline).
+        val_images, val_masks: the validation slices, never augmented.
+        batch_size: the global batch (slices per step over all replicas).
+        replicas: replicas of the distribution strategy.
+        online: a random transform per slice and epoch.
+        acquisition: a random acquisition change per slice and epoch.
+        seed, fold: what the epoch seeds are drawn from (`epoch_seed`).
+    """
+
+    train_images: np.ndarray
+    train_masks: np.ndarray
+    val_images: np.ndarray
+    val_masks: np.ndarray
+    batch_size: int
+    replicas: int
+    online: bool
+    acquisition: bool
+    seed: int
+    fold: int
+
+
+def make_feed(cfg, train, validation, replicas, fold):
+    """The `Feed` of one fold; builds the offline 6x set from the training slices when `cfg.augment` asks.
+
+    Args:
+        cfg: the `TrainingConfig` (augment, acquisition_augment, batch_size, seed).
+        train: `(images float32 [N, H, W, 1], masks [N, H, W])`, the training slices.
+        validation: the same for the validation slices.
+        replicas: replicas of the distribution strategy (`strategy.num_replicas_in_sync`).
+        fold: the outer fold number (seeds the epochs).
+    """
+    train_images, train_masks = train
+    if cfg.augment == "offline":
+        train_images, train_masks = augment_offline(train_images, train_masks)
+    val_images, val_masks = validation
+    return Feed(
+        np.asarray(train_images, dtype=np.float32), np.asarray(train_masks, dtype=np.uint8),
+        np.asarray(val_images, dtype=np.float32), np.asarray(val_masks, dtype=np.uint8),
+        cfg.batch_size * replicas, replicas, cfg.augment == "online", cfg.acquisition_augment, cfg.seed, fold,
+    )
+
+
+def training_batches(feed, epoch):
+    """The training batches of `epoch`: reshuffled with the epoch's seed, a last batch smaller than the replicas dropped.
+
+    Returns:
+        `tf.data.Dataset` of `(images float32 [B, H, W, 1], masks int32 [B, H, W])`.
+    """
+    batches = make_dataset(
+        feed.train_images, feed.train_masks, feed.batch_size, augment="online" if feed.online else "none",
+        shuffle=True, seed=epoch_seed(feed.seed, feed.fold, epoch), acquisition=feed.acquisition,
+    )
+    if 0 < len(feed.train_images) % feed.batch_size < feed.replicas:
+        batches = batches.rebatch(feed.batch_size, drop_remainder=True)
+    return batches
+
+
+def validation_batches(feed):
+    """The validation slices repeated once per replica, in order, in global batches (`tf.data.Dataset`)."""
+    repeat = feed.replicas
+    return make_dataset(np.concatenate([feed.val_images] * repeat), np.concatenate([feed.val_masks] * repeat), feed.batch_size)
+
+
+class EpochProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, told the run's total epochs although `fit` runs one epoch at a time."""
+
+    def __init__(self, total_epochs):
+        super().__init__()
+        self.total_epochs = total_epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.total_epochs
+
+
+def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1):
+    """Trains `model` from `initial_epoch` up to `epochs`, one `model.fit` per epoch with its own seed.
+
+    Args:
+        model: a compiled Keras model (built under the strategy's scope when there are replicas).
+        feed: the `Feed`.
+        initial_epoch: epochs already done (0 for a fresh start).
+        epochs: the epoch to stop after.
+        callbacks: Keras callbacks; they see every epoch, numbered from `initial_epoch`.
+        verbose: Keras verbosity.
+
+    Returns:
+        A `keras.callbacks.History` of all the epochs trained.
+    """
+    history = keras.callbacks.History()
+    history.epoch = []
+    callbacks = [EpochProgbar(epochs), *callbacks]
+    validation = validation_batches(feed)
+    for epoch in range(initial_epoch, epochs):
+        keras.utils.set_random_seed(epoch_seed(feed.seed, feed.fold, epoch))
+        step = model.fit(training_batches(feed, epoch), validation_data=validation, initial_epoch=epoch, epochs=epoch + 1,
+                         shuffle=False, callbacks=callbacks, verbose=verbose)
+        history.epoch += step.epoch
+        for name, values in step.history.items():
+            history.history.setdefault(name, []).extend(values)
+    history.set_model(model)
+    return history
