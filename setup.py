@@ -51,7 +51,7 @@ class BuildOpLibrary(build_ext):
 
 setup(
     name="tf_resattn",
-    version="0.1.0",
+    version=runpy.run_path(str(ROOT / "tf_resattn" / "version.py"))["__version__"],
     description="Residual Attention U-Net (ResNeXt encoder, LSH-attention decoder) for COVID-19 CT segmentation",
     packages=find_packages(include=["tf_resattn", "tf_resattn.*"]),
     ext_modules=[Extension("tf_resattn.ops._lsh_sort_ops", sources=[], optional=True)],

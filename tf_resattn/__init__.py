@@ -4,13 +4,12 @@
 3 model; `layers`, `losses` and `metrics` hold the registered building blocks.
 """
 
-__version__ = "0.1.0"
-
 from tf_resattn import quiet_import
 
 quiet_import.import_tensorflow()
 
 from tf_resattn import layers, losses, metrics
 from tf_resattn.models import VARIANTS, build_model
+from tf_resattn.version import __version__
 
 __all__ = ["VARIANTS", "build_model", "layers", "losses", "metrics", "__version__"]

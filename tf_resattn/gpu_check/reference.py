@@ -29,7 +29,8 @@ import pathlib
 import keras
 import numpy as np
 
-from tf_resattn import build_model, losses
+from tf_resattn import losses
+from tf_resattn.models import build_model
 from tf_resattn.gpu_check.gradients import loss_and_gradients
 from tf_resattn.gpu_check.sizes import NUM_CLASSES, PARITY_VARIANTS, sizes_from_dict
 from tf_resattn.gpu_check.weights import assign_seeded_weights, weight_checksums

@@ -12,7 +12,8 @@ import time
 import keras
 import numpy as np
 
-from tf_resattn import build_model, losses, metrics
+from tf_resattn import losses, metrics
+from tf_resattn.models import build_model
 from tf_resattn.gpu_check.memory import peak_memory_bytes
 from tf_resattn.gpu_check.sizes import NUM_CLASSES
 

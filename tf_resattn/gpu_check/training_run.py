@@ -13,7 +13,8 @@ import time
 
 import keras
 
-from tf_resattn import build_model, losses, metrics
+from tf_resattn import losses, metrics
+from tf_resattn.models import build_model
 from tf_resattn.data import augment_offline, load_slices
 from tf_resattn.data.batches import make_batches
 from tf_resattn.gpu_check.memory import peak_memory_bytes

@@ -76,7 +76,7 @@ def load_keras_model(path, preprocessing=None):
     """
     import keras
 
-    import tf_resattn  # noqa: F401  (registers the layers)
+    from tf_resattn import layers, losses, metrics  # noqa: F401  (registers the layers, losses and metrics)
 
     path = pathlib.Path(path)
     if model_kind(path) != "keras":

@@ -14,8 +14,8 @@ import pathlib
 
 import numpy as np
 
-from tf_resattn import __version__
 from tf_resattn.classes import class_names
+from tf_resattn.version import __version__
 
 MANUFACTURER = "tf_resattn"
 SERIES_DESCRIPTION = "tf_resattn infection segmentation"

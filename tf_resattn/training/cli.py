@@ -134,7 +134,7 @@ def run(args):
 
 def _check_models(cfg, slices):
     """Builds each variant once so that an impossible model setting fails before anything is written."""
-    from tf_resattn import build_model
+    from tf_resattn.models import build_model
 
     for variant in cfg.variants:
         try:

@@ -31,7 +31,8 @@ import time
 import keras
 import numpy as np
 
-from tf_resattn import build_model, losses, metrics
+from tf_resattn import losses, metrics
+from tf_resattn.models import build_model
 from tf_resattn.data.preprocessing import restore_size
 from tf_resattn.training.feed import fit_epochs, make_feed
 from tf_resattn.training.files import copy_atomic, read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
