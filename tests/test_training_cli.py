@@ -179,3 +179,23 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, caps
     assert status == 2
     assert len(err) == 1 and fragment in err[0], err
     assert not out.exists()
+
+
+def test_train_all_writes_what_a_fold_writes_without_a_test_fold(smoke_run, tmp_path, capsys):
+    out = tmp_path / "all"
+    assert run_cli(SMOKE + ["--train-all", "--out", str(out)]) == 0
+    assert "no test fold" in capsys.readouterr().out
+    fold, cv_fold = out / "unet" / "fold_all", smoke_run["out"] / "unet" / "fold_0"
+    assert {p.name for p in fold.iterdir()} == {p.name for p in cv_fold.iterdir()} - {"predictions.npz"}
+    assert (fold / "preprocessing.json").read_text() == (cv_fold / "preprocessing.json").read_text()
+    splits = json.loads((out / "splits.json").read_text())
+    (part,) = splits["folds"]
+    assert splits["train_all"] and part["test"] == []
+    assert sorted(part["train"] + part["val"]) == list(range(len(smoke_run["slices"]))) and part["val"]
+    metrics = json.loads((fold / "metrics.json").read_text())
+    assert metrics["n_test"] == 0 and "report" not in metrics
+    assert metrics["n_train"] + metrics["n_val"] == len(smoke_run["slices"])
+    assert run_cli(SMOKE + ["--train-all", "--out", str(out)]) == 0  # a rerun finds the model finished
+    assert "finished, skipped" in capsys.readouterr().out
+    assert run_cli(SMOKE + ["--train-all", "--splits", str(out / "splits.json"), "--out", str(tmp_path / "b")]) == 2
+    assert "give one of them" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
+from data_helpers import write_png_set
 
 from tf_resattn.data import synthetic_slices
 from tf_resattn.training.cli import main as cv_main
@@ -43,4 +45,21 @@ def test_group_folds_yes_without_groups_is_the_same_error_in_training_and_tuning
 def test_load_data_keeps_the_preprocessing_it_applied():
     cfg = resolve_config("smoke", overrides={"hu_window": [-900.0, 300.0]})
     slices = load_data(cfg)
-    assert slices.preprocessing.to_config() == {"input_kind": "hu", "hu_window": [-900.0, 300.0], "image_size": [32, 32]}
+    assert slices.preprocessing.to_config() == {"input_kind": "hu", "hu_window": [-900.0, 300.0], "image_size": [32, 32], "source_window": None}
+
+
+def test_source_window_is_recorded_for_8_bit_slices_and_refused_for_hu(tmp_path):
+    images = np.full((3, 32, 32), 59, np.uint8)  # air at grey 59, soft tissue at 234: about the lung window
+    images[:, 6:26, 6:26] = 234
+    masks = np.zeros((3, 32, 32), np.uint8)
+    masks[:, 10:14, 10:14] = 1
+    folder = write_png_set(tmp_path / "png", images, masks)
+    given = load_data(resolve_config("smoke", overrides={"data": str(folder), "source_window": ["-1350", "150"]}))
+    assert given.preprocessing.source_window == (-1350.0, 150.0)
+    estimated = load_data(resolve_config("smoke", overrides={"data": str(folder), "source_window": "auto"}))
+    low, high = estimated.preprocessing.source_window
+    assert abs(low - -1351.0) < 30 and abs(high - 165.0) < 30  # the line through (59, -1000 HU) and (234, 40 HU)
+    with pytest.raises(ConfigError, match="source_window must be LOW HIGH"):
+        resolve_config("smoke", overrides={"source_window": [150, -1350]})
+    with pytest.raises(ConfigError, match="--source-window is for 8-bit slices"):
+        load_data(resolve_config("smoke", overrides={"source_window": [-1350, 150]}))  # synthetic slices are HU

@@ -58,7 +58,7 @@ def averaged_model(models, tta=False, name=None):
 
 
 def fold_models(path):
-    """The `fold_<k>/best.keras` files of a run folder or of one variant's folder, sorted by fold.
+    """The `fold_<k>/best.keras` (or `fold_all/best.keras`) files of a run folder or of one variant's folder, sorted by fold.
 
     Returns None when `path` is no such folder.
 
@@ -81,4 +81,6 @@ def fold_models(path):
 
 
 def _fold_number(best_model):
-    return int(best_model.parent.name.split("_", 1)[1])
+    """Sort key of `fold_<k>/best.keras`; `fold_all` (`--train-all`) first."""
+    number = best_model.parent.name.split("_", 1)[1]
+    return -1 if number == "all" else int(number)

@@ -18,7 +18,9 @@ from tf_resattn.training.config import PRESETS, ConfigError, TrainingConfig, con
 from tf_resattn.training.config_help import FIELD_HELP
 from tf_resattn.training.run_data import fold_groups, load_data
 from tf_resattn.training.files import read_json, write_json_atomic
-from tf_resattn.training.folds import check_splits, load_or_make_splits, parse_fold_list, read_split_file, save_splits
+from tf_resattn.training.folds import (
+    check_splits, fold_folder, load_or_make_splits, parse_fold_list, read_split_file, save_splits, train_all_split,
+)
 
 PROG = "cv_train.py"
 
@@ -60,6 +62,9 @@ def build_parser():
     parser.add_argument("--out", metavar="DIR", help="run folder (default: a new runs/<time>-<preset>); reuse it to resume")
     parser.add_argument("--splits", metavar="FILE",
                         help="a fixed split (JSON with 'train' and 'test' slice ids) or a run's splits.json, instead of k folds")
+    parser.add_argument("--train-all", action="store_true",
+                        help="train one model on all labelled slices (a validation share picks the best epoch), no test fold: "
+                             "the model to ship, in <out>/<variant>/fold_all")
     parser.add_argument("--folds", metavar="K,K", help="fold numbers to train, e.g. 0,3 (default: all)")
     parser.add_argument("--variants", nargs="+", metavar="V",
                         help=f"networks to compare, from {' '.join(VARIANTS)} or 'all' (default: resattn unet)")
@@ -72,6 +77,8 @@ def build_parser():
         flag = "--" + field.name.replace("_", "-")
         if isinstance(field.default, bool):
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=FIELD_HELP[field.name])
+        elif field.name == "source_window":
+            group.add_argument(flag, dest=field.name, nargs="+", default=None, metavar="LOW HIGH | auto", help=FIELD_HELP[field.name])
         elif field.name in ("hu_window", "class_weights"):
             group.add_argument(flag, dest=field.name, nargs="+", type=float, default=None, help=FIELD_HELP[field.name])
         else:
@@ -103,7 +110,15 @@ def run(args):
     out = pathlib.Path(args.out) if args.out else _new_run_folder(cfg.preset)
     slices = load_data(cfg)
     split_args = dict(groups=fold_groups(cfg, slices), val_fraction=cfg.val_fraction, seed=cfg.seed)
-    given = read_split_file(args.splits, slices.names, **split_args) if args.splits else None
+    if slices.preprocessing.source_window is not None:
+        low, high = slices.preprocessing.source_window
+        print(f"display window of the 8-bit slices (recorded with the model): {low:.0f} to {high:.0f} HU", flush=True)
+    if args.train_all and args.splits:
+        raise ConfigError("--train-all trains on every slice and --splits holds some out; give one of them")
+    if args.train_all:
+        given, source = train_all_split(slices.names, **split_args), "--train-all"
+    else:
+        given, source = (read_split_file(args.splits, slices.names, **split_args), f"--splits {args.splits}") if args.splits else (None, None)
     if given is not None:
         cfg = dataclasses.replace(cfg, n_folds=given["n_folds"])
     job_variants = cfg.variants
@@ -112,7 +127,7 @@ def run(args):
         splits = load_or_make_splits(out / "splits.json", slices.names, cfg.n_folds, **split_args)
     else:
         if (out / "splits.json").exists() and read_json(out / "splits.json") != given:
-            raise ConfigError(f"{out} was trained on other splits than --splits {args.splits} gives; use a new --out")
+            raise ConfigError(f"{out} was trained on other splits than {source} gives; use a new --out")
         splits = given
     check_splits(splits)
     folds = parse_fold_list(args.folds, cfg.n_folds)
@@ -128,7 +143,11 @@ def run(args):
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
-    _train_all(cfg, job_variants, slices, splits, folds, out, args.verbose)
+    _train_folds(cfg, job_variants, slices, splits, folds, out, args.verbose)
+    if "train_all" in splits:
+        for variant in job_variants:
+            print(f"{variant}: trained on all {len(slices)} slices, no test fold: {out / variant / 'fold_all' / 'best.keras'}")
+        return 0
     return _report(out)
 
 
@@ -166,17 +185,21 @@ def _new_run_folder(preset):
     return out
 
 
-def _train_all(cfg, job_variants, slices, splits, folds, out, verbose):
+def _train_folds(cfg, job_variants, slices, splits, folds, out, verbose):
     """Trains every requested variant x fold, skipping finished ones, with progress lines."""
     from tf_resattn.training.progress import Progress
     from tf_resattn.training.strategy import runtime
     from tf_resattn.training.trainer import train_fold
 
     print(f"Run folder: {out}  (after an interruption, rerun with --out {out} to resume)", flush=True)
-    layout = (f"fixed split {splits['fixed_split']}" if "fixed_split" in splits
-              else f"{cfg.n_folds} folds ({'grouped' if splits['grouped'] else 'by slice'})")
+    if "train_all" in splits:
+        layout = "all slices, no test fold"
+    elif "fixed_split" in splits:
+        layout = f"fixed split {splits['fixed_split']}"
+    else:
+        layout = f"{cfg.n_folds} folds ({'grouped' if splits['grouped'] else 'by slice'})"
     print(f"{len(slices)} slices from {slices.source or cfg.data}; {layout}; variants {' '.join(job_variants)}; folds {','.join(map(str, folds))}", flush=True)
-    pending = {v: [k for k in folds if not (out / v / f"fold_{k}" / "metrics.json").exists()] for v in job_variants}
+    pending = {v: [k for k in folds if not (out / v / fold_folder(splits, k) / "metrics.json").exists()] for v in job_variants}
     progress = Progress({v: len(ks) * cfg.epochs for v, ks in pending.items()})
     with runtime(cfg) as strategy:
         if strategy.num_replicas_in_sync > 1:
@@ -186,7 +209,7 @@ def _train_all(cfg, job_variants, slices, splits, folds, out, verbose):
                 done = k not in pending[variant]
                 progress.header(variant, k, cfg.n_folds, "finished, skipped" if done else "")
                 if not done:
-                    train_fold(cfg, slices, splits["folds"][k], variant, k, out / variant / f"fold_{k}", strategy, progress, verbose)
+                    train_fold(cfg, slices, splits["folds"][k], variant, k, out / variant / fold_folder(splits, k), strategy, progress, verbose)
 
 
 def _report(out):

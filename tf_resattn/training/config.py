@@ -42,6 +42,7 @@ class TrainingConfig:
     num_classes: int = 4
     input_kind: str = "auto"
     hu_window: tuple = (-1000.0, 400.0)
+    source_window: tuple | str | None = None
     # folds
     n_folds: int = 3
     val_fraction: float = 0.1
@@ -215,6 +216,19 @@ def validate(cfg):
         raise ConfigError(f"class_weights needs {cfg.num_classes} values (one per class), got {len(cfg.class_weights)}")
 
 
+def _source_window(value):
+    """None, `"auto"` or (low, high) HU from a flag, JSON or YAML value."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    if [str(item).lower() for item in items] == ["auto"]:
+        return "auto"
+    numbers = tuple(float(_number("source_window", item)) for item in items)
+    if len(numbers) != 2 or numbers[0] >= numbers[1]:
+        raise ConfigError(f"source_window must be LOW HIGH in HU with low < high, or auto, got {value!r}")
+    return numbers
+
+
 def _field_names():
     return tuple(f.name for f in dataclasses.fields(TrainingConfig))
 
@@ -226,6 +240,8 @@ def _coerce(key, value):
     """Converts a value from JSON/YAML/flags to the field's type, or raises `ConfigError`."""
     if key == "class_weights":
         return None if value is None else tuple(float(_number(key, w)) for w in _sequence(key, value))
+    if key == "source_window":
+        return _source_window(value)
     kind = _FIELD_TYPES[key]
     if kind is tuple:
         items = _sequence(key, value)

@@ -7,6 +7,8 @@ FIELD_HELP = {
     "num_classes": "label classes including background",
     "input_kind": "auto | hu | uint8: how to read the raw intensities",
     "hu_window": "HU window LOW HIGH mapped to [0, 1] for HU input",
+    "source_window": "for 8-bit slices: the HU window LOW HIGH they were made with, or 'auto' to estimate it from "
+                     "their air and soft-tissue grey levels; recorded with the model so that it can segment HU scans",
     "n_folds": "number of cross-validation folds",
     "val_fraction": "share of the training folds held out for choosing the best epoch",
     "group_folds": "auto (grouped when the data give groups) | yes | no",

@@ -79,6 +79,22 @@ def _carve_validation(train_val, groups, val_fraction, seed):
     return train_val[train], train_val[val]
 
 
+def train_all_split(names, *, groups=None, val_fraction=0.1, seed=0):
+    """nnU-Net's "fold all": every slice trains but a validation share (for the best epoch); no test fold.
+
+    Returns:
+        A splits dict of one fold (`"train_all": True`, its "test" empty), saved as `splits.json`.
+    """
+    train, val = _carve_validation(np.arange(len(names)), groups, val_fraction, seed)
+    fold = {"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": []}
+    return {"n_folds": 1, "seed": seed, "grouped": groups is not None, "train_all": True, "names": list(names), "folds": [fold]}
+
+
+def fold_folder(splits, fold):
+    """The folder name of fold `fold` of `splits`: `fold_<k>`, or `fold_all` for `train_all_split`."""
+    return "fold_all" if splits.get("train_all") else f"fold_{fold}"
+
+
 def load_or_make_splits(path, names, n_folds, *, groups=None, val_fraction=0.1, seed=0):
     """Returns the splits stored at `path` (checked against the data), or makes and writes them.
 
@@ -181,19 +197,20 @@ def save_splits(path, splits):
 
 def check_splits(splits):
     """Raises `ConfigError` unless every fold's train/val/test are disjoint and non-empty and, for k
-    folds, the tests cover every slice once (a fixed split leaves the slices of neither part out)."""
+    folds, the tests cover every slice once (a fixed split leaves the slices of neither part out;
+    `train_all_split` has no test part)."""
     n = len(splits["names"])
     tests = []
     for k, fold in enumerate(splits["folds"]):
         parts = [set(fold[p]) for p in ("train", "val", "test")]
         if parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2]:
             raise ConfigError(f"splits.json fold {k}: train, val and test overlap; fix or delete the file")
-        if not parts[0] or not parts[1] or not parts[2] or not set().union(*parts) <= set(range(n)):
+        if not parts[0] or not parts[1] or not (parts[2] or splits.get("train_all")) or not set().union(*parts) <= set(range(n)):
             raise ConfigError(f"splits.json fold {k}: train/val/test must be non-empty slice numbers below {n}")
         if "fixed_split" not in splits and set().union(*parts) != set(range(n)):
             raise ConfigError(f"splits.json fold {k}: train/val/test must cover all {n} slices")
         tests.extend(fold["test"])
-    if "fixed_split" not in splits and sorted(tests) != list(range(n)):
+    if "fixed_split" not in splits and "train_all" not in splits and sorted(tests) != list(range(n)):
         raise ConfigError("splits.json: the test folds must cover every slice exactly once; fix or delete the file")
 
 

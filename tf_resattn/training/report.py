@@ -46,9 +46,12 @@ TABLE_ROWS = (
 
 
 def collect_folds(run_dir):
-    """Finished folds: dict variant -> {fold number: metrics.json dict}, variants and folds sorted."""
+    """Finished test folds: dict variant -> {fold number: metrics.json dict}, variants and folds sorted.
+
+    A `fold_all` model (`--train-all`) has no test fold and is left out.
+    """
     found = {}
-    for path in sorted(pathlib.Path(run_dir).glob("*/fold_*/metrics.json")):
+    for path in sorted(pathlib.Path(run_dir).glob("*/fold_[0-9]*/metrics.json")):
         variant, fold = path.parent.parent.name, int(path.parent.name.split("_")[1])
         found.setdefault(variant, {})[fold] = read_json(path)
     return {v: dict(sorted(folds.items())) for v, folds in found.items()}

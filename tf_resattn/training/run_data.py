@@ -1,17 +1,39 @@
 """The slices a run's configuration names, and the groups its folds keep together (`cv_train.py` and `tune.py`)."""
 
+import dataclasses
+
+import numpy as np
+
 from tf_resattn.data import check_labels, load_slices, synthetic_slices
+from tf_resattn.data.display_window import estimate_display_window
 from tf_resattn.training.config import ConfigError
 
 
 def load_data(cfg):
-    """The `SliceSet` that `cfg.data` names, at `cfg.image_size`; labels checked against `cfg.num_classes`."""
+    """The `SliceSet` that `cfg.data` names, at `cfg.image_size`; labels checked against `cfg.num_classes`.
+
+    Its preprocessing records `cfg.source_window` (estimated from the slices for `"auto"`).
+    """
     if cfg.data != "synthetic":
-        return load_slices(cfg.data, image_size=cfg.image_size, num_classes=cfg.num_classes,
-                           input_kind=cfg.input_kind, hu_window=tuple(cfg.hu_window))
-    slices = synthetic_slices(n=cfg.synthetic_slices, image_size=cfg.image_size, seed=cfg.seed, hu_window=tuple(cfg.hu_window))
-    check_labels(slices.masks, cfg.num_classes, slices.names)
-    return slices
+        slices = load_slices(cfg.data, image_size=cfg.image_size, num_classes=cfg.num_classes,
+                             input_kind=cfg.input_kind, hu_window=tuple(cfg.hu_window))
+    else:
+        slices = synthetic_slices(n=cfg.synthetic_slices, image_size=cfg.image_size, seed=cfg.seed, hu_window=tuple(cfg.hu_window))
+        check_labels(slices.masks, cfg.num_classes, slices.names)
+    return with_source_window(slices, cfg.source_window, cfg.data)
+
+
+def with_source_window(slices, source_window, data):
+    """`slices` with `source_window` (None, `"auto"` or (low, high) HU) recorded in their preprocessing."""
+    if source_window is None:
+        return slices
+    if slices.preprocessing.input_kind != "uint8":
+        raise ConfigError(f"--source-window is for 8-bit slices, but {data} holds Hounsfield units; drop it")
+    if source_window == "auto":
+        grey = np.round(slices.images[..., 0] * 255.0).astype(np.uint8)
+        source_window = estimate_display_window(grey)
+    preprocessing = dataclasses.replace(slices.preprocessing, source_window=tuple(source_window))
+    return dataclasses.replace(slices, preprocessing=preprocessing)
 
 
 def fold_groups(cfg, slices):

@@ -185,8 +185,31 @@ def source_resolution_labels(probabilities, source_masks):
     return [np.argmax(restore_size(p[None], mask.shape)[0], axis=-1).astype(np.uint8) for p, mask in zip(probabilities, source_masks)]
 
 
+def training_summary(split, feed, variant, fold, state):
+    """What `metrics.json` says of the training itself: variant, fold, best epoch, time, slice counts."""
+    return {
+        "variant": variant,
+        "fold": fold,
+        "best_epoch": state["best_epoch"],
+        f"best_{MONITOR}": state["best"],
+        "epochs": state["epoch"],
+        "train_seconds": state["train_seconds"],
+        "n_train": len(split["train"]),
+        "n_train_after_augmentation": len(feed.train_images),
+        "n_val": len(split["val"]),
+        "n_test": len(split["test"]),
+    }
+
+
 def evaluate_fold(cfg, slices, split, feed, fold_dir, variant, fold, state):
-    """Predicts the test fold with `best.keras`, saves `predictions.npz`, then `metrics.json` (last)."""
+    """Predicts the test fold with `best.keras`, saves `predictions.npz`, then `metrics.json` (last).
+
+    A split without test slices (`--train-all`) writes `metrics.json` with the training summary only.
+    """
+    if not split["test"]:
+        result = training_summary(split, feed, variant, fold, state)
+        write_json_atomic(fold_dir / "metrics.json", result)
+        return result
     test = slices.subset(split["test"])
     best = keras.models.load_model(fold_dir / "best.keras", compile=False)
     probabilities = predict_probabilities(best, test.images, feed.batch_size)
@@ -206,19 +229,6 @@ def evaluate_fold(cfg, slices, split, feed, fold_dir, variant, fold, state):
         y_pred=y_pred,
         images=np.round(test.images[..., 0] * 255).astype(np.uint8),
     )
-    result = {
-        "variant": variant,
-        "fold": fold,
-        "best_epoch": state["best_epoch"],
-        f"best_{MONITOR}": state["best"],
-        "epochs": state["epoch"],
-        "train_seconds": state["train_seconds"],
-        "n_train": len(split["train"]),
-        "n_train_after_augmentation": len(feed.train_images),
-        "n_val": len(split["val"]),
-        "n_test": len(split["test"]),
-        "report_source_resolution": source_report,
-        "report": report,
-    }
+    result = {**training_summary(split, feed, variant, fold, state), "report_source_resolution": source_report, "report": report}
     write_json_atomic(fold_dir / "metrics.json", result)
     return result
