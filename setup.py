@@ -53,7 +53,10 @@ setup(
     name="tf_resattn",
     version=runpy.run_path(str(ROOT / "tf_resattn" / "version.py"))["__version__"],
     description="Residual Attention U-Net (ResNeXt encoder, LSH-attention decoder) for COVID-19 CT segmentation",
-    packages=find_packages(include=["tf_resattn", "tf_resattn.*"]),
+    # The released models of saved_models/ install as tf_resattn/saved_models/ (tf_resattn.from_pretrained).
+    packages=find_packages(include=["tf_resattn", "tf_resattn.*"]) + ["tf_resattn.saved_models"],
+    package_dir={"tf_resattn.saved_models": "saved_models"},
+    package_data={"tf_resattn.saved_models": ["*/model.keras", "*/*.json", "*/*.md", "*/*.png", "*/samples/*"]},
     ext_modules=[Extension("tf_resattn.ops._lsh_sort_ops", sources=[], optional=True)],
     cmdclass={"build_ext": BuildOpLibrary},
     python_requires=">=3.10",

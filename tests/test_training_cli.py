@@ -29,14 +29,14 @@ def smoke_run(tmp_path_factory):
     """One smoke run (unet, 2 folds, 2 epochs), recording every array handed to the input pipeline."""
     out = tmp_path_factory.mktemp("cv") / "run"
     calls = []
-    original = feed.make_dataset
+    original = feed.make_batches
 
-    def recording_make_dataset(images, masks, batch_size, **kwargs):
+    def recording_make_batches(images, masks, batch_size, **kwargs):
         calls.append((np.array(images), np.array(masks), kwargs))
         return original(images, masks, batch_size, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(feed, "make_dataset", recording_make_dataset)
+        patch.setattr(feed, "make_batches", recording_make_batches)
         status = run_cli(SMOKE + ["--out", str(out)])
     keras.backend.clear_session()
     cfg = resolve_config("smoke", overrides={"variants": ["unet"], "epochs": 2})

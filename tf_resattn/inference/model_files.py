@@ -5,7 +5,8 @@ A path is a `.keras` file, a SavedModel folder (holding `saved_model.pb`) or a
 cross-validation run folder (the mean of its fold models) and test-time
 augmentation, as one Keras model. Beside a `.keras` model of a training
 run lies `preprocessing.json` (`tf_resattn.data.Preprocessing.to_config()`);
-beside exported `.tflite` files `export` writes the same file.
+beside exported `.tflite` files `export` writes the same file. A released model is named by its
+folder under `saved_models/` (`pretrained_model_path`, `released_or_path`).
 """
 
 import json
@@ -43,6 +44,35 @@ def model_kind(path):
     if suffix == ".tflite":
         return "tflite"
     raise ExportError(f"{path}: unknown model file type {suffix!r}; pass a .keras file, a SavedModel folder or a .tflite file")
+
+
+MODEL_FILE = "model.keras"
+_PACKAGE = pathlib.Path(__file__).resolve().parents[1]
+RELEASE_FOLDERS = (_PACKAGE / "saved_models", _PACKAGE.parent / "saved_models")
+"""Where releases lie: inside the installed package, or beside it in a source checkout."""
+
+
+def pretrained_names():
+    """Names of the released models found on disk, sorted."""
+    return sorted({p.parent.name for folder in RELEASE_FOLDERS for p in folder.glob(f"*/{MODEL_FILE}")})
+
+
+def pretrained_model_path(name):
+    """`model.keras` of the released model `name`; `ExportError` naming the releases there are otherwise."""
+    for folder in RELEASE_FOLDERS:
+        path = folder / str(name) / MODEL_FILE
+        if path.is_file():
+            return path
+    known = ", ".join(pretrained_names()) or "none"
+    raise ExportError(f"no released model named {name!r} (released: {known}); pass a model file or one of those names")
+
+
+def released_or_path(model):
+    """`model` as a path: itself when it exists, else the `model.keras` of the released model of that name."""
+    path = pathlib.Path(str(model))
+    if path.exists() or any(sep in str(model) for sep in "/\\") or path.suffix:
+        return path
+    return pretrained_model_path(model)
 
 
 def read_preprocessing(model_path, required=True):

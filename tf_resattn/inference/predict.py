@@ -21,7 +21,7 @@ import numpy as np
 from tf_resattn.data.preprocessing import detect_input_kind, window_to_grey
 from tf_resattn.inference import lung_field as lung_field_module
 from tf_resattn.inference.ensemble import fold_models
-from tf_resattn.inference.model_files import ExportError, model_kind
+from tf_resattn.inference.model_files import ExportError, model_kind, released_or_path
 from tf_resattn.inference.output_folder import output_folder, write_json
 from tf_resattn.inference.overlays import write_overlays
 from tf_resattn.inference.predictors import load_predictor
@@ -79,8 +79,9 @@ def predict_path(
     """Segments and quantifies every scan at `input_path` with the model at `model_path`.
 
     Args:
-        model_path: `.keras` file, SavedModel folder, `.tflite` file, or a cross-validation run
-            folder (or one variant's folder in it): the mean of its fold models.
+        model_path: `.keras` file, SavedModel folder, `.tflite` file, a cross-validation run
+            folder (or one variant's folder in it): the mean of its fold models, or the name of
+            a released model (`saved_models/<name>`).
         input_path: anything `tf_resattn.io.read_scans` reads: PNG/JPG/TIFF/BMP file or folder of
             them, a manifest CSV, NIfTI volume, or DICOM series folder.
         out_dir: output folder to create.
@@ -100,6 +101,7 @@ def predict_path(
     """
     if batch_size < 1:
         raise ExportError(f"batch size must be at least 1, got {batch_size}")
+    model_path = released_or_path(model_path)
     with output_folder(out_dir, overwrite) as partial:
         scans = read_scans(input_path)
         predictor = load_predictor(model_path, num_classes, tta=tta)

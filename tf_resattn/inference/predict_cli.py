@@ -16,7 +16,8 @@ PROGRAM = "tf-resattn-predict"
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("--model", required=True,
-                        help=".keras file, SavedModel folder, .tflite file, or a cv_train run folder (the mean of its fold models)")
+                        help=".keras file, SavedModel folder, .tflite file, a cv_train run folder (the mean of its fold models), "
+                             "or a released model's name (e.g. resattn_medseg100)")
     parser.add_argument("--input", required=True, help="PNG/JPG/TIFF/BMP slice or folder of them, manifest .csv, NIfTI volume (.nii, .nii.gz), DICOM series folder (labels: a DICOM SEG)")
     parser.add_argument("--out", required=True, help="output folder to create")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")

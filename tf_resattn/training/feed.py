@@ -1,4 +1,4 @@
-"""How training slices are fed to `model.fit`: the one rule of cross-validation and tuning (TensorFlow only).
+"""How training slices are fed to `model.fit`: the one rule of cross-validation and tuning.
 
 `train_fold` (`trainer.py`) and `SegmentationHyperModel.fit` (`tf_resattn.tuning.hypermodel`) both
 make a `Feed` with `make_feed` and train with `fit_epochs`, so a tuning trial on outer fold `k` sees
@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from tf_resattn.data import augment_offline
-from tf_resattn.data.pipeline import make_dataset
+from tf_resattn.data.batches import make_batches
 
 
 def epoch_seed(seed, fold, epoch):
@@ -83,9 +83,9 @@ def training_batches(feed, epoch):
     """The training batches of `epoch`: reshuffled with the epoch's seed, a last batch smaller than the replicas dropped.
 
     Returns:
-        `tf.data.Dataset` of `(images float32 [B, H, W, 1], masks int32 [B, H, W])`.
+        `make_batches`'s batches (a `tf.data.Dataset` on TensorFlow) of `(images float32 [B, H, W, 1], masks int32 [B, H, W])`.
     """
-    batches = make_dataset(
+    batches = make_batches(
         feed.train_images, feed.train_masks, feed.batch_size, augment="online" if feed.online else "none",
         shuffle=True, seed=epoch_seed(feed.seed, feed.fold, epoch), acquisition=feed.acquisition,
     )
@@ -95,9 +95,9 @@ def training_batches(feed, epoch):
 
 
 def validation_batches(feed):
-    """The validation slices repeated once per replica, in order, in global batches (`tf.data.Dataset`)."""
+    """The validation slices repeated once per replica, in order, in global batches (`make_batches`)."""
     repeat = feed.replicas
-    return make_dataset(np.concatenate([feed.val_images] * repeat), np.concatenate([feed.val_masks] * repeat), feed.batch_size)
+    return make_batches(np.concatenate([feed.val_images] * repeat), np.concatenate([feed.val_masks] * repeat), feed.batch_size)
 
 
 class EpochProgbar(keras.callbacks.ProgbarLogger):
