@@ -50,6 +50,7 @@ def predict(args):
         overwrite=args.overwrite,
         progress=not args.quiet,
         tta=args.tta,
+        window=args.window,
     )
     print(report_table(report))
     print(f"written: {args.out}/report.json")

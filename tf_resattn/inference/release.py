@@ -2,7 +2,8 @@
 
 A release holds `model.keras` (weights and architecture, no optimizer state), the
 `preprocessing.json` of its training run, and `samples/`: the label maps the model gives on
-`release_samples()` and the SHA-256 of `model.keras`, so that a changed model file or a changed
+`release_samples()`, the HU sample as a NIfTI volume (`sample_ct.nii.gz`, the quick start's input),
+and the SHA-256 of `model.keras`, so that a changed model file or a changed
 prediction path is caught (`tests/test_inference_pretrained.py`). `MODEL_CARD.md` is written by
 hand from the run's reports.
 """
@@ -12,6 +13,7 @@ import json
 import pathlib
 
 import keras
+import nibabel
 import numpy as np
 
 from tf_resattn.data import synthetic_hu_slices
@@ -22,6 +24,9 @@ from tf_resattn.inference.pretrained import segment
 SAMPLES_FOLDER = "samples"
 EXPECTED_LABELS = "expected_labels.npz"
 CHECKSUMS = "checksums.json"
+SAMPLE_VOLUME = "sample_ct.nii.gz"
+SAMPLE_SPACING = (5.0, 0.7, 0.7)
+"""(slice, row, col) mm of the sample volume."""
 SAMPLE_WINDOW = (-1350.0, 150.0)
 """The lung window that makes the 8-bit sample from the HU one."""
 
@@ -34,6 +39,15 @@ def release_samples():
     """
     hu, _ = synthetic_hu_slices(n=3, image_size=(160, 144), seed=11)
     return {"hu": hu, "uint8": np.round(window_to_grey(hu, SAMPLE_WINDOW)).astype(np.uint8)}
+
+
+def write_sample_volume(path):
+    """The HU sample as a NIfTI volume (int16, `SAMPLE_SPACING`): the quick start's input to `predict.py`."""
+    hu = release_samples()["hu"]
+    volume = np.round(np.transpose(hu, (2, 1, 0))).astype(np.int16)  # data[x, y, z] = slice z transposed
+    slice_mm, row_mm, col_mm = SAMPLE_SPACING
+    image = nibabel.Nifti1Image(volume, np.diag([col_mm, row_mm, slice_mm, 1.0]))
+    nibabel.save(image, str(path))
 
 
 def sha256(path):
@@ -59,6 +73,7 @@ def write_release(best_model, out_folder):
     keras.backend.clear_session()
     labels = {kind: segment(volume, model=out_folder / MODEL_FILE).labels for kind, volume in release_samples().items()}
     np.savez_compressed(out_folder / SAMPLES_FOLDER / EXPECTED_LABELS, **labels)
+    write_sample_volume(out_folder / SAMPLES_FOLDER / SAMPLE_VOLUME)
     checksums = {MODEL_FILE: sha256(out_folder / MODEL_FILE), EXPECTED_LABELS: sha256(out_folder / SAMPLES_FOLDER / EXPECTED_LABELS)}
     (out_folder / SAMPLES_FOLDER / CHECKSUMS).write_text(json.dumps(checksums, indent=2) + "\n")
     return checksums

@@ -77,11 +77,12 @@ def dice_per_fold(results, num_classes):
     return figure
 
 
-def overlay(run_dir, variants, num_classes, max_slices=4):
+def overlay(run_dir, variants, num_classes, max_slices=4, worst=False):
     """Fig. 5 of the paper: per row a test slice; columns image, truth, each variant's prediction.
 
     Picks the test slices predicted by every variant with the most foreground classes (then the
-    largest foreground). Returns None when no slice was predicted by all variants.
+    largest foreground), or with `worst` the infected slices on which the first variant's binary
+    infection Dice (any class 1-3) is lowest. Returns None when no slice was predicted by all variants.
     """
     predictions = {v: _load_predictions(run_dir / v) for v in variants}
     if any(p is None for p in predictions.values()):
@@ -96,7 +97,14 @@ def overlay(run_dir, variants, num_classes, max_slices=4):
         truth = first["y_true"][row_of[index]]
         return (len(np.unique(truth[truth > 0])), int((truth > 0).sum()))
 
-    chosen = sorted(common, key=richness, reverse=True)[:max_slices]
+    def infection_dice(index):
+        truth, predicted = first["y_true"][row_of[index]] > 0, first["y_pred"][row_of[index]] > 0
+        return 2.0 * np.sum(truth & predicted) / (np.sum(truth) + np.sum(predicted))
+
+    if worst:
+        chosen = sorted((i for i in common if first["y_true"][row_of[i]].any()), key=infection_dice)[:max_slices]
+    else:
+        chosen = sorted(common, key=richness, reverse=True)[:max_slices]
     columns = ["image", "truth"] + variants
     figure, axes = plt.subplots(len(chosen), len(columns), figsize=(2.6 * len(columns), 2.6 * len(chosen)), squeeze=False)
     for row, index in enumerate(chosen):
@@ -117,6 +125,12 @@ def overlay(run_dir, variants, num_classes, max_slices=4):
     figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
     return figure
+
+
+def write_worst_overlay(run_dir, variants, path, num_classes=4, max_slices=4):
+    """Writes `overlay(..., worst=True)` of a run's test predictions to `path`; returns the path or None."""
+    figure = overlay(pathlib.Path(run_dir), list(variants), num_classes, max_slices, worst=True)
+    return None if figure is None else _save(figure, pathlib.Path(path))
 
 
 def _blend(image, labels, alpha=0.55):
