@@ -1,4 +1,4 @@
-"""The package builds as pip builds it: the wheel carries the compiled op library, a failed build only warns."""
+"""The package builds as pip builds it: the wheel carries the compiled op library and the released models, a failed build only warns."""
 
 import os
 import subprocess
@@ -33,6 +33,8 @@ def test_wheel_built_in_isolation_carries_a_loadable_library(tmp_path):
     result, members = _build_wheel(tmp_path, TF_RESATTN_REQUIRE_OPS="1")
     assert result.returncode == 0, result.stderr[-2000:]
     assert LIBRARY in members and BUILD_ERROR not in members
+    # The released models install inside the package (tf_resattn.from_pretrained reads them there).
+    assert "tf_resattn/saved_models/resattn_medseg100/model.keras" in members
     with zipfile.ZipFile(next(tmp_path.glob("*.whl"))) as wheel:
         wheel.extract(LIBRARY, tmp_path / "unpacked")
     # A fresh process: loading a second copy of the ops here would register their kernels twice.

@@ -207,7 +207,7 @@ def _train_folds(cfg, job_variants, slices, splits, folds, out, verbose):
         for variant in job_variants:
             for k in folds:
                 done = k not in pending[variant]
-                progress.header(variant, k, cfg.n_folds, "finished, skipped" if done else "")
+                progress.header(variant, k, cfg.n_folds, fold_folder(splits, k), "finished, skipped" if done else "")
                 if not done:
                     train_fold(cfg, slices, splits["folds"][k], variant, k, out / variant / fold_folder(splits, k), strategy, progress, verbose)
 

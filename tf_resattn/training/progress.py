@@ -29,9 +29,9 @@ class Progress:
         self.start = time.monotonic()
         self.stream = stream or sys.stdout
 
-    def header(self, variant, fold, n_folds, note=""):
-        """Prints the banner that opens a variant/fold."""
-        line = f"=== {variant} | fold {fold + 1}/{n_folds} (fold_{fold}){' | ' + note if note else ''} ==="
+    def header(self, variant, fold, n_folds, folder, note=""):
+        """Prints the banner that opens a variant/fold; `folder` is the fold's folder name (`fold_<k>`, `fold_all`)."""
+        line = f"=== {variant} | fold {fold + 1}/{n_folds} ({folder}){' | ' + note if note else ''} ==="
         print(f"\n{line}", file=self.stream, flush=True)
 
     def fold_skipped(self, variant, epochs):
