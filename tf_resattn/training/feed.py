@@ -9,9 +9,10 @@ the same batches as cross-validation's fold `k` for the same settings and replic
   adds a random acquisition change per slice and epoch (`tf_resattn.data.pipeline`);
 - batching: the global batch is `cfg.batch_size` per replica times the replicas; the training
   slices are reshuffled every epoch, the validation slices keep their order;
-- replicas: with R > 1 no replica may get an empty batch, so the validation slices are repeated R
-  times (which leaves every validation metric unchanged) and a last training batch smaller than R
-  is dropped (a larger one is split over the replicas);
+- replicas: with R > 1 every global batch must split evenly over the replicas (an uneven split
+  breaks `fit` under `MirroredStrategy`), so each epoch leaves out the N mod R training slices its
+  shuffle puts last (other ones every epoch), and the validation slices are repeated R times (which
+  leaves every validation metric unchanged);
 - seeds: every epoch has its own seed, `epoch_seed(cfg.seed, fold, epoch)`, for its shuffling, its
   random transforms and Keras' global seed; `fit` runs one epoch at a time, so a resumed fold or a
   Hyperband trial that continues from `initial_epoch` gets exactly the epochs it would have had.
@@ -80,7 +81,7 @@ def make_feed(cfg, train, validation, replicas, fold):
 
 
 def training_batches(feed, epoch):
-    """The training batches of `epoch`: reshuffled with the epoch's seed, a last batch smaller than the replicas dropped.
+    """The training batches of `epoch`: reshuffled with the epoch's seed, cut to a multiple of the replicas.
 
     Returns:
         `make_batches`'s batches (a `tf.data.Dataset` on TensorFlow) of `(images float32 [B, H, W, 1], masks int32 [B, H, W])`.
@@ -89,8 +90,9 @@ def training_batches(feed, epoch):
         feed.train_images, feed.train_masks, feed.batch_size, augment="online" if feed.online else "none",
         shuffle=True, seed=epoch_seed(feed.seed, feed.fold, epoch), acquisition=feed.acquisition,
     )
-    if 0 < len(feed.train_images) % feed.batch_size < feed.replicas:
-        batches = batches.rebatch(feed.batch_size, drop_remainder=True)
+    left_out = len(feed.train_images) % feed.replicas
+    if left_out:  # replicas > 1: TensorFlow batches; the epoch's last `left_out` shuffled slices wait for the next
+        batches = batches.unbatch().take(len(feed.train_images) - left_out).batch(feed.batch_size)
     return batches
 
 
