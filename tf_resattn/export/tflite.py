@@ -13,7 +13,6 @@ the variables are frozen into constants, so the files hold builtin ops only
 (no Flex/SELECT_TF_OPS).
 """
 
-import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 

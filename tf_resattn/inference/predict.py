@@ -40,6 +40,13 @@ def segment(predictor, slices, batch_size, on_batch=None):
     return np.concatenate(labels)
 
 
+def segment_scan(predictor, scan, batch_size, on_batch=None):
+    """Label maps uint8 `[N, H, W]` of one scan and their quantification (lung field, amounts in the scan's spacing)."""
+    labels = segment(predictor, scan.slices, batch_size, on_batch)
+    lung = lung_field_module.lung_field(scan.slices, predictor.preprocessing.input_kind, labels)
+    return labels, quantify(labels, lung, predictor.num_classes, scan.spacing_mm, scan.thickness_mm)
+
+
 def match_input_kind(scans, preprocessing, model_path, window=None):
     """The scans as the model takes them: a Hounsfield-unit scan for a model trained on 8-bit slices is windowed to grey.
 
@@ -109,8 +116,7 @@ def predict_path(
         bar = keras.utils.Progbar(sum(len(s.slices) for s in scans), unit_name="slice") if progress else None
         items = []
         for scan, applied_window in zip(scans, windows):
-            labels = segment(predictor, scan.slices, batch_size, None if bar is None else bar.add)
-            lung = lung_field_module.lung_field(scan.slices, predictor.preprocessing.input_kind, labels)
+            labels, quantification = segment_scan(predictor, scan, batch_size, None if bar is None else bar.add)
             items.append(
                 {
                     "name": scan.name,
@@ -122,7 +128,7 @@ def predict_path(
                     "slice_distance_mm": scan.thickness_mm,
                     "labels": write_labels(scan, labels, partial, predictor.num_classes),
                     "overlays": write_overlays(scan, labels, predictor.preprocessing, predictor.num_classes, partial),
-                    "quantification": quantify(labels, lung, predictor.num_classes, scan.spacing_mm, scan.thickness_mm),
+                    "quantification": quantification,
                 }
             )
         report = {

@@ -10,15 +10,12 @@ Everything is read from disk: no network access.
 """
 
 import dataclasses
-import pathlib
 
 import numpy as np
 
-from tf_resattn.inference import lung_field as lung_field_module
 from tf_resattn.inference import predict as prediction
 from tf_resattn.inference.model_files import ExportError, load_keras_model, pretrained_model_path, released_or_path
 from tf_resattn.inference.predictors import KerasPredictor
-from tf_resattn.inference.quantify import quantify
 from tf_resattn.io import Scan
 
 DEFAULT_MODEL = "resattn_medseg100"
@@ -83,11 +80,9 @@ def segment(volume, spacing=None, model=DEFAULT_MODEL, window=None, batch_size=8
     predictor = KerasPredictor(path, tta=tta)
     # 8-bit arrays are grey slices; any other dtype is taken for a volume in HU, as a NIfTI file would be.
     scan = Scan(name="volume", kind="image" if slices.dtype == np.uint8 else "nifti", slices=slices,
-                slice_names=[str(k) for k in range(len(slices))], image_files=["array"] * len(slices), source="the array")
+                slice_names=[str(k) for k in range(len(slices))], image_files=["array"] * len(slices), source="the array",
+                spacing_mm=None if spacing is None else spacing[-2:],
+                thickness_mm=spacing[0] if spacing is not None and len(spacing) == 3 else None)
     (scan,), (applied_window,) = prediction.match_input_kind([scan], predictor.preprocessing, path, window)
-    labels = prediction.segment(predictor, scan.slices, batch_size)
-    lung = lung_field_module.lung_field(scan.slices, predictor.preprocessing.input_kind, labels)
-    pixel = None if spacing is None else spacing[-2:]
-    thickness = spacing[0] if spacing is not None and len(spacing) == 3 else None
-    report = quantify(labels, lung, predictor.num_classes, pixel, thickness)
+    labels, report = prediction.segment_scan(predictor, scan, batch_size)
     return Segmentation(labels, report, None if applied_window is None else tuple(applied_window))
