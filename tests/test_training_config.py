@@ -38,6 +38,15 @@ def test_flag_strings_are_coerced():
     assert cfg.hu_window == (-900.0, 300.0) and cfg.deterministic is True and cfg.epochs == 2
 
 
+def test_oversampling_flag_and_file_values_become_class_and_times(tmp_path):
+    from tf_resattn.training.cli import build_parser
+
+    args = build_parser().parse_args(["--oversample", "3", "4", "--lr-schedule", "cosine", "--warmup-epochs", "2"])
+    cfg = resolve_config("demo", overrides={k: getattr(args, k) for k in ("oversample", "lr_schedule", "warmup_epochs")})
+    assert (cfg.oversample, cfg.lr_schedule, cfg.warmup_epochs) == ((3, 4), "cosine", 2)
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
 @pytest.mark.parametrize(
     "preset, overrides, message",
     [
@@ -50,6 +59,12 @@ def test_flag_strings_are_coerced():
         ("smoke", {"epochs": 2.5}, "whole number"),
         ("smoke", {"batch_size": "four"}, "must be a number"),
         ("smoke", {"class_weights": [1, 2]}, "class_weights needs 4"),
+        ("smoke", {"lr_schedule": "step"}, "lr_schedule must be one of"),
+        ("smoke", {"epochs": 3, "warmup_epochs": 3}, r"warmup_epochs must lie in \[0, epochs\)"),
+        ("smoke", {"oversample": [0, 4]}, "a foreground class in 1..3"),
+        ("smoke", {"oversample": [3, 1]}, "TIMES >= 2"),
+        ("smoke", {"oversample": [3, 2, 1]}, "two whole numbers CLASS TIMES"),
+        ("smoke", {"oversample": [3, 2.5]}, "two whole numbers CLASS TIMES"),
     ],
 )
 def test_impossible_settings_are_named(preset, overrides, message):

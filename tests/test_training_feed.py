@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from tf_resattn.training.config import resolve_config
-from tf_resattn.training.feed import epoch_seed, make_feed, training_batches, validation_batches
+from tf_resattn.training.feed import epoch_seed, make_feed, oversample_slices, training_batches, validation_batches
+from tf_resattn.training.schedule import learning_rate_at
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EPOCHS = 2
 FOLD = 1
 SETTINGS = {"synthetic_slices": 18, "batch_size": 2, "augment": "online", "acquisition_augment": True,
-            "epochs": EPOCHS, "loss": "ce", "variants": ["unet"]}
+            "epochs": EPOCHS, "loss": "ce", "variants": ["unet"], "lr_schedule": "cosine"}
 """Smoke data whose training fold (7 slices) leaves a last batch of 1 (one replica), and one slice out with two replicas."""
 
 SCRIPT = textwrap.dedent(
@@ -49,7 +50,8 @@ SCRIPT = textwrap.dedent(
         return [(images.numpy(), masks.numpy()) for images, masks in dataset]
 
     def recording_fit(self, x, validation_data=None, **kwargs):
-        recorded.append({"train": arrays(x), "val": arrays(validation_data), "epochs": (kwargs["initial_epoch"], kwargs["epochs"])})
+        recorded.append({"train": arrays(x), "val": arrays(validation_data), "epochs": (kwargs["initial_epoch"], kwargs["epochs"]),
+                         "learning_rate": float(self.optimizer.learning_rate.numpy())})
         return original_fit(self, x, validation_data=validation_data, **kwargs)
 
     keras.Model.fit = recording_fit
@@ -114,6 +116,15 @@ def test_trainer_and_hypermodel_fit_the_same_batches(fed, replicas):
     assert not np.array_equal(first, second)  # each epoch its own shuffle and transforms
 
 
+@pytest.mark.parametrize("source", ["trainer", "hypermodel"])
+def test_every_epoch_trains_at_its_scheduled_rate(fed, source):
+    cfg = resolve_config("smoke", overrides=SETTINGS)
+    expected = [learning_rate_at(cfg, epoch) for epoch in range(EPOCHS)]
+    assert expected[1] < expected[0]  # the cosine has moved: a constant rate would fail
+    for replicas in (1, 2):
+        np.testing.assert_allclose([f["learning_rate"] for f in fed[(source, replicas)]], expected, rtol=1e-6)
+
+
 def test_the_training_fold_exercises_both_last_batch_rules(fed):
     n_train = len(fed["split"]["train"])
     assert n_train % 2 == 1 and n_train % 4 == 3  # one replica keeps a batch of 1; two leave one slice out, keep one of 2
@@ -128,3 +139,26 @@ def test_offline_set_is_built_once_and_epoch_seeds_differ():
     assert [len(b[0]) for b in training_batches(feed, epoch=0)] == [6] * 5
     assert sum(len(b[0]) for b in validation_batches(feed)) == 4
     assert len({epoch_seed(cfg.seed, fold, epoch) for fold in range(3) for epoch in range(5)}) == 15
+
+
+def test_oversampling_repeats_the_slices_of_a_class_with_their_masks():
+    rng = np.random.default_rng(1)
+    masks = np.zeros((5, 6, 6), np.uint8)
+    masks[1, 0, 0] = masks[3, 2, 2] = 3
+    masks[2, 1, 1] = 1
+    images = rng.random((5, 6, 6, 1), dtype=np.float32)
+    images[..., 0] += masks  # each image carries its mask, so a misaligned pair would show
+    out_images, out_masks = oversample_slices(images, masks, label=3, times=4)
+    assert len(out_masks) == 5 + 2 * 3
+    np.testing.assert_array_equal(out_masks[:5], masks)
+    np.testing.assert_array_equal(np.floor(out_images[..., 0]), out_masks)
+    assert [int((out_masks == 3).any(axis=(1, 2)).sum()), int((out_masks == 1).any(axis=(1, 2)).sum())] == [8, 1]
+
+
+def test_oversampling_comes_before_the_offline_set_and_leaves_validation_alone():
+    cfg = resolve_config("smoke", overrides={"augment": "offline", "oversample": [2, 3]})
+    images = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    masks = np.zeros((4, 8, 8), np.uint8)
+    masks[0, :2, :2] = 2
+    feed = make_feed(cfg, (images, masks), (images, masks), replicas=1, fold=0)
+    assert len(feed.train_images) == 6 * (4 + 2) and len(feed.val_images) == 4

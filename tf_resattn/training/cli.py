@@ -81,6 +81,9 @@ def build_parser():
             group.add_argument(flag, dest=field.name, nargs="+", default=None, metavar="LOW HIGH | auto", help=FIELD_HELP[field.name])
         elif field.name in ("hu_window", "class_weights"):
             group.add_argument(flag, dest=field.name, nargs="+", type=float, default=None, help=FIELD_HELP[field.name])
+        elif field.name == "oversample":
+            group.add_argument(flag, dest=field.name, nargs=2, type=int, default=None, metavar=("CLASS", "TIMES"),
+                               help=FIELD_HELP[field.name])
         else:
             kind = str if field.default is None else type(field.default)
             group.add_argument(flag, dest=field.name, type=kind, default=None, help=FIELD_HELP[field.name])

@@ -63,9 +63,12 @@ class TrainingConfig:
     epochs: int = 6
     batch_size: int = 4
     learning_rate: float = 3e-3
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
     weight_decay: float = 0.0
     loss: str = "ce_dice"
     class_weights: tuple | None = None
+    oversample: tuple | None = None
     augment: str = "offline"
     acquisition_augment: bool = False
     # runtime
@@ -101,7 +104,10 @@ MODEL_KEYS = (
     "base_filters", "depth", "cardinality", "bottleneck_width", "attention_levels",
     "num_heads", "key_dim", "bucket_size", "n_hashes",
 )
-HPARAM_KEYS = MODEL_KEYS + ("loss", "learning_rate", "weight_decay", "batch_size", "class_weights", "augment", "epochs")
+HPARAM_KEYS = MODEL_KEYS + (
+    "loss", "learning_rate", "lr_schedule", "warmup_epochs", "weight_decay", "batch_size", "class_weights", "oversample",
+    "augment", "epochs",
+)
 """Keys a `--hparams` file may hold (the tuner's output): model and optimisation settings only."""
 
 RUNTIME_KEYS = ("variants", "strategy", "tensorboard", "figures")
@@ -110,6 +116,7 @@ RUNTIME_KEYS = ("variants", "strategy", "tensorboard", "figures")
 CHOICES = {
     "augment": ("none", "offline", "online"),
     "loss": ("ce", "dice", "ce_dice", "focal_tversky"),
+    "lr_schedule": ("constant", "cosine"),
     "strategy": ("auto", "default", "mirrored"),
     "group_folds": ("auto", "yes", "no"),
     "input_kind": ("auto", "hu", "uint8"),
@@ -214,6 +221,13 @@ def validate(cfg):
     attention_levels(cfg.attention_levels)
     if cfg.class_weights is not None and len(cfg.class_weights) != cfg.num_classes:
         raise ConfigError(f"class_weights needs {cfg.num_classes} values (one per class), got {len(cfg.class_weights)}")
+    if not 0 <= cfg.warmup_epochs < cfg.epochs:
+        raise ConfigError(f"warmup_epochs must lie in [0, epochs) = [0, {cfg.epochs}), got {cfg.warmup_epochs}")
+    if cfg.oversample is not None:
+        label, times = cfg.oversample
+        if not 1 <= label < cfg.num_classes or times < 2:
+            raise ConfigError(f"oversample must be CLASS TIMES with a foreground class in 1..{cfg.num_classes - 1} and "
+                              f"TIMES >= 2, got {' '.join(map(str, cfg.oversample))}")
 
 
 def _source_window(value):
@@ -229,6 +243,15 @@ def _source_window(value):
     return numbers
 
 
+def _oversample(value):
+    """(class, times) as whole numbers from a flag, JSON or YAML value."""
+    items = _sequence("oversample", value)
+    numbers = [_number("oversample", item) for item in items]
+    if len(numbers) != 2 or any(float(n) != int(n) for n in numbers):
+        raise ConfigError(f"oversample must be two whole numbers CLASS TIMES (e.g. 3 4), got {value!r}")
+    return tuple(int(n) for n in numbers)
+
+
 def _field_names():
     return tuple(f.name for f in dataclasses.fields(TrainingConfig))
 
@@ -242,6 +265,8 @@ def _coerce(key, value):
         return None if value is None else tuple(float(_number(key, w)) for w in _sequence(key, value))
     if key == "source_window":
         return _source_window(value)
+    if key == "oversample":
+        return None if value is None else _oversample(value)
     kind = _FIELD_TYPES[key]
     if kind is tuple:
         items = _sequence(key, value)

@@ -4,6 +4,8 @@
 make a `Feed` with `make_feed` and train with `fit_epochs`, so a tuning trial on outer fold `k` sees
 the same batches as cross-validation's fold `k` for the same settings and replica count:
 
+- rare classes: `cfg.oversample = (c, k)` repeats the training slices that contain class `c` so that
+  each appears `k` times per epoch (before augmentation, so the copies get transforms of their own);
 - augmentation (training slices only, after the split): `"offline"` builds the paper's 6x set once
   (`augment_offline`); `"online"` draws a new transform per slice and epoch; `acquisition_augment`
   adds a random acquisition change per slice and epoch (`tf_resattn.data.pipeline`);
@@ -13,6 +15,7 @@ the same batches as cross-validation's fold `k` for the same settings and replic
   breaks `fit` under `MirroredStrategy`), so each epoch leaves out the N mod R training slices its
   shuffle puts last (other ones every epoch), and the validation slices are repeated R times (which
   leaves every validation metric unchanged);
+- learning rate: `fit_epochs` sets each epoch's rate (`tf_resattn.training.schedule`) when one is given;
 - seeds: every epoch has its own seed, `epoch_seed(cfg.seed, fold, epoch)`, for its shuffling, its
   random transforms and Keras' global seed; `fit` runs one epoch at a time, so a resumed fold or a
   Hyperband trial that continues from `initial_epoch` gets exactly the epochs it would have had.
@@ -59,17 +62,35 @@ class Feed:
     fold: int
 
 
+def oversample_slices(images, masks, label, times):
+    """Repeats the slices whose mask contains `label` so that each appears `times` times.
+
+    Args:
+        images, masks: `[N, H, W, 1]`, `[N, H, W]`.
+        label: the class whose slices are repeated.
+        times: how often each such slice appears in the result (>= 1).
+
+    Returns:
+        `(images, masks)` with the original slices first, then the `times - 1` further copies.
+    """
+    holding = np.flatnonzero((np.asarray(masks) == label).reshape(len(masks), -1).any(axis=1))
+    order = np.concatenate([np.arange(len(masks)), np.tile(holding, times - 1)])
+    return np.asarray(images)[order], np.asarray(masks)[order]
+
+
 def make_feed(cfg, train, validation, replicas, fold):
     """The `Feed` of one fold; builds the offline 6x set from the training slices when `cfg.augment` asks.
 
     Args:
-        cfg: the `TrainingConfig` (augment, acquisition_augment, batch_size, seed).
+        cfg: the `TrainingConfig` (oversample, augment, acquisition_augment, batch_size, seed).
         train: `(images float32 [N, H, W, 1], masks [N, H, W])`, the training slices.
         validation: the same for the validation slices.
         replicas: replicas of the distribution strategy (`strategy.num_replicas_in_sync`).
         fold: the outer fold number (seeds the epochs).
     """
     train_images, train_masks = train
+    if cfg.oversample is not None:
+        train_images, train_masks = oversample_slices(train_images, train_masks, *cfg.oversample)
     if cfg.augment == "offline":
         train_images, train_masks = augment_offline(train_images, train_masks)
     val_images, val_masks = validation
@@ -114,7 +135,7 @@ class EpochProgbar(keras.callbacks.ProgbarLogger):
         self.epochs = self.total_epochs
 
 
-def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1):
+def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1, learning_rate=None):
     """Trains `model` from `initial_epoch` up to `epochs`, one `model.fit` per epoch with its own seed.
 
     Args:
@@ -124,6 +145,8 @@ def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1):
         epochs: the epoch to stop after.
         callbacks: Keras callbacks; they see every epoch, numbered from `initial_epoch`.
         verbose: Keras verbosity.
+        learning_rate: a function of the epoch (0-based) giving its learning rate, or None to leave
+            the optimizer's rate as it is.
 
     Returns:
         A `keras.callbacks.History` of all the epochs trained.
@@ -134,6 +157,8 @@ def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1):
     validation = validation_batches(feed)
     for epoch in range(initial_epoch, epochs):
         keras.utils.set_random_seed(epoch_seed(feed.seed, feed.fold, epoch))
+        if learning_rate is not None:
+            model.optimizer.learning_rate.assign(learning_rate(epoch))
         step = model.fit(training_batches(feed, epoch), validation_data=validation, initial_epoch=epoch, epochs=epoch + 1,
                          shuffle=False, callbacks=callbacks, verbose=verbose)
         history.epoch += step.epoch

@@ -50,8 +50,8 @@ DEFAULT_SPACE = {
 }
 """The searched space: the model and training choices that matter for the paper's network."""
 
-TUNABLE_KEYS = tuple(k for k in HPARAM_KEYS if k not in ("epochs", "class_weights"))
-"""Keys a space may hold: the `--hparams` keys, less the budget (set by the tuner) and class weights."""
+TUNABLE_KEYS = tuple(k for k in HPARAM_KEYS if k not in ("epochs", "class_weights", "oversample"))
+"""Keys a space may hold: the `--hparams` keys, less the budget (set by the tuner), class weights and oversampling."""
 
 SAMPLINGS = ("linear", "log")
 
