@@ -67,7 +67,11 @@ def _reference(name, y_true, y_pred, weights, smooth=1.0):
     tp = (truth * p).sum(axes)
     tversky = (tp + smooth) / (tp + 0.7 * (truth * (1 - p)).sum(axes) + 0.3 * ((1 - truth) * p).sum(axes) + smooth)
     focal = (np.maximum(1 - tversky, 1e-7) ** 0.75 * weights).sum(-1) / weights.sum()
-    return {"ce": ce, "dice": dice_loss, "ce_dice": ce + dice_loss, "focal_tversky": focal}[name]
+    batch = (0, 1, 2)  # nnU-Net's Dice: over the batch, foreground classes only, the same for every slice
+    batch_dice = (2 * (truth * p).sum(batch) + smooth) / (truth.sum(batch) + p.sum(batch) + smooth)
+    batch_dice_loss = 1 - (batch_dice * weights)[1:].sum() / weights[1:].sum()
+    return {"ce": ce, "dice": dice_loss, "ce_dice": ce + dice_loss, "ce_batch_dice": ce + batch_dice_loss,
+            "focal_tversky": focal}[name]
 
 
 def _random_batch(seed, shape=(3, 6, 5), num_classes=4):
@@ -90,6 +94,23 @@ def test_matches_numpy_reference(name, class_weights):
     assert float(loss(y_true[..., None], y_pred, sample_weight=sample_weight)) == pytest.approx(
         (per_slice * sample_weight).mean(), rel=1e-5
     )
+
+
+def test_batch_dice_does_not_punish_a_rare_class_on_the_slices_without_it():
+    """Two pixels' worth of stray probability of a class on a slice without it: per-slice Dice takes
+    most of that slice's Dice of the class away; batch Dice only in proportion to the class's pixels
+    in the batch (here an 8x8 lesion on the other slice)."""
+    y_true = np.zeros((2, 16, 16), np.int64)
+    y_true[0, :8, :8] = 3
+    clean = np.eye(4, dtype="float32")[y_true] * 0.996 + 0.001
+    stray = clean.copy()
+    stray[1, :2, :2] = [0.5, 0.0, 0.0, 0.5]
+
+    def increase(batch_dice):
+        loss = losses.SoftDiceLoss(4, class_weights=[0, 1, 1, 1], batch_dice=batch_dice)
+        return float(loss(y_true, stray)) - float(loss(y_true, clean))
+
+    assert 0 < increase(batch_dice=True) < 0.2 * increase(batch_dice=False)
 
 
 def test_unweighted_ce_equals_keras_sparse_categorical_crossentropy():
@@ -133,7 +154,8 @@ def test_float16_probabilities_give_finite_float32_loss(name):
 
 
 BAD_ARGUMENTS = [
-    ("unknown name", lambda: losses.get("dice_ce", 4), "valid names: ce, dice, ce_dice, focal_tversky"),
+    ("unknown name", lambda: losses.get("dice_ce", 4), "valid names: ce, dice, ce_dice, ce_batch_dice, focal_tversky"),
+    ("no foreground dice", lambda: losses.CEDiceLoss(3, class_weights=[1, 0, 0], dice_background=False), "foreground weight > 0"),
     ("weights too short", lambda: losses.get("ce", 4, class_weights=[1, 1]), "2 entries but num_classes is 4"),
     ("negative weight", lambda: losses.SoftDiceLoss(2, class_weights=[1, -1]), r"\[1.0, -1.0\]"),
     ("all-zero weights", lambda: losses.CEDiceLoss(2, class_weights=[0, 0]), "not all 0"),
@@ -157,6 +179,8 @@ CONFIGURED = [
     losses.CrossEntropyLoss(4, class_weights=[0.5, 1, 2, 3]),
     losses.SoftDiceLoss(4, class_weights=[0, 1, 1, 1], smooth=0.5),
     losses.CEDiceLoss(4, ce_weight=0.3, dice_weight=0.7, smooth=2.0),
+    losses.CEDiceLoss(4, batch_dice=True, dice_background=False),
+    losses.SoftDiceLoss(4, batch_dice=True),
     losses.FocalTverskyLoss(4, alpha=0.6, beta=0.4, gamma=1.5),
 ]
 

@@ -8,6 +8,9 @@ applies `sample_weight`), and accepts optional per-class weights `class_weights`
 - `CrossEntropyLoss` (`"ce"`): the paper's multi-class cross-entropy.
 - `SoftDiceLoss` (`"dice"`): one minus the weighted mean over classes of the soft Dice per slice.
 - `CEDiceLoss` (`"ce_dice"`): `ce_weight * CE + dice_weight * Dice`.
+- `"ce_batch_dice"`: `CEDiceLoss` with nnU-Net's Dice term: summed over the whole batch, foreground
+  classes only. A class absent from one slice no longer pushes that slice's probabilities of it to
+  0, which with per-slice Dice keeps rare classes (effusion) from ever being predicted.
 - `FocalTverskyLoss` (`"focal_tversky"`): Abraham & Khan (2019), for small structures.
 
 `get(name, num_classes, class_weights=None)` builds one by name. Only `keras.ops` is used, so the
@@ -71,7 +74,7 @@ def _validate_smooth(smooth):
 
 
 def _weighted_class_mean(per_class, weights):
-    """`[B, C]` values -> `[B]` mean over classes weighted by `weights` `[C]`."""
+    """`[..., C]` values -> `[...]` mean over classes weighted by `weights` `[C]`."""
     return ops.sum(per_class * weights, axis=-1) / ops.sum(weights)
 
 
@@ -82,12 +85,17 @@ def _cross_entropy(truth, probabilities, weights):
     return ops.mean(per_pixel, axis=(1, 2))
 
 
-def _soft_dice_loss(truth, probabilities, weights, smooth):
-    """One-hot truth and probabilities `[B, H, W, C]`, weights `[C]` -> `1 - weighted mean soft Dice` `[B]`."""
-    intersection = ops.sum(truth * probabilities, axis=(1, 2))
-    total = ops.sum(truth, axis=(1, 2)) + ops.sum(probabilities, axis=(1, 2))
+def _soft_dice_loss(truth, probabilities, weights, smooth, batch_dice=False):
+    """One-hot truth and probabilities `[B, H, W, C]`, weights `[C]` -> `1 - weighted mean soft Dice` `[B]`.
+
+    With `batch_dice` the sums run over the whole batch, and every slice carries the batch's value.
+    """
+    axes = (0, 1, 2) if batch_dice else (1, 2)
+    intersection = ops.sum(truth * probabilities, axis=axes)
+    total = ops.sum(truth, axis=axes) + ops.sum(probabilities, axis=axes)
     dice = (2.0 * intersection + smooth) / (total + smooth)
-    return 1.0 - _weighted_class_mean(dice, weights)
+    loss = 1.0 - _weighted_class_mean(dice, weights)
+    return ops.zeros_like(truth[:, 0, 0, 0]) + loss if batch_dice else loss
 
 
 @keras.saving.register_keras_serializable(package="tf_resattn")
@@ -128,12 +136,15 @@ class SoftDiceLoss(_SegmentationLoss):
     with `t_c` the one-hot truth and `p_c` the predicted probabilities; the loss is
     `1 - sum_c w_c * dice_c / sum_c w_c`. A class absent from a slice's truth scores close to 1
     when it is not predicted and is pushed towards 0 probability when it is. All classes count by
-    default; `class_weights=[0, 1, 1, 1]` leaves the background out.
+    default; `class_weights=[0, 1, 1, 1]` leaves the background out. With `batch_dice=True` the
+    sums run over the whole batch (nnU-Net's batch Dice): a class counts once per batch, and every
+    slice carries the batch's loss.
 
     Args:
         num_classes: number of classes `C`, background included.
         class_weights: optional `C` non-negative weights of the classes in the mean (default all 1).
         smooth: added to numerator and denominator (pixels); keeps empty classes defined.
+        batch_dice: sum over the batch instead of per slice.
         **kwargs: `name`, `reduction`, `dtype` of `keras.losses.Loss`.
 
     Shapes:
@@ -143,15 +154,16 @@ class SoftDiceLoss(_SegmentationLoss):
         >>> loss = SoftDiceLoss(num_classes=4, class_weights=[0, 1, 1, 1])
     """
 
-    def __init__(self, num_classes, class_weights=None, smooth=1.0, name="soft_dice", **kwargs):
+    def __init__(self, num_classes, class_weights=None, smooth=1.0, batch_dice=False, name="soft_dice", **kwargs):
         super().__init__(num_classes, class_weights, name=name, **kwargs)
         self.smooth = _validate_smooth(smooth)
+        self.batch_dice = bool(batch_dice)
 
     def call(self, y_true, y_pred):
-        return _soft_dice_loss(*self._prepare(y_true, y_pred), self.smooth)
+        return _soft_dice_loss(*self._prepare(y_true, y_pred), self.smooth, self.batch_dice)
 
     def get_config(self):
-        return {**super().get_config(), "smooth": self.smooth}
+        return {**super().get_config(), "smooth": self.smooth, "batch_dice": self.batch_dice}
 
 
 @keras.saving.register_keras_serializable(package="tf_resattn")
@@ -164,6 +176,9 @@ class CEDiceLoss(_SegmentationLoss):
         ce_weight: factor of the cross-entropy term.
         dice_weight: factor of the Dice term.
         smooth: the Dice term's smoothing (see `SoftDiceLoss`).
+        batch_dice: the Dice term sums over the whole batch (see `SoftDiceLoss`).
+        dice_background: whether the background is one of the Dice term's classes (the
+            cross-entropy always counts every class).
         **kwargs: `name`, `reduction`, `dtype` of `keras.losses.Loss`.
 
     Shapes:
@@ -171,27 +186,35 @@ class CEDiceLoss(_SegmentationLoss):
 
     Example:
         >>> loss = CEDiceLoss(num_classes=4, dice_weight=0.5)
+        >>> nnunet_style = CEDiceLoss(num_classes=4, batch_dice=True, dice_background=False)
     """
 
     def __init__(
-        self, num_classes, class_weights=None, ce_weight=1.0, dice_weight=1.0, smooth=1.0, name="ce_dice", **kwargs
+        self, num_classes, class_weights=None, ce_weight=1.0, dice_weight=1.0, smooth=1.0, batch_dice=False,
+        dice_background=True, name="ce_dice", **kwargs
     ):
         super().__init__(num_classes, class_weights, name=name, **kwargs)
         if ce_weight < 0 or dice_weight < 0 or ce_weight + dice_weight == 0:
             raise ValueError(f"ce_weight and dice_weight must be >= 0 and not both 0, got {ce_weight}, {dice_weight}")
+        if not dice_background and sum(self.class_weights[1:]) == 0:
+            raise ValueError(f"without the background the Dice term needs a foreground weight > 0, got {list(self.class_weights)}")
         self.ce_weight = float(ce_weight)
         self.dice_weight = float(dice_weight)
         self.smooth = _validate_smooth(smooth)
+        self.batch_dice = bool(batch_dice)
+        self.dice_background = bool(dice_background)
 
     def call(self, y_true, y_pred):
         truth, probabilities, weights = self._prepare(y_true, y_pred)
         cross_entropy = _cross_entropy(truth, probabilities, weights)
-        dice = _soft_dice_loss(truth, probabilities, weights, self.smooth)
+        dice_weights = weights if self.dice_background else weights * ops.cast(ops.arange(self.num_classes) > 0, "float32")
+        dice = _soft_dice_loss(truth, probabilities, dice_weights, self.smooth, self.batch_dice)
         return self.ce_weight * cross_entropy + self.dice_weight * dice
 
     def get_config(self):
         config = super().get_config()
-        config.update(ce_weight=self.ce_weight, dice_weight=self.dice_weight, smooth=self.smooth)
+        config.update(ce_weight=self.ce_weight, dice_weight=self.dice_weight, smooth=self.smooth,
+                      batch_dice=self.batch_dice, dice_background=self.dice_background)
         return config
 
 
@@ -260,10 +283,16 @@ class FocalTverskyLoss(_SegmentationLoss):
         return config
 
 
+def ce_batch_dice(num_classes, class_weights=None):
+    """`CEDiceLoss` with nnU-Net's Dice term: over the whole batch, foreground classes only."""
+    return CEDiceLoss(num_classes, class_weights, batch_dice=True, dice_background=False, name="ce_batch_dice")
+
+
 LOSSES = {
     "ce": CrossEntropyLoss,
     "dice": SoftDiceLoss,
     "ce_dice": CEDiceLoss,
+    "ce_batch_dice": ce_batch_dice,
     "focal_tversky": FocalTverskyLoss,
 }
 """Loss name (as used in configs, command lines and the tuner) -> class."""
@@ -273,7 +302,7 @@ def get(name, num_classes, class_weights=None):
     """Builds a loss by name with its default settings.
 
     Args:
-        name: one of `"ce"`, `"dice"`, `"ce_dice"`, `"focal_tversky"`.
+        name: one of `"ce"`, `"dice"`, `"ce_dice"`, `"ce_batch_dice"`, `"focal_tversky"`.
         num_classes: number of classes `C`, background included.
         class_weights: optional `C` non-negative per-class weights.
 

@@ -115,7 +115,7 @@ RUNTIME_KEYS = ("variants", "strategy", "tensorboard", "figures")
 
 CHOICES = {
     "augment": ("none", "offline", "online"),
-    "loss": ("ce", "dice", "ce_dice", "focal_tversky"),
+    "loss": ("ce", "dice", "ce_dice", "ce_batch_dice", "focal_tversky"),
     "lr_schedule": ("constant", "cosine"),
     "strategy": ("auto", "default", "mirrored"),
     "group_folds": ("auto", "yes", "no"),

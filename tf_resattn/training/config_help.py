@@ -23,7 +23,7 @@ FIELD_HELP = {
     "lr_schedule": "constant | cosine: the learning rate per epoch, cosine decay to 0 after the warm-up",
     "warmup_epochs": "epochs of linear warm-up to the learning rate before the schedule",
     "weight_decay": "> 0 switches to AdamW",
-    "loss": "ce | dice | ce_dice | focal_tversky", "class_weights": "one weight per class for the loss",
+    "loss": "ce | dice | ce_dice | ce_batch_dice (nnU-Net's: Dice over the batch, foreground only) | focal_tversky", "class_weights": "one weight per class for the loss",
     "oversample": "CLASS TIMES: training slices that contain CLASS appear TIMES times per epoch (rare classes)",
     "augment": "none | offline (the paper's 6x set) | online; training slices only, after the split",
     "acquisition_augment": "random window/level, gamma, contrast, histogram, noise, blur and resolution changes of the training images",
