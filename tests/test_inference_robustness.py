@@ -82,3 +82,8 @@ def test_command_line_writes_table_json_and_plot(tmp_path, capsys):
     assert "| gamma 2 |" in (out / "robustness.md").read_text() and "| gamma 2 |" in capsys.readouterr().out
     assert cv2.imread(str(out / "robustness.png")) is not None
     assert robustness_cli.main(argv[:1] + ["--data", str(data), "--splits", str(tmp_path / "nope.json"), "--out", str(out)]) == 2
+    assert robustness_cli.main(argv + ["--shifts", "gamma 2"]) == 0
+    rows = json.loads((out / "robustness.json").read_text())["models"]["conv"]
+    assert [r["shift"] for r in rows] == ["none", "gamma 2"] and set(rows[0]["dice"]) == {"ground_glass", "consolidation", "pleural_effusion"}
+    assert robustness_cli.main(argv + ["--shifts", "gamma 3"]) == 2
+    assert "unknown shift 'gamma 3'" in capsys.readouterr().err

@@ -81,8 +81,8 @@ def robustness_table(segment, raw_slices, masks, num_classes, shifts=None):
         shifts: names from `SHIFTS` (default all, "none" first).
 
     Returns:
-        A list of rows `{"shift", "infection_dice", "mean_foreground_dice", "infection_ratio",
-        "foreground_ratio"}`; ratios are to the "none" row.
+        A list of rows `{"shift", "infection_dice", "mean_foreground_dice", "dice" (per foreground
+        class), "infection_ratio", "foreground_ratio"}`; ratios are to the "none" row.
     """
     names = list(shifts or SHIFTS)
     if "none" not in names:
@@ -90,10 +90,12 @@ def robustness_table(segment, raw_slices, masks, num_classes, shifts=None):
     rows = []
     for name in names:
         labels = segment(SHIFTS[name](np.asarray(raw_slices, dtype=np.float32)).astype(np.float32))
+        report = segmentation_report(masks, labels, num_classes)
         rows.append({
             "shift": name,
             "infection_dice": infection_dice(masks, labels),
-            "mean_foreground_dice": float(segmentation_report(masks, labels, num_classes)["mean_foreground_dice"]),
+            "mean_foreground_dice": float(report["mean_foreground_dice"]),
+            "dice": {k: float(v) for k, v in report["dice"].items()},
         })
     base = next(r for r in rows if r["shift"] == "none")
     for row in rows:

@@ -22,6 +22,8 @@ def parse_args(argv):
     parser.add_argument("--splits", help="score only the test ids of this split file (e.g. splits/infnet-50-48.json)")
     parser.add_argument("--names", nargs="+", help="one display name per model (default: the paths)")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation for every model")
+    parser.add_argument("--shifts", nargs="+", metavar="SHIFT",
+                        help="only these shifts, by name (quoted, e.g. none 'gamma 2'; default all; 'none' is always scored)")
     parser.add_argument("--out", required=True, help="folder for robustness.json, .md and .png")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
     return parser.parse_args(argv)
@@ -49,18 +51,22 @@ def run(args):
     """Scores every model under every shift; returns `{name: rows}`."""
     from tf_resattn.inference.predict import segment
     from tf_resattn.inference.predictors import load_predictor
-    from tf_resattn.inference.robustness import markdown_table, plot, robustness_table
+    from tf_resattn.inference.robustness import SHIFTS, markdown_table, plot, robustness_table
 
     names = args.names or args.models
     if len(names) != len(args.models):
         raise ExportError(f"--names gives {len(names)} names for {len(args.models)} models")
+    unknown = [name for name in args.shifts or () if name not in SHIFTS]
+    if unknown:
+        raise ExportError(f"unknown shift {unknown[0]!r}; choose from: {', '.join(SHIFTS)}")
     raw, masks = scored_slices(args.data, args.splits)
     tables = {}
     for name, path in zip(names, args.models):
         predictor = load_predictor(path, tta=args.tta)
         if predictor.preprocessing.input_kind != "uint8":
             raise ExportError(f"model {path} takes Hounsfield units; the robustness shifts are for 8-bit grey models")
-        tables[name] = robustness_table(lambda x, p=predictor: segment(p, x, args.batch_size), raw, masks, predictor.num_classes)
+        tables[name] = robustness_table(lambda x, p=predictor: segment(p, x, args.batch_size), raw, masks, predictor.num_classes,
+                                        args.shifts)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "robustness.json").write_text(json.dumps({"data": args.data, "splits": args.splits, "tta": args.tta,
