@@ -196,7 +196,8 @@ class CEDiceLoss(_SegmentationLoss):
         super().__init__(num_classes, class_weights, name=name, **kwargs)
         if ce_weight < 0 or dice_weight < 0 or ce_weight + dice_weight == 0:
             raise ValueError(f"ce_weight and dice_weight must be >= 0 and not both 0, got {ce_weight}, {dice_weight}")
-        if not dice_background and sum(self.class_weights[1:]) == 0:
+        self.dice_weights = self.class_weights if dice_background else (0.0,) + self.class_weights[1:]
+        if sum(self.dice_weights) == 0:
             raise ValueError(f"without the background the Dice term needs a foreground weight > 0, got {list(self.class_weights)}")
         self.ce_weight = float(ce_weight)
         self.dice_weight = float(dice_weight)
@@ -207,7 +208,7 @@ class CEDiceLoss(_SegmentationLoss):
     def call(self, y_true, y_pred):
         truth, probabilities, weights = self._prepare(y_true, y_pred)
         cross_entropy = _cross_entropy(truth, probabilities, weights)
-        dice_weights = weights if self.dice_background else weights * ops.cast(ops.arange(self.num_classes) > 0, "float32")
+        dice_weights = ops.convert_to_tensor(self.dice_weights, dtype="float32")
         dice = _soft_dice_loss(truth, probabilities, dice_weights, self.smooth, self.batch_dice)
         return self.ce_weight * cross_entropy + self.dice_weight * dice
 

@@ -15,19 +15,22 @@ the same batches as cross-validation's fold `k` for the same settings and replic
   breaks `fit` under `MirroredStrategy`), so each epoch leaves out the N mod R training slices its
   shuffle puts last (other ones every epoch), and the validation slices are repeated R times (which
   leaves every validation metric unchanged);
-- learning rate: `fit_epochs` sets each epoch's rate (`tf_resattn.training.schedule`) when one is given;
+- learning rate: `fit_epochs` sets each epoch's rate from `cfg.lr_schedule` (`tf_resattn.training.schedule`);
 - seeds: every epoch has its own seed, `epoch_seed(cfg.seed, fold, epoch)`, for its shuffling, its
   random transforms and Keras' global seed; `fit` runs one epoch at a time, so a resumed fold or a
   Hyperband trial that continues from `initial_epoch` gets exactly the epochs it would have had.
 """
 
 import dataclasses
+import functools
+from collections.abc import Callable
 
 import keras
 import numpy as np
 
 from tf_resattn.data import augment_offline
 from tf_resattn.data.batches import make_batches
+from tf_resattn.training.schedule import learning_rate_at
 
 
 def epoch_seed(seed, fold, epoch):
@@ -48,6 +51,7 @@ class Feed:
         online: a random transform per slice and epoch.
         acquisition: a random acquisition change per slice and epoch.
         seed, fold: what the epoch seeds are drawn from (`epoch_seed`).
+        learning_rate: the learning rate of an epoch (0-based), `learning_rate_at` of the configuration.
     """
 
     train_images: np.ndarray
@@ -60,6 +64,7 @@ class Feed:
     acquisition: bool
     seed: int
     fold: int
+    learning_rate: Callable[[int], float]
 
 
 def oversample_slices(images, masks, label, times):
@@ -82,7 +87,7 @@ def make_feed(cfg, train, validation, replicas, fold):
     """The `Feed` of one fold; builds the offline 6x set from the training slices when `cfg.augment` asks.
 
     Args:
-        cfg: the `TrainingConfig` (oversample, augment, acquisition_augment, batch_size, seed).
+        cfg: the `TrainingConfig` (oversample, augment, acquisition_augment, batch_size, seed, learning-rate schedule).
         train: `(images float32 [N, H, W, 1], masks [N, H, W])`, the training slices.
         validation: the same for the validation slices.
         replicas: replicas of the distribution strategy (`strategy.num_replicas_in_sync`).
@@ -98,6 +103,7 @@ def make_feed(cfg, train, validation, replicas, fold):
         np.asarray(train_images, dtype=np.float32), np.asarray(train_masks, dtype=np.uint8),
         np.asarray(val_images, dtype=np.float32), np.asarray(val_masks, dtype=np.uint8),
         cfg.batch_size * replicas, replicas, cfg.augment == "online", cfg.acquisition_augment, cfg.seed, fold,
+        functools.partial(learning_rate_at, cfg),
     )
 
 
@@ -135,7 +141,7 @@ class EpochProgbar(keras.callbacks.ProgbarLogger):
         self.epochs = self.total_epochs
 
 
-def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1, learning_rate=None):
+def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1):
     """Trains `model` from `initial_epoch` up to `epochs`, one `model.fit` per epoch with its own seed.
 
     Args:
@@ -145,8 +151,6 @@ def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1, lear
         epochs: the epoch to stop after.
         callbacks: Keras callbacks; they see every epoch, numbered from `initial_epoch`.
         verbose: Keras verbosity.
-        learning_rate: a function of the epoch (0-based) giving its learning rate, or None to leave
-            the optimizer's rate as it is.
 
     Returns:
         A `keras.callbacks.History` of all the epochs trained.
@@ -157,8 +161,7 @@ def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1, lear
     validation = validation_batches(feed)
     for epoch in range(initial_epoch, epochs):
         keras.utils.set_random_seed(epoch_seed(feed.seed, feed.fold, epoch))
-        if learning_rate is not None:
-            model.optimizer.learning_rate.assign(learning_rate(epoch))
+        model.optimizer.learning_rate.assign(feed.learning_rate(epoch))
         step = model.fit(training_batches(feed, epoch), validation_data=validation, initial_epoch=epoch, epochs=epoch + 1,
                          shuffle=False, callbacks=callbacks, verbose=verbose)
         history.epoch += step.epoch

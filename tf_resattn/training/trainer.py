@@ -23,7 +23,6 @@ the training slices only, batches, replicas, seeds per epoch) is `feed.py`'s rul
 """
 
 import csv
-import functools
 import io
 import math
 import pathlib
@@ -37,7 +36,6 @@ from tf_resattn.models import build_model
 from tf_resattn.data.preprocessing import restore_size
 from tf_resattn.training.feed import fit_epochs, make_feed
 from tf_resattn.training.files import copy_atomic, read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
-from tf_resattn.training.schedule import learning_rate_at
 
 MONITOR = "val_mean_fg_dice"
 """Checkpoint selection score: mean foreground Dice on the validation slices (higher is better)."""
@@ -171,8 +169,7 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
     callbacks = [FoldCheckpoint(fold_dir, state, on_epoch=log)]
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(fold_dir / "logs"), write_graph=False))
-    fit_epochs(model, feed, start_epoch, cfg.epochs, callbacks=callbacks, verbose=verbose,
-               learning_rate=functools.partial(learning_rate_at, cfg))
+    fit_epochs(model, feed, start_epoch, cfg.epochs, callbacks=callbacks, verbose=verbose)
     state = load_state(fold_dir)
     copy_atomic(fold_dir / "checkpoint" / state["best_checkpoint"], fold_dir / "best.keras")
     return evaluate_fold(cfg, slices, split, feed, fold_dir, variant, fold, state)

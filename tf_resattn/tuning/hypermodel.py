@@ -7,14 +7,11 @@ exactly as cross-validation trains that fold (`tf_resattn.training.feed`: augmen
 batch size per replica, seeds per epoch); the tuner reads `val_mean_fg_dice` from the logs.
 """
 
-import functools
-
 import keras_tuner
 import numpy as np
 
 from tf_resattn.training.config import config_from_dict
 from tf_resattn.training.feed import fit_epochs, make_feed
-from tf_resattn.training.schedule import learning_rate_at
 from tf_resattn.training.trainer import build_compiled_model
 
 
@@ -94,8 +91,7 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
         """
         cfg = config_for(self.base_cfg, tuned_values(hp.values, self.space))
         feed = make_feed(cfg, (images, masks), validation_data, self.replicas, self.fold)
-        return fit_epochs(model, feed, initial_epoch, epochs, callbacks=callbacks, verbose=verbose,
-                          learning_rate=functools.partial(learning_rate_at, cfg))
+        return fit_epochs(model, feed, initial_epoch, epochs, callbacks=callbacks, verbose=verbose)
 
 
 def tuned_values(hp_values, space):
