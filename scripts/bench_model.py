@@ -4,76 +4,86 @@
     python scripts/bench_model.py --size 256 --batch-size 4
     python scripts/bench_model.py --predict --size 512 --batch-size 1
 
-The first row is the U-Net a user would write without this package (defined
-here, independent of it: two 3x3 ReLU convolutions per level, no
-normalisation, transposed-convolution upsampling, same width and depth), and
-every variant is reported against it. Each model is trained on random images
-and labels (batch 8 by default) for a few warm-up steps, then timed over
-several repeats; the median images per second is reported with the parameter
-count. The repeats are interleaved (every model once per repeat), so a change
-in the machine's load falls on all models alike and the ratios stay
-comparable. `--predict` times `model.predict` instead of training steps.
-`--xla` adds a row per variant with the step compiled by XLA
-(`jit_compile=True`; the LSH layers then take the pure-TensorFlow path).
+The baseline is the U-Net a user would write without this package
+(`plain_unet.py`: two 3x3 ReLU convolutions per level, no normalisation,
+transposed-convolution upsampling, same width and depth), run in a
+TensorFlow process of its own with TensorFlow's settings, as in the user's
+own script; every row is reported against it. The same U-Net runs again in
+this process, under the package's settings (oneDNN on where TensorFlow
+leaves it off, see `tf_resattn/onednn_default.py`), so the table shows what
+those settings do to it. Each model is trained on random images and labels
+(batch 8 by default) for a few warm-up steps, then timed over several
+repeats; the median images per second is reported with the parameter count.
+The repeats are interleaved (every model once per repeat, one at a time; the
+baseline's process waits while the others run), so a change in the machine's
+load falls on all models alike and the ratios stay comparable. `--predict`
+times `model.predict` instead of training steps. `--xla` adds a row per
+variant with the step compiled by XLA (`jit_compile=True`; the LSH layers
+then take the pure-TensorFlow path).
 """
 
 import argparse
 import json
+import os
+import pathlib
 import statistics
-import time
+import subprocess
+import sys
+import tempfile
 
-import tf_resattn  # first: it imports TensorFlow without the start-up noise
+USERS_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS")  # read before the package sets its default
 
-import keras
-import numpy as np
+import tf_resattn  # noqa: E402  (then TensorFlow starts without its start-up noise)
+
+from plain_unet import Timer, onednn_enabled, plain_unet  # noqa: E402
 
 PLAIN = "plain Keras U-Net"
 
 
-def plain_unet(input_shape, num_classes=4, base_filters=32, depth=4):
-    """The U-Net users write themselves: `[B, H, W, channels]` -> softmax `[B, H, W, num_classes]`."""
+class InProcess:
+    """A model timed in this process (`Timer`), named for the table."""
 
-    def convs(x, filters):
-        for _ in range(2):
-            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        return x
-
-    inputs = keras.Input(input_shape)
-    x, skips = inputs, []
-    for level in range(depth):
-        x = convs(x, base_filters * 2**level)
-        skips.append(x)
-        x = keras.layers.MaxPooling2D(2)(x)
-    x = convs(x, base_filters * 2**depth)
-    for level in reversed(range(depth)):
-        x = keras.layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2)(x)
-        x = convs(keras.layers.Concatenate()([x, skips[level]]), base_filters * 2**level)
-    outputs = keras.layers.Conv2D(num_classes, 1, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="plain_unet")
-
-
-class Runner:
-    """One model, compiled, with a fixed random batch; `run(steps)` returns images/s."""
-
-    def __init__(self, variant, size, batch_size, jit_compile, predict):
-        self.name = f"{variant} (XLA)" if jit_compile else variant
-        shape = (size, size, 1)
-        self.model = plain_unet(shape) if variant == PLAIN else tf_resattn.build_model(variant, input_shape=shape)
-        self.model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy", jit_compile=jit_compile)
-        self.predict = predict
-        rng = np.random.default_rng(0)
-        self.images = rng.random((batch_size, size, size, 1), dtype=np.float32)
-        self.labels = rng.integers(0, 4, (batch_size, size, size))
-        self.run(2)  # tracing and warm-up
+    def __init__(self, name, model, size, batch_size, predict, jit_compile=False):
+        self.name = name
+        self.params = model.count_params()
+        self.timer = Timer(model, size, batch_size, predict, jit_compile)
 
     def run(self, steps):
-        start = time.perf_counter()
-        for _ in range(steps):
-            if self.predict:
-                self.model.predict(self.images, batch_size=len(self.images), verbose=0)
-            else:
-                self.model.train_on_batch(self.images, self.labels)
-        return steps * len(self.images) / (time.perf_counter() - start)
+        return self.timer.run(steps)
+
+
+class PlainProcess:
+    """The plain U-Net timed by `plain_unet.py --serve` in a fresh process with TensorFlow's own settings."""
+
+    def __init__(self, size, batch_size, predict):
+        env = dict(os.environ)
+        env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+        if USERS_ONEDNN is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = USERS_ONEDNN
+        script = pathlib.Path(__file__).with_name("plain_unet.py")
+        command = [sys.executable, str(script), "--serve", "--size", str(size), "--batch-size", str(batch_size)]
+        self.errors = tempfile.TemporaryFile(mode="w+")  # TensorFlow's start-up notices; shown if it fails
+        self.worker = subprocess.Popen(
+            command + (["--predict"] if predict else []),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors, text=True, env=env,
+        )
+        ready = self.worker.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            self.errors.seek(0)
+            sys.stderr.write(self.errors.read())
+            raise RuntimeError(f"the baseline's process ({' '.join(command)}) did not start; its errors are above")
+        self.params, onednn = int(ready[1]), ready[2] == "1"
+        self.name = f"{PLAIN}, own process (oneDNN {'on' if onednn else 'off'}: TensorFlow's setting)"
+
+    def run(self, steps):
+        self.worker.stdin.write(f"{steps}\n")
+        self.worker.stdin.flush()
+        return float(self.worker.stdout.readline())
+
+    def close(self):
+        self.worker.stdin.close()
+        self.worker.wait()
+        self.errors.close()
 
 
 def interleaved_throughput(runners, steps, repeats):
@@ -82,10 +92,7 @@ def interleaved_throughput(runners, steps, repeats):
     for _ in range(repeats):
         for runner in runners:
             rates[runner.name].append(runner.run(steps))
-    return [
-        {"variant": r.name, "params": r.model.count_params(), "images_per_s": statistics.median(rates[r.name])}
-        for r in runners
-    ]
+    return [{"variant": r.name, "params": r.params, "images_per_s": statistics.median(rates[r.name])} for r in runners]
 
 
 def main(argv=None):
@@ -100,16 +107,24 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
-    modes = [False, True] if args.xla else [False]
-    runners = [Runner(PLAIN, args.size, args.batch_size, False, args.predict)]
-    runners += [Runner(v, args.size, args.batch_size, jit, args.predict) for v in args.variants for jit in modes]
-    rows = interleaved_throughput(runners, args.steps, args.repeats)
-    baseline = rows[0]["images_per_s"]
+    shape = (args.size, args.size, 1)
+    here = f"this process (oneDNN {'on' if onednn_enabled() else 'off'})"
+    baseline = PlainProcess(args.size, args.batch_size, args.predict)
+    runners = [baseline, InProcess(f"{PLAIN}, {here}", plain_unet(shape), args.size, args.batch_size, args.predict)]
+    for variant in args.variants:
+        for jit in [False, True] if args.xla else [False]:
+            name = f"{variant} (XLA)" if jit else variant
+            model = tf_resattn.build_model(variant, input_shape=shape)
+            runners.append(InProcess(name, model, args.size, args.batch_size, args.predict, jit))
+    try:
+        rows = interleaved_throughput(runners, args.steps, args.repeats)
+    finally:
+        baseline.close()
     task = "Inference (model.predict)" if args.predict else "Training"
     print(f"\n{task} throughput at {args.size}x{args.size}, batch {args.batch_size} (median of {args.repeats})")
-    print(f"| model | parameters | images/s | vs plain U-Net |\n|---|---|---|---|")
+    print("| model | parameters | images/s | vs plain U-Net |\n|---|---|---|---|")
     for row in rows:
-        ratio = row["images_per_s"] / baseline
+        ratio = row["images_per_s"] / rows[0]["images_per_s"]
         print(f"| {row['variant']} | {row['params'] / 1e6:.2f}M | {row['images_per_s']:.2f} | {ratio:.2f}x |")
     if args.json:
         result = {"size": args.size, "batch_size": args.batch_size, "predict": args.predict, "results": rows}

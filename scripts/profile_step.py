@@ -2,7 +2,7 @@
 
     python scripts/profile_step.py --variant resattn --size 128 --batch-size 8
 
-Builds the variant (or the plain Keras U-Net of `bench_model.py` with
+Builds the variant (or the plain Keras U-Net of `plain_unet.py` with
 `--variant plain`), runs a few warm-up steps, then records `--steps`
 training steps with TensorFlow's profiler and sums the time of every op
 executed, by op type and by the model's top-level layer (the gradient ops
@@ -24,7 +24,7 @@ import tf_resattn  # first: it imports TensorFlow without the start-up noise
 import keras
 import numpy as np
 import tensorflow as tf
-from bench_model import plain_unet
+from plain_unet import plain_unet
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 # Ops that only call other ops (their children are counted instead).

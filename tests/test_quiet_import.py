@@ -11,6 +11,8 @@ START_UP = [
     "I0000 00:00:1796120616.933281    2555 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
     "I0000 00:00:1796120616.997958    2555 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions.",
     "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.",
+    "I0000 00:00:1796158327.822419   22024 port.cc:153] oneDNN custom operations are on. You may see slightly different "
+    "numerical results due to floating-point round-off errors from different computation orders.",
 ]
 CUINIT = "E0000 00:00:1796120629.044190    2561 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error (303)"
 REAL = ["E0000 00:00:1796120629.1    2561 some_kernel.cc:10] a real error", "W1201 a real warning"]

@@ -6,8 +6,9 @@
 segments a NumPy volume with one.
 """
 
-from tf_resattn import quiet_import
+from tf_resattn import onednn_default, quiet_import
 
+onednn_default.enable_onednn_by_default()
 quiet_import.import_tensorflow()
 
 from tf_resattn import layers, losses, metrics

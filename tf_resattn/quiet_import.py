@@ -3,7 +3,8 @@
 On a machine without a GPU, `import tensorflow` and its first device query
 print half a dozen lines from native code before Python can filter anything:
 absl's "All log messages before absl::InitializeLog()", "Could not find cuda
-drivers", the CPU-feature notice and "failed call to cuInit". They say
+drivers", the CPU-feature notice, "oneDNN custom operations are on" (the
+package turns them on, see `onednn_default`) and "failed call to cuInit". They say
 nothing a user can act on and bury the command's first line.
 
 `import_tensorflow()` runs the import and the device query with the process's
@@ -25,6 +26,7 @@ NOISE = (
     re.compile(r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine"),
     re.compile(r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized"),
     re.compile(r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$"),
+    re.compile(r"port\.cc:\d+\] oneDNN custom operations are on\."),
 )
 NO_DRIVER_NOISE = re.compile(r"cuda_platform\.cc:\d+\] failed call to cuInit")
 

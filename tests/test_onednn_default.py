@@ -1,0 +1,101 @@
+"""`import tf_resattn` turns on TensorFlow's oneDNN kernels on x86-64, leaves a user's choice alone, changes no result."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import tf_resattn
+from conftest import REPO_ROOT
+from tf_resattn import onednn_default
+
+ON_X86_64 = platform.machine().lower() in onednn_default.X86_64
+REPORT_ONEDNN = "from tensorflow.python.util import _pywrap_util_port as port; print(port.IsMklEnabled())"
+
+
+def test_unset_setting_is_turned_on_on_x86_64():
+    environ = {}
+    assert onednn_default.enable_onednn_by_default(environ, machine="x86_64") == "1"
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+
+
+def test_users_setting_wins():
+    environ = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert onednn_default.enable_onednn_by_default(environ, machine="AMD64") == "0"
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def test_other_architectures_are_left_alone():
+    environ = {}
+    assert onednn_default.enable_onednn_by_default(environ, machine="aarch64") is None
+    assert environ == {}
+
+
+def _run(*arguments, onednn=None):
+    """Runs `python ARGUMENTS` in a fresh process; `onednn` sets TF_ENABLE_ONEDNN_OPTS there (None: unset)."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    if onednn is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = onednn
+    result = subprocess.run([sys.executable, *map(str, arguments)], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()
+
+
+@pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
+def test_importing_the_package_first_turns_onednn_on():
+    assert _run("-c", f"import tf_resattn; {REPORT_ONEDNN}") == ["True"]
+    assert _run("-c", f"import tf_resattn; {REPORT_ONEDNN}", onednn="0") == ["False"]
+
+
+RELEASED = REPO_ROOT / "saved_models" / "resattn_medseg100" / "model.keras"
+PREDICT = """
+import os, sys
+import numpy as np
+import tf_resattn, keras
+model_file, folder = sys.argv[1:]
+model = keras.saving.load_model(model_file)
+outputs = model.predict(np.load(os.path.join(folder, "images.npy")), verbose=0)
+np.save(os.path.join(folder, "out_" + os.environ["TF_ENABLE_ONEDNN_OPTS"] + ".npy"), outputs)
+"""
+
+
+def _predict_both_ways(model_file, images, folder):
+    """`model_file`'s predictions of `images` in two fresh processes, oneDNN off then on."""
+    np.save(folder / "images.npy", images)
+    script = folder / "predict.py"
+    script.write_text(PREDICT + REPORT_ONEDNN + "\n")
+    assert _run(script, model_file, folder, onednn="0") == ["False"]
+    assert _run(script, model_file, folder, onednn="1") == ["True"]
+    return np.load(folder / "out_0.npy"), np.load(folder / "out_1.npy")
+
+
+@pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
+@pytest.mark.parametrize("variant", ["unet", "no_attention"])
+def test_saved_model_predicts_the_same_with_and_without_onednn(tmp_path, variant):
+    """Convolutions, group norm and the ResNeXt encoder; with LSH attention a rounding-level change can move a token
+    to another bucket (the README's speed section), so `resattn` is compared there, on a trained model."""
+    model = tf_resattn.build_model(variant, input_shape=(32, 32, 1), base_filters=8, depth=2)
+    model.save(tmp_path / "model.keras")
+    images = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
+    without, with_onednn = _predict_both_ways(tmp_path / "model.keras", images, tmp_path)
+    assert without.shape == (4, 32, 32, 4)
+    np.testing.assert_allclose(with_onednn, without, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
+def test_released_resattn_labels_the_same_pixels_with_and_without_onednn(tmp_path, medseg100_dir):
+    """Probabilities may move at the few tokens whose LSH bucket flips; the labels of all but 1e-4 of pixels hold."""
+    preprocessing = json.loads(RELEASED.with_name("preprocessing.json").read_text())
+    height, width = preprocessing["image_size"]
+    files = sorted((medseg100_dir / "images").glob("*.png"))[::6]
+    images = np.stack([cv2.resize(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE), (width, height)) for f in files])
+    without, with_onednn = _predict_both_ways(RELEASED, (images[..., None] / 255.0).astype(np.float32), tmp_path)
+    assert without.shape == (len(files), height, width, 4)
+    assert np.mean(without.argmax(-1) == with_onednn.argmax(-1)) > 1 - 1e-4
+    assert np.median(np.abs(with_onednn - without)) < 1e-5
