@@ -99,3 +99,26 @@ def test_released_resattn_labels_the_same_pixels_with_and_without_onednn(tmp_pat
     assert without.shape == (len(files), height, width, 4)
     assert np.mean(without.argmax(-1) == with_onednn.argmax(-1)) > 1 - 1e-4
     assert np.median(np.abs(with_onednn - without)) < 1e-5
+
+
+AUGMENT = """
+import numpy as np
+import tf_resattn
+from tf_resattn.data.pipeline import make_dataset
+rng = np.random.default_rng(0)
+images = rng.random((4, 16, 16, 1), dtype=np.float32)
+masks = rng.integers(0, 4, (4, 16, 16)).astype(np.uint8)
+for _, labels in make_dataset(images, masks, 2, augment="online", shuffle=True, seed=0):
+    assert set(np.unique(labels.numpy())) <= {0, 1, 2, 3}
+print("done")
+"""
+
+
+@pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
+def test_online_augmentation_runs_without_onednn_errors():
+    """The masks' quarter turns are float transposes: oneDNN logs an error for each integer one on most CPUs."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    result = subprocess.run([sys.executable, "-c", AUGMENT], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    assert "oneDNN supports" not in result.stderr

@@ -88,7 +88,10 @@ def augment_online(image, mask, seed, height, width):
         height, width: output size (the fixed-size rule crops or pads to it).
     """
     turn_seed, flip_seed, scale_seed, zoom_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-    mask = mask[..., tf.newaxis]
+    # The labels travel as float32 (exact for class numbers) and come back as the mask's type: TensorFlow's
+    # oneDNN transposes take floats only on CPUs without AVX-512, and log an error for every integer one.
+    mask_dtype = mask.dtype
+    mask = tf.cast(mask, tf.float32)[..., tf.newaxis]
     turns = tf.random.stateless_uniform([], turn_seed, 0, 4, dtype=tf.int32)
     image, mask = tf.image.rot90(image, turns), tf.image.rot90(mask, turns)
     flip = tf.random.stateless_uniform([], flip_seed) < 0.5
@@ -101,4 +104,5 @@ def augment_online(image, mask, seed, height, width):
     mask = tf.image.resize(mask, size, method="nearest")
     image = tf.image.resize_with_crop_or_pad(image, height, width)
     mask = tf.image.resize_with_crop_or_pad(mask, height, width)
-    return tf.ensure_shape(image, [height, width, None]), tf.ensure_shape(mask[..., 0], [height, width])
+    mask = tf.cast(mask[..., 0], mask_dtype)
+    return tf.ensure_shape(image, [height, width, None]), tf.ensure_shape(mask, [height, width])
