@@ -57,9 +57,8 @@ class PlainProcess:
 
     def __init__(self, size, batch_size, predict):
         env = dict(os.environ)
-        env.pop("TF_ENABLE_ONEDNN_OPTS", None)
-        if USERS_ONEDNN is not None:
-            env["TF_ENABLE_ONEDNN_OPTS"] = USERS_ONEDNN
+        if USERS_ONEDNN is None:  # the package's default, not the user's: leave the choice to TensorFlow
+            env.pop("TF_ENABLE_ONEDNN_OPTS", None)
         script = pathlib.Path(__file__).with_name("plain_unet.py")
         command = [sys.executable, str(script), "--serve", "--size", str(size), "--batch-size", str(batch_size)]
         self.errors = tempfile.TemporaryFile(mode="w+")  # TensorFlow's start-up notices; shown if it fails

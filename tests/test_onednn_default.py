@@ -36,14 +36,20 @@ def test_other_architectures_are_left_alone():
     assert environ == {}
 
 
-def _run(*arguments, onednn=None):
-    """Runs `python ARGUMENTS` in a fresh process; `onednn` sets TF_ENABLE_ONEDNN_OPTS there (None: unset)."""
+def _fresh_python(*arguments, onednn=None):
+    """Runs `python ARGUMENTS` in a fresh process, which must succeed; `onednn` sets TF_ENABLE_ONEDNN_OPTS there
+    (None: unset). Returns the finished process."""
     env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
     if onednn is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = onednn
     result = subprocess.run([sys.executable, *map(str, arguments)], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()
+    return result
+
+
+def _run(*arguments, onednn=None):
+    """The lines `python ARGUMENTS` prints in a fresh process (see `_fresh_python`)."""
+    return _fresh_python(*arguments, onednn=onednn).stdout.strip().splitlines()
 
 
 @pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
@@ -117,8 +123,6 @@ print("done")
 @pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
 def test_online_augmentation_runs_without_onednn_errors():
     """The masks' quarter turns are float transposes: oneDNN logs an error for each integer one on most CPUs."""
-    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
-    result = subprocess.run([sys.executable, "-c", AUGMENT], capture_output=True, text=True, env=env, check=False)
-    assert result.returncode == 0, result.stderr
+    result = _fresh_python("-c", AUGMENT)
     assert result.stdout.strip() == "done"
     assert "oneDNN supports" not in result.stderr
