@@ -3,6 +3,12 @@
 JAX is not a runtime dependency (the `[test]` extra installs it); the test runs
 where it is installed (a separate process with `KERAS_BACKEND=jax`), under the
 `slow` marker (about 3 minutes on 2 cores), and skips elsewhere.
+
+The weights must arrive bit for bit. The outputs agree to float rounding except
+where a token's angular hash is a near tie: the convolutions round differently
+on the two backends (XLA against oneDNN), which can move such a token to the
+neighbouring bucket and change its attention by ~1e-3. The outputs are therefore
+held to 1e-2 and the labels to 99.9% of the pixels.
 """
 
 import importlib.util
@@ -20,6 +26,7 @@ JAX_SCRIPT = """
 import sys
 import numpy as np, keras, tf_resattn
 assert keras.backend.backend() == "jax"
+keras.utils.set_random_seed(0)
 model = tf_resattn.build_model("resattn", base_filters=4, depth=2, num_heads=1, key_dim=8, bucket_size=16, n_hashes=2)
 images = np.random.default_rng(0).random((2, 40, 36, 1), dtype=np.float32)
 labels = np.random.default_rng(1).integers(0, 4, (2, 40, 36))
@@ -29,6 +36,7 @@ assert history[-1] < history[0], history
 model.save(sys.argv[1] + "/model.keras")
 np.save(sys.argv[1] + "/images.npy", images)
 np.save(sys.argv[1] + "/expected.npy", keras.ops.convert_to_numpy(model(images)))
+np.savez(sys.argv[1] + "/weights.npz", *[keras.ops.convert_to_numpy(w) for w in model.weights])
 """
 
 
@@ -45,5 +53,11 @@ def test_model_trains_on_jax_and_loads_under_tensorflow(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     model = keras.models.load_model(tmp_path / "model.keras")
+    saved = np.load(tmp_path / "weights.npz")
+    assert len(model.weights) == len(saved.files)
+    for i, weight in enumerate(model.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(weight), saved[f"arr_{i}"], err_msg=weight.path)
     got = keras.ops.convert_to_numpy(model(np.load(tmp_path / "images.npy")))
-    np.testing.assert_allclose(got, np.load(tmp_path / "expected.npy"), atol=1e-5)
+    expected = np.load(tmp_path / "expected.npy")
+    np.testing.assert_allclose(got, expected, atol=1e-2)
+    assert np.mean(got.argmax(-1) == expected.argmax(-1)) >= 0.999
