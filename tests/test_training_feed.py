@@ -162,3 +162,16 @@ def test_oversampling_comes_before_the_offline_set_and_leaves_validation_alone()
     masks[0, :2, :2] = 2
     feed = make_feed(cfg, (images, masks), (images, masks), replicas=1, fold=0)
     assert len(feed.train_images) == 6 * (4 + 2) and len(feed.val_images) == 4
+
+
+@pytest.mark.parametrize("augment", ["online", "upright", "offline", "none"])
+def test_the_feed_hands_the_random_transform_mode_to_the_batches(augment, monkeypatch):
+    from tf_resattn.training import feed as feed_module
+
+    cfg = resolve_config("smoke", overrides={"augment": augment, "batch_size": 2})
+    images = np.zeros((3, 8, 8, 1), np.float32)
+    masks = np.zeros((3, 8, 8), np.uint8)
+    seen = {}
+    monkeypatch.setattr(feed_module, "make_batches", lambda *args, **kwargs: seen.update(kwargs) or [])
+    training_batches(make_feed(cfg, (images, masks), (images, masks), replicas=1, fold=0), epoch=0)
+    assert seen["augment"] == (augment if augment in ("online", "upright") else "none")

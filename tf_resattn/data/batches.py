@@ -20,7 +20,7 @@ def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, se
         images: float32 `[N, H, W, C]` in [0, 1].
         masks: integer `[N, H, W]`.
         batch_size: slices per batch (the last batch may be smaller).
-        augment: `"none"`, `"offline"` (the paper's 6x set) or `"online"` (TensorFlow backend only).
+        augment: `"none"`, `"offline"` (the paper's 6x set), `"online"` or `"upright"` (TensorFlow backend only).
         shuffle: reshuffle the slices every epoch.
         seed: seed of the shuffling (and of the online transforms).
         acquisition: random acquisition changes of the images (`tf_resattn.data.acquisition`;
@@ -34,8 +34,8 @@ def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, se
         from tf_resattn.data.pipeline import make_dataset
 
         return make_dataset(images, masks, batch_size, augment=augment, shuffle=shuffle, seed=seed, acquisition=acquisition)
-    if augment == "online" or acquisition:
-        what = "augment='online'" if augment == "online" else "acquisition augmentation"
+    if augment in ("online", "upright") or acquisition:
+        what = f"augment={augment!r}" if augment in ("online", "upright") else "acquisition augmentation"
         raise ValueError(
             f"{what} draws its transforms in tf.data and needs the TensorFlow backend, not "
             f"{keras.backend.backend()!r}; use augment='offline' or 'none' without acquisition, or KERAS_BACKEND=tensorflow"

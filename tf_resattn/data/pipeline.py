@@ -10,6 +10,11 @@ Augmentation modes (use them on training folds only, after the split):
   uniformly from `ONLINE_SCALE_RANGE`, brought back to (H, W) by the fixed-size rule of
   `tf_resattn.data.augmentation` (centre crop, or zero padding; label 0 for masks).
   Images are resized bilinearly (antialiased), masks by nearest neighbour.
+- `"upright"`: the same, but keeping the patient's orientation, as a scanner does: a random
+  left-right flip and a rotation by an angle drawn uniformly within `UPRIGHT_MAX_DEGREES` of
+  upright (instead of the quarter turns), then the same zoom. Front stays front and back stays
+  back, so a model can learn where fluid settles (pleural effusion lies along the back of a
+  supine patient's chest) rather than see it turned to every side.
 
 `acquisition=True` adds, after any of these, a random change of acquisition to each image
 (window and level, gamma, contrast, histogram, noise, blur, resolution; masks untouched), drawn
@@ -25,9 +30,10 @@ import tensorflow as tf
 from tf_resattn.data.acquisition import acquisition_shift
 from tf_resattn.data.augmentation import augment_offline, check_pairs
 
-AUGMENT_MODES = ("none", "offline", "online")
+AUGMENT_MODES = ("none", "offline", "online", "upright")
 ONLINE_SCALE_RANGE = (0.5, 1.5)
 ONLINE_SCALE_PROBABILITY = 0.5
+UPRIGHT_MAX_DEGREES = 15.0
 
 
 def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False):
@@ -37,7 +43,8 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
         images: float32 `[N, H, W, C]` in [0, 1].
         masks: integer `[N, H, W]`.
         batch_size: slices per batch (the last batch may be smaller).
-        augment: `"none"`, `"offline"` (6x set) or `"online"` (random per epoch); see the module docstring.
+        augment: `"none"`, `"offline"` (6x set), `"online"` or `"upright"` (random per epoch); see the
+            module docstring.
         shuffle: reshuffle the slices every epoch.
         seed: seed of the shuffling and of the online transforms.
         acquisition: also change each image's acquisition at random (training only).
@@ -61,11 +68,14 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
     dataset = tf.data.Dataset.from_tensor_slices((images, masks))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if augment == "online":
+    if augment in ("online", "upright"):
         height, width = images.shape[1:3]
+        upright = augment == "upright"
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda pair, r: augment_online(pair[0], pair[1], tf.stack([r, tf.constant(seed, tf.int64)]), height, width),
+            lambda pair, r: augment_online(
+                pair[0], pair[1], tf.stack([r, tf.constant(seed, tf.int64)]), height, width, upright=upright
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     if acquisition:
@@ -78,7 +88,7 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
     return dataset.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
 
-def augment_online(image, mask, seed, height, width):
+def augment_online(image, mask, seed, height, width, upright=False):
     """One random transform of an image `[h, w, C]` and its mask `[h, w]`, output `[height, width, ...]`.
 
     Args:
@@ -86,14 +96,19 @@ def augment_online(image, mask, seed, height, width):
         mask: integer `[h, w]`.
         seed: int64 `[2]`, the stateless seed of this slice.
         height, width: output size (the fixed-size rule crops or pads to it).
+        upright: a rotation within `UPRIGHT_MAX_DEGREES` instead of the quarter turns.
     """
     turn_seed, flip_seed, scale_seed, zoom_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
     # The labels travel as float32 (exact for class numbers) and come back as the mask's type: TensorFlow's
     # oneDNN transposes take floats only on CPUs without AVX-512, and log an error for every integer one.
     mask_dtype = mask.dtype
     mask = tf.cast(mask, tf.float32)[..., tf.newaxis]
-    turns = tf.random.stateless_uniform([], turn_seed, 0, 4, dtype=tf.int32)
-    image, mask = tf.image.rot90(image, turns), tf.image.rot90(mask, turns)
+    if upright:
+        angle = tf.random.stateless_uniform([], turn_seed, -UPRIGHT_MAX_DEGREES, UPRIGHT_MAX_DEGREES) * (np.pi / 180)
+        image, mask = rotate_about_centre(image, angle, "BILINEAR"), rotate_about_centre(mask, angle, "NEAREST")
+    else:
+        turns = tf.random.stateless_uniform([], turn_seed, 0, 4, dtype=tf.int32)
+        image, mask = tf.image.rot90(image, turns), tf.image.rot90(mask, turns)
     flip = tf.random.stateless_uniform([], flip_seed) < 0.5
     image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
     mask = tf.cond(flip, lambda: tf.image.flip_left_right(mask), lambda: mask)
@@ -106,3 +121,25 @@ def augment_online(image, mask, seed, height, width):
     mask = tf.image.resize_with_crop_or_pad(mask, height, width)
     mask = tf.cast(mask[..., 0], mask_dtype)
     return tf.ensure_shape(image, [height, width, None]), tf.ensure_shape(mask, [height, width])
+
+
+def rotate_about_centre(image, angle, interpolation):
+    """Turns a float32 `[h, w, C]` by `angle` radians (counter-clockwise) about its centre.
+
+    Pixels brought in from outside the frame are 0 (label 0 for masks), as in the fixed-size rule.
+    `interpolation` is `"BILINEAR"` for images, `"NEAREST"` for label maps (no new label values).
+    """
+    shape = tf.shape(image)
+    centre_y, centre_x = (tf.cast(shape[0], tf.float32) - 1) / 2, (tf.cast(shape[1], tf.float32) - 1) / 2
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # The transform maps each output pixel (x, y) to the input pixel it samples.
+    transform = tf.stack([
+        cos, -sin, centre_x - cos * centre_x + sin * centre_y,
+        sin, cos, centre_y - sin * centre_x - cos * centre_y,
+        0.0, 0.0,
+    ])
+    turned = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[tf.newaxis], transforms=transform[tf.newaxis], output_shape=shape[:2],
+        fill_value=0.0, interpolation=interpolation, fill_mode="CONSTANT",
+    )
+    return turned[0]

@@ -114,7 +114,7 @@ RUNTIME_KEYS = ("variants", "strategy", "tensorboard", "figures")
 """Fields that may differ between jobs sharing one run folder (they do not change a fold's result)."""
 
 CHOICES = {
-    "augment": ("none", "offline", "online"),
+    "augment": ("none", "offline", "online", "upright"),
     "loss": ("ce", "dice", "ce_dice", "ce_batch_dice", "focal_tversky"),
     "lr_schedule": ("constant", "cosine"),
     "strategy": ("auto", "default", "mirrored"),

@@ -25,7 +25,7 @@ FIELD_HELP = {
     "weight_decay": "> 0 switches to AdamW",
     "loss": "ce | dice | ce_dice | ce_batch_dice (nnU-Net's: Dice over the batch, foreground only) | focal_tversky", "class_weights": "one weight per class for the loss",
     "oversample": "CLASS TIMES: training slices that contain CLASS appear TIMES times per epoch (rare classes)",
-    "augment": "none | offline (the paper's 6x set) | online; training slices only, after the split",
+    "augment": "none | offline (the paper's 6x set) | online (turns, flips, zoom) | upright (flips, rotations within 15 degrees, zoom: the patient's orientation kept); training slices only, after the split",
     "acquisition_augment": "random window/level, gamma, contrast, histogram, noise, blur and resolution changes of the training images",
     "strategy": "auto (mirrored when >1 GPU) | default | mirrored",
     "mixed_precision": "mixed float16 on GPUs, bfloat16 on CPUs",

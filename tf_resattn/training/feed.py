@@ -7,7 +7,7 @@ the same batches as cross-validation's fold `k` for the same settings and replic
 - rare classes: `cfg.oversample = (c, k)` repeats the training slices that contain class `c` so that
   each appears `k` times per epoch (before augmentation, so the copies get transforms of their own);
 - augmentation (training slices only, after the split): `"offline"` builds the paper's 6x set once
-  (`augment_offline`); `"online"` draws a new transform per slice and epoch; `acquisition_augment`
+  (`augment_offline`); `"online"` and `"upright"` draw a new transform per slice and epoch; `acquisition_augment`
   adds a random acquisition change per slice and epoch (`tf_resattn.data.pipeline`);
 - batching: the global batch is `cfg.batch_size` per replica times the replicas; the training
   slices are reshuffled every epoch, the validation slices keep their order;
@@ -48,7 +48,7 @@ class Feed:
         val_images, val_masks: the validation slices, never augmented.
         batch_size: the global batch (slices per step over all replicas).
         replicas: replicas of the distribution strategy.
-        online: a random transform per slice and epoch.
+        online: `"online"` or `"upright"`, the random transform per slice and epoch, or `"none"`.
         acquisition: a random acquisition change per slice and epoch.
         seed, fold: what the epoch seeds are drawn from (`epoch_seed`).
         learning_rate: the learning rate of an epoch (0-based), `learning_rate_at` of the configuration.
@@ -60,7 +60,7 @@ class Feed:
     val_masks: np.ndarray
     batch_size: int
     replicas: int
-    online: bool
+    online: str
     acquisition: bool
     seed: int
     fold: int
@@ -102,7 +102,7 @@ def make_feed(cfg, train, validation, replicas, fold):
     return Feed(
         np.asarray(train_images, dtype=np.float32), np.asarray(train_masks, dtype=np.uint8),
         np.asarray(val_images, dtype=np.float32), np.asarray(val_masks, dtype=np.uint8),
-        cfg.batch_size * replicas, replicas, cfg.augment == "online", cfg.acquisition_augment, cfg.seed, fold,
+        cfg.batch_size * replicas, replicas, cfg.augment if cfg.augment in ("online", "upright") else "none", cfg.acquisition_augment, cfg.seed, fold,
         functools.partial(learning_rate_at, cfg),
     )
 
@@ -114,7 +114,7 @@ def training_batches(feed, epoch):
         `make_batches`'s batches (a `tf.data.Dataset` on TensorFlow) of `(images float32 [B, H, W, 1], masks int32 [B, H, W])`.
     """
     batches = make_batches(
-        feed.train_images, feed.train_masks, feed.batch_size, augment="online" if feed.online else "none",
+        feed.train_images, feed.train_masks, feed.batch_size, augment=feed.online,
         shuffle=True, seed=epoch_seed(feed.seed, feed.fold, epoch), acquisition=feed.acquisition,
     )
     left_out = len(feed.train_images) % feed.replicas
