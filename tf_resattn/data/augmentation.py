@@ -19,6 +19,8 @@ OFFLINE_ROTATIONS = (1, 2, 3)
 """Quarter turns (counter-clockwise, as `np.rot90`) of the offline set: 90, 180 and 270 degrees."""
 OFFLINE_SCALES = (0.5, 1.5)
 """Zoom factors of the offline set: 0.5 (zoom out, padded) and 1.5 (zoom in, centre crop)."""
+PER_EPOCH_MODES = ("online", "upright")
+"""The augmentation modes that draw a new transform per slice and epoch, in `tf.data` (`pipeline.py`)."""
 
 
 def augment_offline(images, masks):

@@ -10,7 +10,7 @@ and needs the TensorFlow backend.
 import keras
 import numpy as np
 
-from tf_resattn.data.augmentation import augment_offline, check_pairs
+from tf_resattn.data.augmentation import PER_EPOCH_MODES, augment_offline, check_pairs
 
 
 def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False):
@@ -34,8 +34,8 @@ def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, se
         from tf_resattn.data.pipeline import make_dataset
 
         return make_dataset(images, masks, batch_size, augment=augment, shuffle=shuffle, seed=seed, acquisition=acquisition)
-    if augment in ("online", "upright") or acquisition:
-        what = f"augment={augment!r}" if augment in ("online", "upright") else "acquisition augmentation"
+    if augment in PER_EPOCH_MODES or acquisition:
+        what = f"augment={augment!r}" if augment in PER_EPOCH_MODES else "acquisition augmentation"
         raise ValueError(
             f"{what} draws its transforms in tf.data and needs the TensorFlow backend, not "
             f"{keras.backend.backend()!r}; use augment='offline' or 'none' without acquisition, or KERAS_BACKEND=tensorflow"

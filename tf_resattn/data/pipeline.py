@@ -28,9 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from tf_resattn.data.acquisition import acquisition_shift
-from tf_resattn.data.augmentation import augment_offline, check_pairs
+from tf_resattn.data.augmentation import PER_EPOCH_MODES, augment_offline, check_pairs
 
-AUGMENT_MODES = ("none", "offline", "online", "upright")
+AUGMENT_MODES = ("none", "offline", *PER_EPOCH_MODES)
 ONLINE_SCALE_RANGE = (0.5, 1.5)
 ONLINE_SCALE_PROBABILITY = 0.5
 UPRIGHT_MAX_DEGREES = 15.0
@@ -68,7 +68,7 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
     dataset = tf.data.Dataset.from_tensor_slices((images, masks))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if augment in ("online", "upright"):
+    if augment in PER_EPOCH_MODES:
         height, width = images.shape[1:3]
         upright = augment == "upright"
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from tf_resattn.data import augment_offline
+from tf_resattn.data.augmentation import PER_EPOCH_MODES
 from tf_resattn.data.batches import make_batches
 from tf_resattn.training.schedule import learning_rate_at
 
@@ -48,7 +49,7 @@ class Feed:
         val_images, val_masks: the validation slices, never augmented.
         batch_size: the global batch (slices per step over all replicas).
         replicas: replicas of the distribution strategy.
-        online: `"online"` or `"upright"`, the random transform per slice and epoch, or `"none"`.
+        per_epoch_augment: `"online"` or `"upright"`, the random transform per slice and epoch, or `"none"`.
         acquisition: a random acquisition change per slice and epoch.
         seed, fold: what the epoch seeds are drawn from (`epoch_seed`).
         learning_rate: the learning rate of an epoch (0-based), `learning_rate_at` of the configuration.
@@ -60,7 +61,7 @@ class Feed:
     val_masks: np.ndarray
     batch_size: int
     replicas: int
-    online: str
+    per_epoch_augment: str
     acquisition: bool
     seed: int
     fold: int
@@ -102,7 +103,7 @@ def make_feed(cfg, train, validation, replicas, fold):
     return Feed(
         np.asarray(train_images, dtype=np.float32), np.asarray(train_masks, dtype=np.uint8),
         np.asarray(val_images, dtype=np.float32), np.asarray(val_masks, dtype=np.uint8),
-        cfg.batch_size * replicas, replicas, cfg.augment if cfg.augment in ("online", "upright") else "none", cfg.acquisition_augment, cfg.seed, fold,
+        cfg.batch_size * replicas, replicas, cfg.augment if cfg.augment in PER_EPOCH_MODES else "none", cfg.acquisition_augment, cfg.seed, fold,
         functools.partial(learning_rate_at, cfg),
     )
 
@@ -114,7 +115,7 @@ def training_batches(feed, epoch):
         `make_batches`'s batches (a `tf.data.Dataset` on TensorFlow) of `(images float32 [B, H, W, 1], masks int32 [B, H, W])`.
     """
     batches = make_batches(
-        feed.train_images, feed.train_masks, feed.batch_size, augment=feed.online,
+        feed.train_images, feed.train_masks, feed.batch_size, augment=feed.per_epoch_augment,
         shuffle=True, seed=epoch_seed(feed.seed, feed.fold, epoch), acquisition=feed.acquisition,
     )
     left_out = len(feed.train_images) % feed.replicas
