@@ -17,12 +17,15 @@ SIZE = 16
 
 
 def save_model(fold_dir, kernel_size, seed, input_kind="uint8"):
-    """A 4-class softmax conv model at 16x16, saved as a training run leaves it (with preprocessing.json)."""
+    """A 4-class softmax conv model at 16x16, saved as a training run leaves it (with preprocessing.json).
+
+    Every fold model of a run has the variant's name, so these all share one name too.
+    """
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([
         keras.Input((SIZE, SIZE, 1)),
         keras.layers.Conv2D(4, kernel_size, padding="same", activation="softmax"),
-    ])
+    ], name="unet")
     fold_dir.mkdir(parents=True, exist_ok=True)
     model.save(fold_dir / "best.keras")
     write_preprocessing(fold_dir, input_kind, image_size=SIZE)

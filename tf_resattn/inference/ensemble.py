@@ -33,13 +33,18 @@ def averaged_model(models, tta=False, name=None):
         name: the model's name (default `ensemble_<n>` or `<member>_tta`).
 
     Returns:
-        A `keras.Model`; a single model without `tta` is returned as it is.
+        A `keras.Model`; a single model without `tta` is returned as it is. Members that share a
+        name (the fold models of a run all carry the variant's) are renamed `<name>_<k>` in place,
+        since one Keras model cannot hold two layers of one name.
     """
     models = list(models)
     if not models:
         raise ValueError("averaged_model needs at least one model")
     if len(models) == 1 and not tta:
         return models[0]
+    if len({model.name for model in models}) < len(models):
+        for k, model in enumerate(models):
+            model.name = f"{model.name}_{k}"
     shape = tuple(models[0].input_shape[1:])
     if tta and None not in shape[:2] and shape[0] != shape[1]:
         raise ValueError(f"test-time quarter turns need square inputs or a model of any size; this one takes {shape[0]}x{shape[1]}")
