@@ -64,3 +64,16 @@ def exported(tmp_path_factory):
 
     model = trained_model(tmp_path_factory)
     return cached(tmp_path_factory, "export", lambda f: export_model(model, f / "out", parity_count=8, log=lambda _: None)) / "out"
+
+
+def run_in_litert(tflite_path, images):
+    """Probabilities of the `.tflite` file at `tflite_path` for `images`, from the plain litert interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(tflite_path))
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, images)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])

@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from export_helpers import exported, trained_model
+from export_helpers import exported, run_in_litert, trained_model
 
 from tf_resattn.export.parity import TARGETS_PERCENT
 
@@ -93,19 +93,11 @@ def test_tflite_parity_meets_targets(export_dir):
 def test_tflite_fp32_matches_keras_in_plain_interpreter(export_dir, tmp_path_factory):
     """Independent of the package's runner: the litert interpreter (builtin ops only) against Keras."""
     import keras
-    from ai_edge_litert.interpreter import Interpreter
-
     import tf_resattn  # noqa: F401
     from tf_resattn.data import synthetic_slices
 
     images = synthetic_slices(n=2, image_size=64, seed=9).images
-    interpreter = Interpreter(model_path=str(export_dir / "model_fp32.tflite"))
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, list(images.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, images)
-    interpreter.invoke()
-    probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    probabilities = run_in_litert(export_dir / "model_fp32.tflite", images)
     reference = keras.models.load_model(trained_model(tmp_path_factory), compile=False).predict(images, verbose=0)
     assert probabilities.shape == reference.shape
     assert np.mean(probabilities.argmax(-1) == reference.argmax(-1)) >= 0.9999

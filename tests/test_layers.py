@@ -64,6 +64,8 @@ def test_resnext_identity_shortcut_passes_the_input_through():
         (lambda: layers.ConvBlock(-1), "filters"),
         (lambda: layers.PadToMultiple(0), "multiple"),
         (lambda: layers.DecoderBlock(0), "filters"),
+        (lambda: layers.HistogramEqualization(1), "levels"),
+        (lambda: layers.HistogramEqualization(True), "levels"),
     ],
 )
 def test_illegal_arguments_raise(factory, message):
@@ -138,6 +140,7 @@ def _random(*shape):
             0,
             id="dihedral",
         ),
+        pytest.param(layers.HistogramEqualization, {"levels": 64}, _random(2, 5, 7, 2), (2, 5, 7, 2), 0, 0, id="equalize"),
     ],
 )
 def test_layer_contract(layer_cls, init_kwargs, input_data, output_shape, trainable, non_trainable):

@@ -4,6 +4,7 @@ from tf_resattn.layers.conv_block import ConvBlock
 from tf_resattn.layers.decoder_block import DecoderBlock
 from tf_resattn.layers.dihedral import DihedralTransform
 from tf_resattn.layers.group_norm import GroupNormalization
+from tf_resattn.layers.histogram_equalization import HistogramEqualization
 from tf_resattn.layers.layer_norm import LayerNormalization
 from tf_resattn.layers.lsh_attention import LSHSelfAttention
 from tf_resattn.layers.resnext_block import ResNeXtBlock
@@ -15,6 +16,7 @@ __all__ = [
     "DecoderBlock",
     "DihedralTransform",
     "GroupNormalization",
+    "HistogramEqualization",
     "LayerNormalization",
     "LSHSelfAttention",
     "PadToMultiple",

@@ -16,7 +16,8 @@ multiple of `2**depth` and the output is cropped back.
 
 import keras
 
-from tf_resattn.layers import ConvBlock, CropToReference, DecoderBlock, PadToMultiple, ResNeXtBlock
+from tf_resattn.layers import ConvBlock, CropToReference, DecoderBlock, HistogramEqualization, PadToMultiple, ResNeXtBlock
+from tf_resattn.layers.histogram_equalization import check_input_normalization
 from tf_resattn.layers.lsh_settings import LSH_DEFAULTS, check_lsh_settings
 from tf_resattn.layers.normalization import check_normalization
 
@@ -90,6 +91,7 @@ class ResidualAttentionUNet(keras.Model):
         max_buckets=LSH_DEFAULTS["max_buckets"],
         seed=0,
         norm="group",
+        input_normalization="none",
         **kwargs,
     ):
         if variant not in VARIANTS:
@@ -111,10 +113,12 @@ class ResidualAttentionUNet(keras.Model):
         if seed is not None and not isinstance(seed, int):
             raise ValueError(f"build_model: `seed` must be an integer or None, got {seed!r}.")
         check_normalization("build_model", norm)
+        check_input_normalization("build_model", input_normalization)
         levels = resolve_attention_levels(attention_levels, depth) if _ATTENTION_DECODER[variant] else ()
 
         inputs = keras.Input(shape=input_shape, name="image")
-        x = PadToMultiple(2**depth, name="pad")(inputs)
+        x = HistogramEqualization(name="equalize")(inputs) if input_normalization == "equalize" else inputs
+        x = PadToMultiple(2**depth, name="pad")(x)
         skips = []
         for level in range(depth):
             filters = base_filters * 2**level
@@ -160,6 +164,7 @@ class ResidualAttentionUNet(keras.Model):
         self.max_buckets = max_buckets
         self.seed = seed
         self.norm = norm
+        self.input_normalization = input_normalization
 
     def get_config(self):
         return {
@@ -180,6 +185,7 @@ class ResidualAttentionUNet(keras.Model):
             "max_buckets": self.max_buckets,
             "seed": self.seed,
             "norm": self.norm,
+            "input_normalization": self.input_normalization,
         }
 
     @classmethod
@@ -219,6 +225,11 @@ def build_model(variant="resattn", name=None, **kwargs):
         norm: `"group"` (group normalisation, the default: the same in
             training and inference, independent of the batch size) or
             `"batch"` (batch normalisation).
+        input_normalization: `"none"` (the images as given, the default) or
+            `"equalize"` (each image's grey-level histogram equalised inside the
+            model, `tf_resattn.layers.HistogramEqualization`: slices windowed
+            differently by another scanner then look alike; saved and exported
+            with the model).
         name: model name; defaults to the variant.
 
     Returns:
