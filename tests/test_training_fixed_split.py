@@ -102,3 +102,45 @@ def test_the_medseg100_split_covers_the_labelled_slices(medseg100_dir):
     split = folds.read_fixed_split(medseg100_dir / "splits" / "infnet-50-48.json", labelled)
     assert (len(split["train"]), len(split["test"])) == (50, 48)
     assert sorted(split["train"] + split["test"]) == list(range(len(labelled)))
+
+
+def test_folds_of_the_training_ids_all_test_the_split_s_test_ids(tmp_path):
+    path = write_split(tmp_path, name="demo-10-2", train=NAMES[:10], test=["0010", "0011"])
+    splits = folds.read_split_file(path, NAMES, seed=4, n_folds=5)
+    assert splits["n_folds"] == 5 and splits["fixed_split"] == "demo-10-2"
+    vals = [fold["val"] for fold in splits["folds"]]
+    assert sorted(sum(vals, [])) == list(range(10))  # each training id validates exactly once
+    for fold in splits["folds"]:
+        assert fold["test"] == [10, 11]
+        assert len(fold["val"]) == 2 and sorted(fold["train"] + fold["val"]) == list(range(10))
+    folds.check_splits(splits)
+    assert folds.read_split_file(path, NAMES, seed=4, n_folds=5) == splits  # seeded: a rerun resumes
+
+
+def test_grouped_folds_of_the_training_ids_keep_groups_whole(tmp_path):
+    groups = [i // 2 for i in range(12)]
+    path = write_split(tmp_path, train=NAMES[:8], test=NAMES[8:])
+    for fold in folds.read_split_file(path, NAMES, groups=groups, n_folds=4)["folds"]:
+        assert {groups[i] for i in fold["val"]}.isdisjoint({groups[i] for i in fold["train"]})
+    with pytest.raises(ConfigError, match="4 groups of training ids cannot make 5 grouped folds"):
+        folds.read_split_file(path, NAMES, groups=groups, n_folds=5)
+
+
+def test_more_folds_than_training_ids_is_a_one_line_error(tmp_path):
+    path = write_split(tmp_path, train=NAMES[:3], test=NAMES[3:])
+    with pytest.raises(ConfigError, match="3 training ids cannot make 4 folds; use --n-folds 3 or fewer"):
+        folds.read_split_file(path, NAMES, n_folds=4)
+
+
+def test_cv_train_trains_fold_models_on_a_fixed_split(tmp_path, capsys):
+    names = [f"synthetic_{i:04d}" for i in range(12)]
+    split = write_split(tmp_path, name="infnet-50-48", train=names[:8], test=names[8:])
+    out = tmp_path / "run"
+    argv = ["--preset", "smoke", "--variants", "unet", "--splits", str(split), "--n-folds", "2", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert json.loads((out / "config.json").read_text())["n_folds"] == 2
+    for k in (0, 1):
+        metrics = json.loads((out / "unet" / f"fold_{k}" / "metrics.json").read_text())
+        assert metrics["report"]["num_slices"] == 4
+    assert "2 fold models, each trained on 1 of 2 parts" in (out / "results.md").read_text()
+    assert "fixed split infnet-50-48, 2 folds of its training ids" in capsys.readouterr().out

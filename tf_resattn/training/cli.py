@@ -32,7 +32,7 @@ validation share of the training folds picks the best epoch (best.keras). At the
 folds of the run folder are merged into results.json, results.md and figures.
 
 Presets (every value can be overridden by a flag or --config):
-  demo   (default) 40 synthetic slices, 64x64, 3 folds, 6 epochs, CE+Dice: minutes on 2 CPU cores
+  demo   (default) 40 synthetic slices, 64x64, 3 folds, 12 epochs, CE+Dice: minutes on 2 CPU cores
   smoke  seconds: 32x32, 2 folds, 1 epoch, tiny models (for tests)
   cpu    real data on 2 CPU cores: 128x128, base 16, depth 4, 5 folds, 40 epochs, CE+Dice, online augmentation (under 2 hours for resattn + unet)
   paper  the paper's protocol (a GPU job): 369x369, 10 folds, 100 epochs, Adam, offline 6x, CE
@@ -44,6 +44,8 @@ examples:
   python scripts/cv_train.py --preset cpu --data ../shared/data/medseg100 --out runs/medseg-cpu
   python scripts/cv_train.py --preset cpu --data ../shared/data/medseg100 \
       --splits ../shared/data/medseg100/splits/infnet-50-48.json --out runs/infnet   # the published fixed split
+  python scripts/cv_train.py --preset cpu --data ../shared/data/medseg100 --n-folds 5 \
+      --splits ../shared/data/medseg100/splits/infnet-50-48.json --out runs/infnet-cv5   # 5 fold models on it: an ensemble
   python scripts/cv_train.py --preset paper --data tr_im.nii.gz --variants all --folds 0,1 --out runs/paper
   python scripts/cv_train.py --report-only --out runs/paper       # merge the folds finished so far
 
@@ -61,7 +63,8 @@ def build_parser():
     parser.add_argument("--hparams", metavar="FILE", help="flat JSON of tuned hyperparameters (e.g. best_hparams.json)")
     parser.add_argument("--out", metavar="DIR", help="run folder (default: a new runs/<time>-<preset>); reuse it to resume")
     parser.add_argument("--splits", metavar="FILE",
-                        help="a fixed split (JSON with 'train' and 'test' slice ids) or a run's splits.json, instead of k folds")
+                        help="a fixed split (JSON with 'train' and 'test' slice ids) or a run's splits.json, instead of k folds; "
+                             "with --n-folds K, K models on folds of its training ids, all tested on its test ids (a fold ensemble)")
     parser.add_argument("--train-all", action="store_true",
                         help="train one model on all labelled slices (a validation share picks the best epoch), no test fold: "
                              "the model to ship, in <out>/<variant>/fold_all")
@@ -121,7 +124,10 @@ def run(args):
     if args.train_all:
         given, source = train_all_split(slices.names, **split_args), "--train-all"
     else:
-        given, source = (read_split_file(args.splits, slices.names, **split_args), f"--splits {args.splits}") if args.splits else (None, None)
+        given, source = (
+            (read_split_file(args.splits, slices.names, n_folds=args.n_folds or 1, **split_args), f"--splits {args.splits}")
+            if args.splits else (None, None)
+        )
     if given is not None:
         cfg = dataclasses.replace(cfg, n_folds=given["n_folds"])
     job_variants = cfg.variants
@@ -198,7 +204,7 @@ def _train_folds(cfg, job_variants, slices, splits, folds, out, verbose):
     if "train_all" in splits:
         layout = "all slices, no test fold"
     elif "fixed_split" in splits:
-        layout = f"fixed split {splits['fixed_split']}"
+        layout = f"fixed split {splits['fixed_split']}" + (f", {cfg.n_folds} folds of its training ids" if cfg.n_folds > 1 else "")
     else:
         layout = f"{cfg.n_folds} folds ({'grouped' if splits['grouped'] else 'by slice'})"
     print(f"{len(slices)} slices from {slices.source or cfg.data}; {layout}; variants {' '.join(job_variants)}; folds {','.join(map(str, folds))}", flush=True)

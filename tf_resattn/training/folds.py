@@ -12,8 +12,9 @@ Users may edit the file (nnU-Net style) before training, as long as it stays con
 A fixed split (`cv_train.py --splits FILE`, e.g. the published 50/48 split of medseg100) is one
 fold whose test part the file names; slices in neither part are left out. `read_split_file` turns
 such a file (`{"name": ..., "train": [ids], "test": [ids]}`, ids being slice names) into the dict
-above with `"fixed_split": name`, carving the validation slices from the training ids only. A
-full `splits.json` is taken as it is.
+above with `"fixed_split": name`, carving the validation slices from the training ids only; with
+`--n-folds K` it makes K folds of the training ids instead, all tested on the file's test ids
+(`fixed_split_folds`), whose models `predict.py` averages. A full `splits.json` is taken as it is.
 """
 
 import json
@@ -113,22 +114,25 @@ def load_or_make_splits(path, names, n_folds, *, groups=None, val_fraction=0.1, 
     return splits
 
 
-def read_split_file(path, names, *, groups=None, val_fraction=0.1, seed=0):
+def read_split_file(path, names, *, groups=None, val_fraction=0.1, seed=0, n_folds=1):
     """Reads `--splits FILE`: a fixed train/test split, or a full `splits.json`; checked against `names`.
 
     Args:
         path: the JSON file.
         names: the slice names of the loaded data, in `SliceSet` order.
         groups: group ids of the slices (or None): the validation carve keeps groups whole.
-        val_fraction: share of the training ids held out for choosing the best epoch.
-        seed: seeds the validation carve.
+        val_fraction: share of the training ids held out for choosing the best epoch (one fold).
+        seed: seeds the validation carve, or the folds of the training ids.
+        n_folds: 1 for one model (validation carved from the training ids), or K >= 2 for K fold
+            models as nnU-Net trains them (`fixed_split_folds`); ignored for a full `splits.json`.
 
     Returns:
-        The `splits.json` dict (module docstring); a fixed split has one fold and `"fixed_split"`.
+        The `splits.json` dict (module docstring); a fixed split has `"fixed_split"` and every fold
+        tests the file's test ids.
 
     Raises:
         ConfigError: unreadable file, ids missing from the data, train and test overlapping, an
-            empty part, or a `splits.json` made for other slices.
+            empty part, more folds than training ids, or a `splits.json` made for other slices.
     """
     path = pathlib.Path(path)
     if not path.is_file():
@@ -143,10 +147,45 @@ def read_split_file(path, names, *, groups=None, val_fraction=0.1, seed=0):
         check_splits(content)
         return content
     parts = fixed_split_indices(content, names, path)
-    train, val = _carve_validation(np.array(parts["train"]), groups, val_fraction, seed)
-    fold = {"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": sorted(map(int, parts["test"]))}
-    return {"n_folds": 1, "seed": seed, "grouped": groups is not None, "names": list(names),
-            "fixed_split": str(content.get("name", path.stem)), "folds": [fold]}
+    if n_folds > 1:
+        folds = fixed_split_folds(parts, n_folds, groups=groups, seed=seed)
+    else:
+        train, val = _carve_validation(np.array(parts["train"]), groups, val_fraction, seed)
+        folds = [{"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": parts["test"]}]
+    return {"n_folds": len(folds), "seed": seed, "grouped": groups is not None, "names": list(names),
+            "fixed_split": str(content.get("name", path.stem)), "folds": folds}
+
+
+def fixed_split_folds(parts, n_folds, *, groups=None, seed=0):
+    """nnU-Net's folds of a fixed split: K models on the training ids, all tested on the test ids.
+
+    Args:
+        parts: `{"train": [...], "test": [...]}` index lists (`fixed_split_indices`).
+        n_folds: K >= 2. The training ids are split K ways (`KFold`, or `GroupKFold` with groups,
+            seeded); fold k trains on the other K - 1 parts, picks its best epoch on part k (each
+            training id validates once) and is tested on the split's test ids. Averaging the K
+            models (`predict.py --model RUN_DIR`) is the fold ensemble.
+        groups: group ids of all slices, or None.
+        seed: seeds the folds.
+
+    Returns:
+        K fold dicts `{"train", "val", "test"}`. Raises `ConfigError` when there are fewer
+        training ids (or groups) than folds.
+    """
+    train_ids = np.array(parts["train"])
+    if groups is None:
+        if len(train_ids) < n_folds:
+            raise ConfigError(f"{len(train_ids)} training ids cannot make {n_folds} folds; use --n-folds {len(train_ids)} or fewer")
+        folds = KFold(n_folds, shuffle=True, random_state=seed).split(train_ids)
+    else:
+        train_groups = [groups[i] for i in train_ids]
+        if len(set(train_groups)) < n_folds:
+            raise ConfigError(f"{len(set(train_groups))} groups of training ids cannot make {n_folds} grouped folds; use fewer --n-folds")
+        folds = GroupKFold(n_folds, shuffle=True, random_state=seed).split(train_ids, groups=train_groups)
+    return [
+        {"train": sorted(map(int, train_ids[train])), "val": sorted(map(int, train_ids[val])), "test": list(parts["test"])}
+        for train, val in folds
+    ]
 
 
 def read_fixed_split(path, names):

@@ -151,7 +151,12 @@ def results_markdown(results):
     if fixed:
         sizes = results["split_sizes"][0]
         layout = f"fixed split `{fixed}` ({sizes['train']} training, {sizes['val']} validation, {sizes['test']} test slices)"
-        tested = "Figures on the split's test slices (one model per variant, so no spread is given)."
+        tested = (
+            "Figures on the split's test slices (one model per variant, so no spread is given)." if n_folds == 1 else
+            f"Mean ± sample standard deviation over the {n_folds} fold models, each trained on {n_folds - 1} of {n_folds} "
+            "parts of the training ids (its best epoch picked on the last part) and tested on the same test slices; "
+            "`predict.py --model` or `robustness.py` with a variant's folder scores their ensemble."
+        )
     else:
         layout = f"{n_folds} folds"
         tested = "Mean ± sample standard deviation over the test folds (each slice is tested exactly once)."
