@@ -74,6 +74,14 @@ def test_model_equalizes_its_input_and_survives_save_and_load(tmp_path):
     assert "equalize" not in [layer.name for layer in plain.layers]
 
 
+def test_added_channel_holds_the_equalized_image():
+    model = tf_resattn.build_model("unet", base_filters=4, depth=2, input_normalization="add_equalized")
+    grey = np.random.default_rng(5).integers(0, 100, (2, 24, 20, 1)).astype(np.float32) / 255
+    both = keras.Model(model.input, model.get_layer("add_equalized").output)(grey)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(both[..., :1]), grey)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(both[..., 1:]), _equalized(np.round(grey[..., 0] * 255).astype(np.uint8))[..., None], atol=1e-6)
+
+
 def test_build_model_refuses_an_unknown_normalization():
     with pytest.raises(ValueError, match="input_normalization"):
         tf_resattn.build_model(depth=2, input_normalization="zscore")
@@ -83,7 +91,7 @@ def test_training_configuration_hands_it_to_the_model():
     cfg = resolve_config("smoke", overrides={"input_normalization": "equalize"})
     model = tf_resattn.build_model("unet", input_shape=(32, 32, 1), **cfg.model_kwargs())
     assert isinstance(model.get_layer("equalize"), HistogramEqualization)
-    with pytest.raises(ValueError, match="input_normalization must be one of none, equalize"):
+    with pytest.raises(ValueError, match="input_normalization must be one of none, equalize, add_equalized"):
         resolve_config("smoke", overrides={"input_normalization": "clahe"})
 
 

@@ -11,8 +11,9 @@ weighted sum: TFLite builtin operations only).
 import keras
 from keras import ops
 
-INPUT_NORMALIZATIONS = ("none", "equalize")
-"""What `build_model(input_normalization=...)` accepts: the images as given, or equalised per image."""
+INPUT_NORMALIZATIONS = ("none", "equalize", "add_equalized")
+"""What `build_model(input_normalization=...)` accepts: the images as given, equalised per image, or
+both (the equalised image as extra channels beside the original)."""
 
 
 def check_input_normalization(owner, value):

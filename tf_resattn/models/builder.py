@@ -117,7 +117,11 @@ class ResidualAttentionUNet(keras.Model):
         levels = resolve_attention_levels(attention_levels, depth) if _ATTENTION_DECODER[variant] else ()
 
         inputs = keras.Input(shape=input_shape, name="image")
-        x = HistogramEqualization(name="equalize")(inputs) if input_normalization == "equalize" else inputs
+        x = inputs
+        if input_normalization == "equalize":
+            x = HistogramEqualization(name="equalize")(inputs)
+        elif input_normalization == "add_equalized":
+            x = keras.layers.Concatenate(name="add_equalized")([inputs, HistogramEqualization(name="equalize")(inputs)])
         x = PadToMultiple(2**depth, name="pad")(x)
         skips = []
         for level in range(depth):
@@ -229,7 +233,8 @@ def build_model(variant="resattn", name=None, **kwargs):
             `"equalize"` (each image's grey-level histogram equalised inside the
             model, `tf_resattn.layers.HistogramEqualization`: slices windowed
             differently by another scanner then look alike; saved and exported
-            with the model).
+            with the model), or `"add_equalized"` (the equalised image as
+            extra channels beside the original).
         name: model name; defaults to the variant.
 
     Returns:

@@ -18,8 +18,9 @@ FIELD_HELP = {
     "attention_levels": "decoder levels with LSH attention ('all' or a list)",
     "num_heads": "attention heads", "key_dim": "attention key size",
     "bucket_size": "LSH bucket size", "n_hashes": "LSH hash rounds",
-    "input_normalization": "none | equalize: histogram-equalise each image inside the model (saved and exported with "
-                           "it), so that slices windowed differently by another scanner look alike",
+    "input_normalization": "none | equalize | add_equalized: histogram-equalise each image inside the model (saved and "
+                           "exported with it), so that slices windowed differently by another scanner look alike; "
+                           "add_equalized gives the model the original and the equalised image as two channels",
     "epochs": "training epochs per fold", "batch_size": "batch size per replica (global = this x replicas)",
     "learning_rate": "Adam learning rate (the peak one under a schedule)",
     "lr_schedule": "constant | cosine: the learning rate per epoch, cosine decay to 0 after the warm-up",
