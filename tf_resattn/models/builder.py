@@ -229,12 +229,12 @@ def build_model(variant="resattn", name=None, **kwargs):
         norm: `"group"` (group normalisation, the default: the same in
             training and inference, independent of the batch size) or
             `"batch"` (batch normalisation).
-        input_normalization: `"none"` (the images as given, the default) or
+        input_normalization: `"none"` (the images as given, the default),
             `"equalize"` (each image's grey-level histogram equalised inside the
             model, `tf_resattn.layers.HistogramEqualization`: slices windowed
             differently by another scanner then look alike; saved and exported
-            with the model), or `"add_equalized"` (the equalised image as
-            extra channels beside the original).
+            with the model) or `"add_equalized"` (the equalised image as extra
+            channels beside the original).
         name: model name; defaults to the variant.
 
     Returns:
