@@ -44,22 +44,29 @@ def make_splits(names, n_folds, *, groups=None, val_fraction=0.1, seed=0):
     Raises:
         ConfigError: fewer slices (or groups) than folds, or too few to leave training data.
     """
-    n = len(names)
-    index = np.arange(n)
-    if groups is None:
-        if n < n_folds:
-            raise ConfigError(f"{n} slices cannot make {n_folds} folds; use --n-folds {max(2, n)} or fewer, or more data")
-        folds = KFold(n_folds, shuffle=True, random_state=seed).split(index)
-    else:
-        n_groups = len(set(groups))
-        if n_groups < n_folds:
-            raise ConfigError(f"{n_groups} groups cannot make {n_folds} grouped folds; use --n-folds {max(2, n_groups)} or fewer, or --group-folds no")
-        folds = GroupKFold(n_folds, shuffle=True, random_state=seed).split(index, groups=groups)
+    index = np.arange(len(names))
     result = []
-    for k, (train_val, test) in enumerate(folds):
+    for k, (train_val, test) in enumerate(_k_way_split(index, n_folds, groups, seed)):
         train, val = _carve_validation(train_val, groups, val_fraction, seed + k)
         result.append({"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": sorted(map(int, test))})
     return {"n_folds": n_folds, "seed": seed, "grouped": groups is not None, "names": list(names), "folds": result}
+
+
+def _k_way_split(index, n_folds, groups, seed, items="slices", group_items="groups"):
+    """Seeded `KFold` of `index` (`GroupKFold` when `groups`, one id per entry of `index`): (kept, held-out) positions.
+
+    Raises `ConfigError` naming `items` (or `group_items`) when there are fewer of them than folds.
+    """
+    if groups is None:
+        if len(index) < n_folds:
+            raise ConfigError(f"{len(index)} {items} cannot make {n_folds} folds; use --n-folds {max(2, len(index))} or fewer, or more data")
+        return KFold(n_folds, shuffle=True, random_state=seed).split(index)
+    n_groups = len(set(groups))
+    if n_groups < n_folds:
+        raise ConfigError(
+            f"{n_groups} {group_items} cannot make {n_folds} grouped folds; use --n-folds {max(2, n_groups)} or fewer, or --group-folds no"
+        )
+    return GroupKFold(n_folds, shuffle=True, random_state=seed).split(index, groups=groups)
 
 
 def _carve_validation(train_val, groups, val_fraction, seed):
@@ -173,15 +180,8 @@ def fixed_split_folds(parts, n_folds, *, groups=None, seed=0):
         training ids (or groups) than folds.
     """
     train_ids = np.array(parts["train"])
-    if groups is None:
-        if len(train_ids) < n_folds:
-            raise ConfigError(f"{len(train_ids)} training ids cannot make {n_folds} folds; use --n-folds {len(train_ids)} or fewer")
-        folds = KFold(n_folds, shuffle=True, random_state=seed).split(train_ids)
-    else:
-        train_groups = [groups[i] for i in train_ids]
-        if len(set(train_groups)) < n_folds:
-            raise ConfigError(f"{len(set(train_groups))} groups of training ids cannot make {n_folds} grouped folds; use fewer --n-folds")
-        folds = GroupKFold(n_folds, shuffle=True, random_state=seed).split(train_ids, groups=train_groups)
+    train_groups = None if groups is None else [groups[i] for i in train_ids]
+    folds = _k_way_split(train_ids, n_folds, train_groups, seed, "training ids", "groups of training ids")
     return [
         {"train": sorted(map(int, train_ids[train])), "val": sorted(map(int, train_ids[val])), "test": list(parts["test"])}
         for train, val in folds

@@ -154,7 +154,7 @@ def results_markdown(results):
         tested = (
             "Figures on the split's test slices (one model per variant, so no spread is given)." if n_folds == 1 else
             f"Mean ± sample standard deviation over the {n_folds} fold models, each trained on {n_folds - 1} of {n_folds} "
-            "parts of the training ids (its best epoch picked on the last part) and tested on the same test slices; "
+            "parts of the training ids (its best epoch picked on the part it leaves out) and tested on the same test slices; "
             "`predict.py --model` or `robustness.py` with a variant's folder scores their ensemble."
         )
     else:
