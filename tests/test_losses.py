@@ -68,10 +68,15 @@ def _reference(name, y_true, y_pred, weights, smooth=1.0):
     tversky = (tp + smooth) / (tp + 0.7 * (truth * (1 - p)).sum(axes) + 0.3 * ((1 - truth) * p).sum(axes) + smooth)
     focal = (np.maximum(1 - tversky, 1e-7) ** 0.75 * weights).sum(-1) / weights.sum()
     batch = (0, 1, 2)  # nnU-Net's Dice: over the batch, foreground classes only, the same for every slice
+    batch_tp = (truth * p).sum(batch)
+    batch_tversky = (batch_tp + smooth) / (
+        batch_tp + 0.7 * (truth * (1 - p)).sum(batch) + 0.3 * ((1 - truth) * p).sum(batch) + smooth
+    )
+    batch_focal = np.full(len(p), (np.maximum(1 - batch_tversky, 1e-7) ** 0.75 * weights).sum() / weights.sum())
     batch_dice = (2 * (truth * p).sum(batch) + smooth) / (truth.sum(batch) + p.sum(batch) + smooth)
     batch_dice_loss = 1 - (batch_dice * weights)[1:].sum() / weights[1:].sum()
     return {"ce": ce, "dice": dice_loss, "ce_dice": ce + dice_loss, "ce_batch_dice": ce + batch_dice_loss,
-            "focal_tversky": focal}[name]
+            "focal_tversky": focal, "focal_tversky_batch": batch_focal}[name]
 
 
 def _random_batch(seed, shape=(3, 6, 5), num_classes=4):
@@ -96,21 +101,37 @@ def test_matches_numpy_reference(name, class_weights):
     )
 
 
-def test_batch_dice_does_not_punish_a_rare_class_on_the_slices_without_it():
-    """Two pixels' worth of stray probability of a class on a slice without it: per-slice Dice takes
-    most of that slice's Dice of the class away; batch Dice only in proportion to the class's pixels
-    in the batch (here an 8x8 lesion on the other slice)."""
+@pytest.mark.parametrize(
+    "make_loss",
+    [
+        lambda batch: losses.SoftDiceLoss(4, class_weights=[0, 1, 1, 1], batch_dice=batch),
+        lambda batch: losses.FocalTverskyLoss(4, batch_tversky=batch),
+    ],
+    ids=["dice", "focal_tversky"],
+)
+def test_batch_sums_do_not_punish_a_rare_class_on_the_slices_without_it(make_loss):
+    """Two pixels' worth of stray probability of a class on a slice without it: the per-slice term
+    loses most of that slice's value of the class; the batch term only in proportion to the class's
+    pixels in the batch (here an 8x8 lesion on the other slice)."""
     y_true = np.zeros((2, 16, 16), np.int64)
     y_true[0, :8, :8] = 3
     clean = np.eye(4, dtype="float32")[y_true] * 0.996 + 0.001
     stray = clean.copy()
     stray[1, :2, :2] = [0.5, 0.0, 0.0, 0.5]
 
-    def increase(batch_dice):
-        loss = losses.SoftDiceLoss(4, class_weights=[0, 1, 1, 1], batch_dice=batch_dice)
+    def increase(batch):
+        loss = make_loss(batch)
         return float(loss(y_true, stray)) - float(loss(y_true, clean))
 
-    assert 0 < increase(batch_dice=True) < 0.2 * increase(batch_dice=False)
+    assert 0 < increase(batch=True) < 0.2 * increase(batch=False)
+
+
+def test_batch_tversky_of_a_batch_is_the_per_slice_tversky_of_its_slices_side_by_side():
+    y_true, y_pred = _random_batch(7)
+    side_by_side = np.concatenate(list(y_true), axis=1)[None], np.concatenate(list(y_pred), axis=1)[None]
+    per_slice = losses.FocalTverskyLoss(4, class_weights=[0.5, 1, 1, 2])
+    batch = losses.FocalTverskyLoss(4, class_weights=[0.5, 1, 1, 2], batch_tversky=True)
+    assert float(batch(y_true, y_pred)) == pytest.approx(float(per_slice(*side_by_side)), rel=1e-5)
 
 
 def test_unweighted_ce_equals_keras_sparse_categorical_crossentropy():
@@ -154,7 +175,7 @@ def test_float16_probabilities_give_finite_float32_loss(name):
 
 
 BAD_ARGUMENTS = [
-    ("unknown name", lambda: losses.get("dice_ce", 4), "valid names: ce, dice, ce_dice, ce_batch_dice, focal_tversky"),
+    ("unknown name", lambda: losses.get("dice_ce", 4), "valid names: ce, dice, ce_dice, ce_batch_dice, focal_tversky, focal_tversky_batch"),
     ("no foreground dice", lambda: losses.CEDiceLoss(3, class_weights=[1, 0, 0], dice_background=False), "foreground weight > 0"),
     ("weights too short", lambda: losses.get("ce", 4, class_weights=[1, 1]), "2 entries but num_classes is 4"),
     ("negative weight", lambda: losses.SoftDiceLoss(2, class_weights=[1, -1]), r"\[1.0, -1.0\]"),
@@ -182,6 +203,7 @@ CONFIGURED = [
     losses.CEDiceLoss(4, batch_dice=True, dice_background=False),
     losses.SoftDiceLoss(4, batch_dice=True),
     losses.FocalTverskyLoss(4, alpha=0.6, beta=0.4, gamma=1.5),
+    losses.FocalTverskyLoss(4, gamma=1.0, batch_tversky=True),
 ]
 
 

@@ -47,6 +47,19 @@ def test_oversampling_flag_and_file_values_become_class_and_times(tmp_path):
     assert config_from_dict(cfg.to_dict()) == cfg
 
 
+def test_oversampling_of_the_cpu_preset_is_switched_off_by_none_from_a_flag_or_a_file(tmp_path):
+    from tf_resattn.training.cli import build_parser
+
+    assert resolve_config("cpu").oversample == (3, 4)
+    args = build_parser().parse_args(["--oversample", "none"])
+    assert resolve_config("cpu", overrides={"oversample": args.oversample}).oversample is None
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"oversample": None}))
+    assert resolve_config("cpu", config_file=str(config)).oversample is None
+    config.write_text(json.dumps({"oversample": "none"}))
+    assert resolve_config("cpu", config_file=str(config)).oversample is None
+
+
 @pytest.mark.parametrize(
     "preset, overrides, message",
     [
@@ -62,7 +75,8 @@ def test_oversampling_flag_and_file_values_become_class_and_times(tmp_path):
         ("smoke", {"lr_schedule": "step"}, "lr_schedule must be one of"),
         ("smoke", {"epochs": 3, "warmup_epochs": 3}, r"warmup_epochs must lie in \[0, epochs\)"),
         ("smoke", {"oversample": [0, 4]}, "a foreground class in 1..3"),
-        ("smoke", {"oversample": [3, 1]}, "TIMES >= 2"),
+        ("smoke", {"oversample": [3, 1]}, "TIMES >= 2 \\(or none to switch it off\\)"),
+        ("smoke", {"oversample": ["none", 2]}, "must be a number"),
         ("smoke", {"oversample": [3, 2, 1]}, "two whole numbers CLASS TIMES"),
         ("smoke", {"oversample": [3, 2.5]}, "two whole numbers CLASS TIMES"),
     ],

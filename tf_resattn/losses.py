@@ -12,6 +12,10 @@ applies `sample_weight`), and accepts optional per-class weights `class_weights`
   classes only. A class absent from one slice no longer pushes that slice's probabilities of it to
   0, which with per-slice Dice keeps rare classes (effusion) from ever being predicted.
 - `FocalTverskyLoss` (`"focal_tversky"`): Abraham & Khan (2019), for small structures.
+- `"focal_tversky_batch"`: `FocalTverskyLoss` over the whole batch. Per slice, a class absent from
+  the slice's truth scores `(1 - 1 / (1 + beta FP)) ** gamma`, close to 1 for a few pixels of stray
+  probability, which drives a rare class (effusion) to 0 everywhere; over the batch it counts as
+  false positives against the class's pixels in the batch.
 
 `get(name, num_classes, class_weights=None)` builds one by name. Only `keras.ops` is used, so the
 losses also run on the JAX backend.
@@ -228,7 +232,9 @@ class FocalTverskyLoss(_SegmentationLoss):
     `sum_c w_c (1 - TI_c) ** gamma / sum_c w_c`. `alpha > beta` penalises missed pixels more than
     false alarms (good for small lesions); `gamma < 1` keeps the gradient large near a good fit.
     The defaults are the paper's (alpha 0.7, beta 0.3, gamma 0.75, which it writes as 1/gamma with
-    gamma = 4/3). `1 - TI` is floored at 1e-7 so a perfect fit has a finite (zero) gradient.
+    gamma = 4/3). `1 - TI` is floored at 1e-7 so a perfect fit has a finite (zero) gradient. With
+    `batch_tversky=True` the sums run over the whole batch (as nnU-Net's batch Dice), and every
+    slice carries the batch's loss.
 
     Args:
         num_classes: number of classes `C`, background included.
@@ -237,6 +243,7 @@ class FocalTverskyLoss(_SegmentationLoss):
         beta: weight of false positives.
         gamma: exponent (> 0) applied to `1 - TI`.
         smooth: added to numerator and denominator (pixels).
+        batch_tversky: sum over the batch instead of per slice.
         **kwargs: `name`, `reduction`, `dtype` of `keras.losses.Loss`.
 
     Shapes:
@@ -244,6 +251,7 @@ class FocalTverskyLoss(_SegmentationLoss):
 
     Example:
         >>> loss = FocalTverskyLoss(num_classes=4, alpha=0.7, beta=0.3, gamma=0.75)
+        >>> over_the_batch = FocalTverskyLoss(num_classes=4, batch_tversky=True)
     """
 
     def __init__(
@@ -254,6 +262,7 @@ class FocalTverskyLoss(_SegmentationLoss):
         beta=0.3,
         gamma=0.75,
         smooth=1.0,
+        batch_tversky=False,
         name="focal_tversky",
         **kwargs,
     ):
@@ -266,21 +275,25 @@ class FocalTverskyLoss(_SegmentationLoss):
         self.beta = float(beta)
         self.gamma = float(gamma)
         self.smooth = _validate_smooth(smooth)
+        self.batch_tversky = bool(batch_tversky)
 
     def call(self, y_true, y_pred):
         truth, probabilities, weights = self._prepare(y_true, y_pred)
-        true_positives = ops.sum(truth * probabilities, axis=(1, 2))
-        false_negatives = ops.sum(truth, axis=(1, 2)) - true_positives
-        false_positives = ops.sum(probabilities, axis=(1, 2)) - true_positives
+        axes = (0, 1, 2) if self.batch_tversky else (1, 2)
+        true_positives = ops.sum(truth * probabilities, axis=axes)
+        false_negatives = ops.sum(truth, axis=axes) - true_positives
+        false_positives = ops.sum(probabilities, axis=axes) - true_positives
         tversky = (true_positives + self.smooth) / (
             true_positives + self.alpha * false_negatives + self.beta * false_positives + self.smooth
         )
         focal = ops.power(ops.maximum(1.0 - tversky, PROBABILITY_FLOOR), self.gamma)
-        return _weighted_class_mean(focal, weights)
+        loss = _weighted_class_mean(focal, weights)
+        return ops.zeros_like(truth[:, 0, 0, 0]) + loss if self.batch_tversky else loss
 
     def get_config(self):
         config = super().get_config()
-        config.update(alpha=self.alpha, beta=self.beta, gamma=self.gamma, smooth=self.smooth)
+        config.update(alpha=self.alpha, beta=self.beta, gamma=self.gamma, smooth=self.smooth,
+                      batch_tversky=self.batch_tversky)
         return config
 
 
@@ -289,12 +302,18 @@ def ce_batch_dice(num_classes, class_weights=None):
     return CEDiceLoss(num_classes, class_weights, batch_dice=True, dice_background=False, name="ce_batch_dice")
 
 
+def focal_tversky_batch(num_classes, class_weights=None):
+    """`FocalTverskyLoss` with its sums over the whole batch."""
+    return FocalTverskyLoss(num_classes, class_weights, batch_tversky=True, name="focal_tversky_batch")
+
+
 LOSSES = {
     "ce": CrossEntropyLoss,
     "dice": SoftDiceLoss,
     "ce_dice": CEDiceLoss,
     "ce_batch_dice": ce_batch_dice,
     "focal_tversky": FocalTverskyLoss,
+    "focal_tversky_batch": focal_tversky_batch,
 }
 """Loss name (as used in configs, command lines and the tuner) -> class."""
 
@@ -303,7 +322,8 @@ def get(name, num_classes, class_weights=None):
     """Builds a loss by name with its default settings.
 
     Args:
-        name: one of `"ce"`, `"dice"`, `"ce_dice"`, `"ce_batch_dice"`, `"focal_tversky"`.
+        name: one of `"ce"`, `"dice"`, `"ce_dice"`, `"ce_batch_dice"`, `"focal_tversky"`,
+            `"focal_tversky_batch"`.
         num_classes: number of classes `C`, background included.
         class_weights: optional `C` non-negative per-class weights.
 

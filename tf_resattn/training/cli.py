@@ -34,7 +34,8 @@ folds of the run folder are merged into results.json, results.md and figures.
 Presets (every value can be overridden by a flag or --config):
   demo   (default) 40 synthetic slices, 64x64, 3 folds, 12 epochs, CE+Dice: minutes on 2 CPU cores
   smoke  seconds: 32x32, 2 folds, 1 epoch, tiny models (for tests)
-  cpu    real data on 2 CPU cores: 128x128, base 16, depth 4, 5 folds, 40 epochs, CE+Dice, online augmentation (under 2 hours for resattn + unet)
+  cpu    real data on 2 CPU cores: 128x128, base 16, depth 4, 5 folds, 40 epochs, cosine after a 2-epoch warm-up,
+         effusion slices 4 times, focal-Tversky, online augmentation (under 1 hour for resattn + unet)
   paper  the paper's protocol (a GPU job): 369x369, 10 folds, 100 epochs, Adam, offline 6x, CE
 """
 
@@ -85,7 +86,7 @@ def build_parser():
         elif field.name in ("hu_window", "class_weights"):
             group.add_argument(flag, dest=field.name, nargs="+", type=float, default=None, help=FIELD_HELP[field.name])
         elif field.name == "oversample":
-            group.add_argument(flag, dest=field.name, nargs=2, type=int, default=None, metavar=("CLASS", "TIMES"),
+            group.add_argument(flag, dest=field.name, nargs="+", default=None, metavar="CLASS TIMES | none",
                                help=FIELD_HELP[field.name])
         else:
             kind = str if field.default is None else type(field.default)
