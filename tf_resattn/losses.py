@@ -82,6 +82,11 @@ def _weighted_class_mean(per_class, weights):
     return ops.sum(per_class * weights, axis=-1) / ops.sum(weights)
 
 
+def _batch_value_per_slice(value, truth):
+    """A scalar computed over the whole batch -> that value for every slice `[B]` of `truth` `[B, H, W, C]`."""
+    return ops.zeros_like(truth[:, 0, 0, 0]) + value
+
+
 def _cross_entropy(truth, probabilities, weights):
     """One-hot truth and probabilities `[B, H, W, C]`, weights `[C]` -> weighted cross-entropy `[B]`."""
     log_probabilities = ops.log(ops.clip(probabilities, PROBABILITY_FLOOR, 1.0))
@@ -99,7 +104,7 @@ def _soft_dice_loss(truth, probabilities, weights, smooth, batch_dice=False):
     total = ops.sum(truth, axis=axes) + ops.sum(probabilities, axis=axes)
     dice = (2.0 * intersection + smooth) / (total + smooth)
     loss = 1.0 - _weighted_class_mean(dice, weights)
-    return ops.zeros_like(truth[:, 0, 0, 0]) + loss if batch_dice else loss
+    return _batch_value_per_slice(loss, truth) if batch_dice else loss
 
 
 @keras.saving.register_keras_serializable(package="tf_resattn")
@@ -288,7 +293,7 @@ class FocalTverskyLoss(_SegmentationLoss):
         )
         focal = ops.power(ops.maximum(1.0 - tversky, PROBABILITY_FLOOR), self.gamma)
         loss = _weighted_class_mean(focal, weights)
-        return ops.zeros_like(truth[:, 0, 0, 0]) + loss if self.batch_tversky else loss
+        return _batch_value_per_slice(loss, truth) if self.batch_tversky else loss
 
     def get_config(self):
         config = super().get_config()

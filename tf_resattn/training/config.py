@@ -241,7 +241,7 @@ def _source_window(value):
     if value is None:
         return None
     items = [value] if isinstance(value, str) else list(value)
-    if [str(item).lower() for item in items] == ["auto"]:
+    if _is_word(items, "auto"):
         return "auto"
     numbers = tuple(float(_number("source_window", item)) for item in items)
     if len(numbers) != 2 or numbers[0] >= numbers[1]:
@@ -252,12 +252,17 @@ def _source_window(value):
 def _oversample(value):
     """(class, times) as whole numbers, or None for `"none"`, from a flag, JSON or YAML value."""
     items = _sequence("oversample", value)
-    if [str(item).lower() for item in items] == ["none"]:
+    if _is_word(items, "none"):
         return None
     numbers = [_number("oversample", item) for item in items]
     if len(numbers) != 2 or any(float(n) != int(n) for n in numbers):
         raise ConfigError(f"oversample must be two whole numbers CLASS TIMES (e.g. 3 4) or none, got {value!r}")
     return tuple(int(n) for n in numbers)
+
+
+def _is_word(items, word):
+    """Whether a flag or file value given as a list holds just `word` (any case)."""
+    return [str(item).lower() for item in items] == [word]
 
 
 def _field_names():
