@@ -34,8 +34,8 @@ folds of the run folder are merged into results.json, results.md and figures.
 Presets (every value can be overridden by a flag or --config):
   demo   (default) 40 synthetic slices, 64x64, 3 folds, 12 epochs, CE+Dice: minutes on 2 CPU cores
   smoke  seconds: 32x32, 2 folds, 1 epoch, tiny models (for tests)
-  cpu    real data on 2 CPU cores: 128x128, base 16, depth 4, 5 folds, 40 epochs, cosine after a 2-epoch warm-up,
-         effusion slices 4 times, focal-Tversky, online augmentation (under 1 hour for resattn + unet)
+  cpu    real data on 2 CPU cores: 128x128, base 16, depth 4, 5 folds, 80 epochs, cosine after a 2-epoch warm-up,
+         effusion slices 4 times, focal-Tversky over the batch, online augmentation (under 2 hours for resattn + unet)
   paper  the paper's protocol (a GPU job): 369x369, 10 folds, 100 epochs, Adam, offline 6x, CE
 """
 
