@@ -54,3 +54,30 @@ def test_equalisation_keeps_the_order_of_grey_levels():
     equalised = acquisition._equalise(image, tf.constant([4, 4], tf.int64)).numpy().ravel()
     order = np.argsort(image.numpy().ravel())
     assert np.all(np.diff(equalised[order]) >= 0)
+
+
+def test_equalized_views_are_opencv_equalisation_or_the_slice_itself():
+    """share 1: every slice is equalised as cv2.equalizeHist does; share 0.5: each slice is either, about half."""
+    import cv2
+
+    rng = np.random.default_rng(2)
+    grey = (255 * rng.random((40, 16, 16)) ** 2).round().astype(np.uint8)
+    images = grey[..., None].astype(np.float32) / 255
+    masks = rng.integers(0, 4, (40, 16, 16)).astype(np.uint8)
+    expected = np.stack([cv2.equalizeHist(g) for g in grey])[..., None].astype(np.float32) / 255
+
+    def views(share, seed=1):
+        pairs = list(make_dataset(images, masks, 8, seed=seed, equalized_share=share))
+        return np.concatenate([x.numpy() for x, _ in pairs]), np.concatenate([y.numpy() for _, y in pairs])
+
+    every, labels = views(1.0)
+    np.testing.assert_allclose(every, expected, atol=0.5 / 255)
+    np.testing.assert_array_equal(labels, masks.astype(np.int32))
+    np.testing.assert_array_equal(views(0.0)[0], images)
+    half = views(0.5)[0]
+    equalised = [np.allclose(h, e, atol=0.5 / 255) for h, e in zip(half, expected)]
+    unchanged = [np.array_equal(h, x) for h, x in zip(half, images)]
+    assert all(a != b for a, b in zip(equalised, unchanged))
+    assert 10 <= sum(equalised) <= 30
+    np.testing.assert_array_equal(views(0.5)[0], half)
+    assert not np.array_equal(views(0.5, seed=2)[0], half)

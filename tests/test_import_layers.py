@@ -10,7 +10,7 @@ PACKAGE = REPO_ROOT / "tf_resattn"
 
 # Lowest first. A module may import from its own unit and from units of lower levels only.
 LEVELS = [
-    {"classes", "command_line", "onednn_default", "quiet_import", "version"},
+    {"classes", "command_line", "grey_levels", "onednn_default", "quiet_import", "version"},
     {"ops", "io"},
     {"layers", "metrics", "data"},
     {"losses", "models"},

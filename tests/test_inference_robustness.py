@@ -8,6 +8,7 @@ import pytest
 
 from data_helpers import write_png_set
 from tf_resattn.inference import robustness, robustness_cli
+from tf_resattn.inference.lung_field import lung_field_slice, truth_inside_lung_field
 
 
 @pytest.fixture
@@ -87,3 +88,28 @@ def test_command_line_writes_table_json_and_plot(tmp_path, capsys):
     assert [r["shift"] for r in rows] == ["none", "gamma 2"] and set(rows[0]["dice"]) == {"ground_glass", "consolidation", "pleural_effusion"}
     assert robustness_cli.main(argv + ["--shifts", "gamma 3"]) == 2
     assert "unknown shift 'gamma 3'" in capsys.readouterr().err
+    assert robustness_cli.main(argv + ["--shifts", "gamma 2", "--lung-field", "1"]) == 0
+    saved = json.loads((out / "robustness.json").read_text())
+    coverage = saved["truth_inside_lung_field"]
+    assert saved["lung_field_margin"] == 1 and list(coverage) == ["none", "gamma 2"]
+    raw, masks = robustness_cli.scored_slices(str(data), str(split))
+    assert coverage["gamma 2"] == pytest.approx(
+        truth_inside_lung_field(robustness.SHIFTS["gamma 2"](raw), masks, "uint8", 1, 4))
+    assert "| gamma 2 | " in (out / "robustness.md").read_text().split("the truth inside that field")[1]
+    assert robustness_cli.main(argv + ["--lung-field", "-1"]) == 2
+    assert "--lung-field takes a margin of 0 or more pixels, got -1" in capsys.readouterr().err
+
+
+def test_lung_field_constraint_reaches_the_scored_labels(monkeypatch):
+    """With --lung-field the scored labels are the model's labels cleared outside the field of the shifted slice."""
+    raw = np.full((1, 30, 30), 30.0, np.float32)  # air
+    raw[0, 3:27, 3:27] = 200.0  # body
+    raw[0, 8:20, 8:20] = 30.0  # one dark lung
+    labels = np.ones((1, 30, 30), np.uint8)
+    monkeypatch.setattr("tf_resattn.inference.predict.segment", lambda predictor, slices, batch_size: labels)
+    args = robustness_cli.parse_args(["m.keras", "--data", "d", "--out", "o", "--lung-field", "0"])
+    constrained = robustness_cli._segmenter(None, args)(raw)
+    np.testing.assert_array_equal(constrained[0] > 0, lung_field_slice(raw[0], "uint8"))
+    assert constrained.sum() == 144
+    args.lung_field = None
+    np.testing.assert_array_equal(robustness_cli._segmenter(None, args)(raw), labels)

@@ -79,6 +79,8 @@ def test_oversampling_of_the_cpu_preset_is_switched_off_by_none_from_a_flag_or_a
         ("smoke", {"oversample": ["none", 2]}, "must be a number"),
         ("smoke", {"oversample": [3, 2, 1]}, "two whole numbers CLASS TIMES"),
         ("smoke", {"oversample": [3, 2.5]}, "two whole numbers CLASS TIMES"),
+        ("smoke", {"equalized_share": 1.5}, r"equalized_share is a probability in \[0, 1\].*got 1.5"),
+        ("smoke", {"equalized_share": -0.1}, r"equalized_share is a probability in \[0, 1\]"),
     ],
 )
 def test_impossible_settings_are_named(preset, overrides, message):

@@ -175,3 +175,7 @@ def test_the_feed_hands_the_random_transform_mode_to_the_batches(augment, monkey
     monkeypatch.setattr(feed_module, "make_batches", lambda *args, **kwargs: seen.update(kwargs) or [])
     training_batches(make_feed(cfg, (images, masks), (images, masks), replicas=1, fold=0), epoch=0)
     assert seen["augment"] == (augment if augment in ("online", "upright") else "none")
+    assert seen["equalized_share"] == 0.0
+    equalising = resolve_config("smoke", overrides={"augment": augment, "batch_size": 2, "equalized_share": "0.25"})
+    training_batches(make_feed(equalising, (images, masks), (images, masks), replicas=1, fold=0), epoch=0)
+    assert seen["equalized_share"] == 0.25

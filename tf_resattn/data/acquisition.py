@@ -17,11 +17,19 @@ stays where it was). Images are `[H, W, C]` in [0, 1] and stay in [0, 1].
 | resolution | 0.2 | down to U(0.4, 0.9) of the size, bilinear, then back up |
 
 Randomness is stateless: the same seed gives the same change.
+
+`equalized_view(image, seed, share)` is a separate, stronger step: with probability `share` the
+slice is replaced by its full histogram equalisation (OpenCV's `equalizeHist` on 256 levels, the
+model's own `HistogramEqualization`). A slice that another display equalised keeps only the ranks
+of its grey levels; a model that sees such views in training, beside the originals, learns to
+segment from them too.
 """
 
 import math
 
 import tensorflow as tf
+
+from tf_resattn.grey_levels import equalize_histogram
 
 PROBABILITIES = {"window": 0.5, "gamma": 0.5, "contrast": 0.3, "equalise": 0.2, "noise": 0.3, "blur": 0.2, "resolution": 0.2}
 
@@ -44,6 +52,12 @@ def acquisition_shift(image, seed):
     maybe("blur", _blur)
     maybe("resolution", _resolution)
     return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def equalized_view(image, seed, share):
+    """`image` float32 `[H, W, C]` in [0, 1], histogram-equalised with probability `share`; `seed` int64 `[2]`."""
+    apply = tf.random.stateless_uniform([], seed) < share
+    return tf.cond(apply, lambda: equalize_histogram(image[tf.newaxis])[0], lambda: image)
 
 
 def _uniform(seed, low, high, index=0):

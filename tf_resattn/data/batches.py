@@ -13,7 +13,8 @@ import numpy as np
 from tf_resattn.data.augmentation import PER_EPOCH_MODES, augment_offline, check_pairs
 
 
-def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False):
+def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False,
+                 equalized_share=0.0):
     """Batches slices and labels for `model.fit` / `model.evaluate` on the current Keras backend.
 
     Args:
@@ -25,6 +26,7 @@ def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, se
         seed: seed of the shuffling (and of the online transforms).
         acquisition: random acquisition changes of the images (`tf_resattn.data.acquisition`;
             TensorFlow backend only).
+        equalized_share: probability that a slice is shown histogram-equalised (TensorFlow backend only).
 
     Returns:
         A `tf.data.Dataset` on TensorFlow, an `ArrayBatches` elsewhere; both yield
@@ -33,9 +35,11 @@ def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, se
     if keras.backend.backend() == "tensorflow":
         from tf_resattn.data.pipeline import make_dataset
 
-        return make_dataset(images, masks, batch_size, augment=augment, shuffle=shuffle, seed=seed, acquisition=acquisition)
-    if augment in PER_EPOCH_MODES or acquisition:
-        what = f"augment={augment!r}" if augment in PER_EPOCH_MODES else "acquisition augmentation"
+        return make_dataset(images, masks, batch_size, augment=augment, shuffle=shuffle, seed=seed, acquisition=acquisition,
+                            equalized_share=equalized_share)
+    if augment in PER_EPOCH_MODES or acquisition or equalized_share > 0:
+        what = (f"augment={augment!r}" if augment in PER_EPOCH_MODES
+                else "acquisition augmentation" if acquisition else "equalized_share")
         raise ValueError(
             f"{what} draws its transforms in tf.data and needs the TensorFlow backend, not "
             f"{keras.backend.backend()!r}; use augment='offline' or 'none' without acquisition, or KERAS_BACKEND=tensorflow"

@@ -18,7 +18,8 @@ Augmentation modes (use them on training folds only, after the split):
 
 `acquisition=True` adds, after any of these, a random change of acquisition to each image
 (window and level, gamma, contrast, histogram, noise, blur, resolution; masks untouched), drawn
-anew per slice and epoch: see `tf_resattn.data.acquisition`.
+anew per slice and epoch: see `tf_resattn.data.acquisition`. `equalized_share=p` then shows each
+slice histogram-equalised with probability p (`acquisition.equalized_view`), anew per epoch.
 
 Randomness is seeded (`seed`) and stateless: the same seed gives the same batches, epoch after
 epoch, in every run.
@@ -27,7 +28,7 @@ epoch, in every run.
 import numpy as np
 import tensorflow as tf
 
-from tf_resattn.data.acquisition import acquisition_shift
+from tf_resattn.data.acquisition import acquisition_shift, equalized_view
 from tf_resattn.data.augmentation import PER_EPOCH_MODES, augment_offline, check_pairs
 
 AUGMENT_MODES = ("none", "offline", *PER_EPOCH_MODES)
@@ -36,7 +37,8 @@ ONLINE_SCALE_PROBABILITY = 0.5
 UPRIGHT_MAX_DEGREES = 15.0
 
 
-def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False):
+def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False,
+                 equalized_share=0.0):
     """Batches slices and labels for `model.fit` / `model.evaluate`.
 
     Args:
@@ -48,6 +50,7 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
         shuffle: reshuffle the slices every epoch.
         seed: seed of the shuffling and of the online transforms.
         acquisition: also change each image's acquisition at random (training only).
+        equalized_share: probability in [0, 1] that a slice is shown histogram-equalised (training only).
 
     Returns:
         `tf.data.Dataset` of `(image float32 [B, H, W, C], mask int32 [B, H, W])`.
@@ -82,6 +85,12 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
         seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda pair, r: (acquisition_shift(pair[0], tf.stack([r, tf.constant(seed, tf.int64)])), pair[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    if equalized_share > 0:
+        seeds = tf.data.Dataset.random(seed=seed + 2, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda pair, r: (equalized_view(pair[0], tf.stack([r, tf.constant(seed, tf.int64)]), equalized_share), pair[1]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.map(lambda image, mask: (image, tf.cast(mask, tf.int32)))

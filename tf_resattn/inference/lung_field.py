@@ -4,7 +4,7 @@ Method (per 2-D slice, the same for one slice and a 100-slice volume):
 
 1. dark pixels: below `LUNG_THRESHOLD_HU` (-320 HU, between aerated lung at about
    -850 HU and soft tissue at 0..60 HU) for Hounsfield-unit input; for 8-bit grey
-   input, whose window is unknown, below Otsu's threshold of the slice (the grey
+   input, whose window is unknown, at or below Otsu's threshold of the slice (the grey
    value that best separates the dark air/lung mode from the bright tissue mode);
 2. air outside the body: dark components that touch the image border are dropped;
 3. specks: components smaller than `MIN_COMPONENT_FRACTION` of the slice are dropped
@@ -19,11 +19,18 @@ Method (per 2-D slice, the same for one slice and a 100-slice volume):
 
 The result is an estimate for the burden's denominator, not a lung segmentation
 to be reported on its own.
+
+`constrain_to_lung_field` uses steps 1-4 (grown by a margin) as a constraint on predictions, and
+`truth_inside_lung_field` measures what such a constraint would cut: the share of each class of
+the true labels that lies inside the field. `scripts/robustness.py --lung-field MARGIN` reports
+both under every acquisition shift.
 """
 
 import cv2
 import numpy as np
 from scipy import ndimage
+
+from tf_resattn.classes import class_names
 
 METHOD = (
     "per slice: pixels below -320 HU (8-bit input: below Otsu's threshold), minus components touching the "
@@ -42,7 +49,7 @@ def dark_pixels(raw_slice, input_kind):
         return raw_slice < LUNG_THRESHOLD_HU
     grey = np.clip(np.round(raw_slice), 0, 255).astype(np.uint8)
     threshold, _ = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return grey < threshold
+    return grey <= threshold  # OpenCV: levels <= the threshold are the dark class
 
 
 def lung_field_slice(raw_slice, input_kind, infection=None):
@@ -81,3 +88,42 @@ def lung_field(raw_slices, input_kind, labels=None):
             for k, raw in enumerate(raw_slices)
         ]
     )
+
+
+def grown_lung_field(raw_slices, input_kind, margin):
+    """Steps 1-4 of each slice, grown by a disc of radius `margin` pixels: bool `[N, H, W]` for raw `[N, H, W]`."""
+    fields = lung_field(raw_slices, input_kind).astype(np.uint8)
+    if margin > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+        fields = np.stack([cv2.dilate(field, disc) for field in fields])
+    return fields.astype(bool)
+
+
+def constrain_to_lung_field(raw_slices, labels, input_kind, margin):
+    """Label maps `[N, H, W]` with every label outside the grown lung field set to background (0).
+
+    Args:
+        raw_slices: `[N, H, W]` raw values (HU or 8-bit grey) the labels were predicted from.
+        labels: integer `[N, H, W]`.
+        input_kind: `"hu"` or `"uint8"`.
+        margin: pixels the field of steps 1-4 is grown by (pleural effusion and consolidation at
+            the lung's edge lie outside the aerated lung).
+    """
+    return np.where(grown_lung_field(raw_slices, input_kind, margin), labels, 0).astype(np.asarray(labels).dtype)
+
+
+def truth_inside_lung_field(raw_slices, masks, input_kind, margin, num_classes):
+    """Share of each foreground class's true pixels inside the grown lung field, and of all infection.
+
+    Returns:
+        `{class name: share}` for the foreground classes present in `masks` (pooled over the
+        slices), `"infection"`: the share of all foreground pixels, and `"area"`: the share of the
+        image the field covers.
+    """
+    masks = np.asarray(masks)
+    field = grown_lung_field(raw_slices, input_kind, margin)
+    shares = {name: float((field & (masks == c)).sum() / (masks == c).sum())
+              for c, name in enumerate(class_names(num_classes)) if c > 0 and (masks == c).any()}
+    shares["infection"] = float((field & (masks > 0)).sum() / max(int((masks > 0).sum()), 1))
+    shares["area"] = float(field.mean())
+    return shares

@@ -11,6 +11,8 @@ weighted sum: TFLite builtin operations only).
 import keras
 from keras import ops
 
+from tf_resattn.grey_levels import equalize_histogram
+
 INPUT_NORMALIZATIONS = ("none", "equalize", "add_equalized")
 """What `build_model(input_normalization=...)` accepts: the images as given, equalised per image, or
 both (the equalised image as extra channels beside the original)."""
@@ -20,35 +22,6 @@ def check_input_normalization(owner, value):
     """Raises `ValueError` unless `value` is one of `INPUT_NORMALIZATIONS`."""
     if value not in INPUT_NORMALIZATIONS:
         raise ValueError(f"{owner}: `input_normalization` must be one of {INPUT_NORMALIZATIONS}, got {value!r}.")
-
-
-def equalize_histogram(images, levels=256):
-    """OpenCV's `equalizeHist` of each image and channel, on `levels` grey levels of [0, 1].
-
-    Args:
-        images: `[B, H, W, C]` in [0, 1].
-        levels: number of grey levels the images are counted on (256: 8-bit).
-
-    Returns:
-        float32 `[B, H, W, C]` in [0, 1]: a pixel at level k becomes
-        `(cdf(k) - cdf(k_min)) / (N - cdf(k_min))`, where `cdf(k)` counts the image's pixels at
-        levels <= k, `k_min` is its darkest level and N its pixel count (equalizeHist before
-        rounding to 8 bits). An image of one grey level is returned unchanged.
-    """
-    x = ops.cast(images, "float32")
-    shape = ops.shape(x)
-    x = ops.reshape(ops.transpose(x, (0, 3, 1, 2)), (shape[0], shape[3], -1))  # [B, C, N]
-    level = ops.cast(ops.clip(ops.round(x * (levels - 1)), 0, levels - 1), "int32")
-    one_hot = ops.one_hot(level, levels)  # [B, C, N, levels]
-    counts = ops.sum(one_hot, axis=2)  # [B, C, levels]
-    cdf = ops.cumsum(counts, axis=-1)
-    darkest = ops.min(ops.where(counts > 0, cdf, ops.cast(shape[1] * shape[2], "float32")), axis=-1, keepdims=True)
-    spread = cdf[..., -1:] - darkest
-    lut = ops.clip((cdf - darkest) / ops.maximum(spread, 1.0), 0.0, 1.0)  # [B, C, levels]
-    equalized = ops.sum(one_hot * lut[:, :, None, :], axis=-1)  # [B, C, N]
-    equalized = ops.where(spread > 0, equalized, x)
-    equalized = ops.reshape(equalized, (shape[0], shape[3], shape[1], shape[2]))
-    return ops.transpose(equalized, (0, 2, 3, 1))
 
 
 @keras.saving.register_keras_serializable(package="tf_resattn")

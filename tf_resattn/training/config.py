@@ -73,6 +73,7 @@ class TrainingConfig:
     oversample: tuple | None = None
     augment: str = "offline"
     acquisition_augment: bool = False
+    equalized_share: float = 0.0
     # runtime
     strategy: str = "auto"
     mixed_precision: bool = False
@@ -221,6 +222,9 @@ def validate(cfg):
         raise ConfigError(f"num_classes must be >= 2, got {cfg.num_classes}")
     if not 0.0 < cfg.val_fraction < 0.5:
         raise ConfigError(f"val_fraction must lie in (0, 0.5): the validation slices come out of the training folds, got {cfg.val_fraction}")
+    if not 0.0 <= cfg.equalized_share <= 1.0:
+        raise ConfigError(f"equalized_share is a probability in [0, 1] (e.g. 0.5: half the training slices equalised), "
+                          f"got {cfg.equalized_share}")
     if cfg.learning_rate <= 0 or cfg.weight_decay < 0:
         raise ConfigError(f"learning_rate must be > 0 and weight_decay >= 0, got {cfg.learning_rate} and {cfg.weight_decay}")
     if len(cfg.hu_window) != 2 or cfg.hu_window[0] >= cfg.hu_window[1]:

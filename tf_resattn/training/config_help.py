@@ -30,6 +30,8 @@ FIELD_HELP = {
     "oversample": "CLASS TIMES: training slices that contain CLASS appear TIMES times per epoch (rare classes); none: each once",
     "augment": "none | offline (the paper's 6x set) | online (turns, flips, zoom) | upright (flips, rotations within 15 degrees, zoom: the patient's orientation kept); training slices only, after the split",
     "acquisition_augment": "random window/level, gamma, contrast, histogram, noise, blur and resolution changes of the training images",
+    "equalized_share": "probability (0-1) that a training slice is shown histogram-equalised, drawn per slice and epoch "
+                       "(after the acquisition changes): robustness to displays that equalise; 0 (default) never",
     "strategy": "auto (mirrored when >1 GPU) | default | mirrored",
     "mixed_precision": "mixed float16 on GPUs, bfloat16 on CPUs",
     "deterministic": "deterministic ops: a resumed run ends with the same metrics as an uninterrupted one",

@@ -51,6 +51,7 @@ class Feed:
         replicas: replicas of the distribution strategy.
         per_epoch_augment: `"online"` or `"upright"`, the random transform per slice and epoch, or `"none"`.
         acquisition: a random acquisition change per slice and epoch.
+        equalized_share: the probability that a training slice is shown histogram-equalised, per epoch.
         seed, fold: what the epoch seeds are drawn from (`epoch_seed`).
         learning_rate: the learning rate of an epoch (0-based), `learning_rate_at` of the configuration.
     """
@@ -63,6 +64,7 @@ class Feed:
     replicas: int
     per_epoch_augment: str
     acquisition: bool
+    equalized_share: float
     seed: int
     fold: int
     learning_rate: Callable[[int], float]
@@ -88,7 +90,8 @@ def make_feed(cfg, train, validation, replicas, fold):
     """The `Feed` of one fold; builds the offline 6x set from the training slices when `cfg.augment` asks.
 
     Args:
-        cfg: the `TrainingConfig` (oversample, augment, acquisition_augment, batch_size, seed, learning-rate schedule).
+        cfg: the `TrainingConfig` (oversample, augment, acquisition_augment, equalized_share, batch_size, seed,
+            learning-rate schedule).
         train: `(images float32 [N, H, W, 1], masks [N, H, W])`, the training slices.
         validation: the same for the validation slices.
         replicas: replicas of the distribution strategy (`strategy.num_replicas_in_sync`).
@@ -103,7 +106,8 @@ def make_feed(cfg, train, validation, replicas, fold):
     return Feed(
         np.asarray(train_images, dtype=np.float32), np.asarray(train_masks, dtype=np.uint8),
         np.asarray(val_images, dtype=np.float32), np.asarray(val_masks, dtype=np.uint8),
-        cfg.batch_size * replicas, replicas, cfg.augment if cfg.augment in PER_EPOCH_MODES else "none", cfg.acquisition_augment, cfg.seed, fold,
+        cfg.batch_size * replicas, replicas, cfg.augment if cfg.augment in PER_EPOCH_MODES else "none", cfg.acquisition_augment,
+        cfg.equalized_share, cfg.seed, fold,
         functools.partial(learning_rate_at, cfg),
     )
 
@@ -117,6 +121,7 @@ def training_batches(feed, epoch):
     batches = make_batches(
         feed.train_images, feed.train_masks, feed.batch_size, augment=feed.per_epoch_augment,
         shuffle=True, seed=epoch_seed(feed.seed, feed.fold, epoch), acquisition=feed.acquisition,
+        equalized_share=feed.equalized_share,
     )
     left_out = len(feed.train_images) % feed.replicas
     if left_out:  # replicas > 1: TensorFlow batches; the epoch's last `left_out` shuffled slices wait for the next
