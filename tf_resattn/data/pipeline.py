@@ -74,27 +74,26 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
     if augment in PER_EPOCH_MODES:
         height, width = images.shape[1:3]
         upright = augment == "upright"
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda pair, r: augment_online(
-                pair[0], pair[1], tf.stack([r, tf.constant(seed, tf.int64)]), height, width, upright=upright
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        dataset = _map_seeded(dataset, seed, 0, lambda image, mask, s: augment_online(image, mask, s, height, width, upright=upright))
     if acquisition:
-        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda pair, r: (acquisition_shift(pair[0], tf.stack([r, tf.constant(seed, tf.int64)])), pair[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        dataset = _map_seeded(dataset, seed, 1, lambda image, mask, s: (acquisition_shift(image, s), mask))
     if equalized_share > 0:
-        seeds = tf.data.Dataset.random(seed=seed + 2, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda pair, r: (equalized_view(pair[0], tf.stack([r, tf.constant(seed, tf.int64)]), equalized_share), pair[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        dataset = _map_seeded(dataset, seed, 2, lambda image, mask, s: (equalized_view(image, s, equalized_share), mask))
     dataset = dataset.map(lambda image, mask: (image, tf.cast(mask, tf.int32)))
     return dataset.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+
+
+def _map_seeded(dataset, seed, stream, transform):
+    """Maps `transform(image, mask, slice_seed)` over `(image, mask)` pairs, each pair with its own stateless seed.
+
+    The slice seeds are int64 `[2]`: a draw of random stream `seed + stream`, anew every epoch, beside `seed`.
+    Each kind of random change takes its own stream, so that switching one on leaves the others' draws alone.
+    """
+    draws = tf.data.Dataset.random(seed=seed + stream, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((dataset, draws)).map(
+        lambda pair, r: transform(pair[0], pair[1], tf.stack([r, tf.constant(seed, tf.int64)])),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
 
 
 def augment_online(image, mask, seed, height, width, upright=False):

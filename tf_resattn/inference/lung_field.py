@@ -33,7 +33,7 @@ from scipy import ndimage
 from tf_resattn.classes import class_names
 
 METHOD = (
-    "per slice: pixels below -320 HU (8-bit input: below Otsu's threshold), minus components touching the "
+    "per slice: pixels below -320 HU (8-bit input: at or below Otsu's threshold), minus components touching the "
     "border or under 0.2 % of the slice, each component replaced by its convex hull, plus the predicted infection"
 )
 """The method in one line, for reports."""

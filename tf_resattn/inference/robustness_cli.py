@@ -70,7 +70,8 @@ def run(args):
         if predictor.preprocessing.input_kind != "uint8":
             raise ExportError(f"model {path} takes Hounsfield units; the robustness shifts are for 8-bit grey models")
         tables[name] = robustness_table(_segmenter(predictor, args), raw, masks, predictor.num_classes, args.shifts)
-    coverage = None if args.lung_field is None else field_coverage(raw, masks, predictor.num_classes, args)
+    shifts = [row["shift"] for row in next(iter(tables.values()))]
+    coverage = None if args.lung_field is None else field_coverage(raw, masks, predictor.num_classes, shifts, args.lung_field)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "robustness.json").write_text(json.dumps({"data": args.data, "splits": args.splits, "tta": args.tta,
@@ -98,13 +99,12 @@ def _segmenter(predictor, args):
     return segmenter
 
 
-def field_coverage(raw, masks, num_classes, args):
+def field_coverage(raw, masks, num_classes, shifts, margin):
     """`{shift: truth_inside_lung_field(...)}` for the scored shifts: what the constraint can keep at most."""
     from tf_resattn.inference.lung_field import truth_inside_lung_field
     from tf_resattn.inference.robustness import SHIFTS
 
-    names = ["none", *[name for name in args.shifts or SHIFTS if name != "none"]]
-    return {name: truth_inside_lung_field(SHIFTS[name](raw), masks, "uint8", args.lung_field, num_classes) for name in names}
+    return {name: truth_inside_lung_field(SHIFTS[name](raw), masks, "uint8", margin, num_classes) for name in shifts}
 
 
 def coverage_table(coverage):
