@@ -11,6 +11,7 @@ from data_helpers import write_dicom_series, write_nifti
 from export_helpers import exported, trained_model, write_preprocessing
 
 from tf_resattn.data import synthetic_hu_slices
+from tf_resattn.inference.output_folder import MARKER
 from tf_resattn.inference.predict_cli import main
 
 
@@ -191,5 +192,8 @@ def test_existing_output_needs_overwrite(export_dir, nifti_path, tmp_path, capsy
     argv = ["--model", str(export_dir / "model_fp32.tflite"), "--input", str(nifti_path), "--out", str(out), "--quiet"]
     status, _, stderr = run(argv, capsys)
     assert status == 2 and "--overwrite" in stderr and (out / "keep.txt").read_text() == "earlier work"
+    status, _, stderr = run(argv + ["--overwrite"], capsys)  # --overwrite replaces only a folder an earlier run wrote
+    assert status == 2 and "not written by tf_resattn" in stderr and (out / "keep.txt").read_text() == "earlier work"
+    (out / MARKER).write_text("")
     status, _, _ = run(argv + ["--overwrite"], capsys)
     assert status == 0 and (out / "report.json").is_file() and not (out / "keep.txt").exists()

@@ -84,10 +84,19 @@ def load_slices(path, *, image_size=None, num_classes=4, input_kind="auto", hu_w
 
 
 def check_labels(masks, num_classes, files):
-    """Raises `DataError` naming the first mask (of `files`) with label values outside 0 .. num_classes - 1."""
+    """Raises `DataError` naming the first mask (of `files`) with label values outside 0 .. num_classes - 1.
+
+    A mask of 0 and 255 only is named for what it is, a black-and-white image, rather than
+    met with the advice of 256 classes.
+    """
     for mask, file in zip(masks, files):
         values = np.unique(mask)
         bad = values[(values < 0) | (values >= num_classes)]
+        if bad.size and set(values.tolist()) <= {0, 255}:
+            raise DataError(
+                f"mask {file} holds only 0 and 255: a black-and-white mask, not label values; save it with labels "
+                f"0..{num_classes - 1} (0 and 1 for a binary mask: divide it by 255)"
+            )
         if bad.size:
             shown = ", ".join(str(int(v)) for v in bad[:8])
             raise DataError(

@@ -27,11 +27,13 @@ AIR_THRESHOLD_HU = -500.0
 
 
 def check_window(window, name):
-    """`window` (two numbers, low < high) as a (low, high) tuple of floats; ValueError naming `name` otherwise."""
+    """`window` (two finite numbers, low < high) as a (low, high) tuple of floats; ValueError naming `name` otherwise."""
     try:
         low, high = (float(v) for v in window)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be two numbers (low, high) in HU, got {window!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{name} must be two finite numbers (low, high) in HU, got {window!r}")
     if not low < high:
         raise ValueError(f"{name} must be (low, high) with low < high, got {window!r}")
     return (low, high)
@@ -61,13 +63,15 @@ def normalize_image_size(image_size):
     return size
 
 
-def detect_input_kind(raw_images, *, from_volume, source):
+def detect_input_kind(raw_images, *, from_volume, source, kind_option="input_kind"):
     """Decides whether raw slices are Hounsfield units (`"hu"`) or 8-bit grey (`"uint8"`).
 
     Args:
         raw_images: list of 2-D arrays as read from disk.
         from_volume: True for NIfTI/DICOM (expected HU), False for PNG and other 2-D images.
         source: the path, for error messages.
+        kind_option: the setting by which the caller can say what the values are, named in the
+            error's fix, or None where there is none (prediction: the model decides).
 
     Returns:
         `"hu"` or `"uint8"`. Raises `DataError` when the values fit neither, rather than guess.
@@ -76,23 +80,19 @@ def detect_input_kind(raw_images, *, from_volume, source):
     high = max(float(np.max(im)) for im in raw_images)
     integer_valued = all(np.issubdtype(im.dtype, np.integer) or np.all(im == np.round(im)) for im in raw_images)
     fits_8bit = integer_valued and low >= 0 and high <= 255
+    say_kind = f" or pass {kind_option}='hu' or 'uint8' to say what it is" if kind_option else ""
     if from_volume:
         if low < AIR_THRESHOLD_HU:
             return "hu"
-        if fits_8bit:
-            raise DataError(
-                f"{source}: values {low:g}..{high:g} do not look like Hounsfield units (no air below "
-                f"{AIR_THRESHOLD_HU:g}); if it holds 8-bit windowed grey values pass input_kind='uint8'"
-            )
-        raise DataError(
-            f"{source}: values {low:g}..{high:g} do not look like Hounsfield units (no air below "
-            f"{AIR_THRESHOLD_HU:g}); rescale it to HU (slope/intercept) or pass input_kind='hu' or 'uint8' to say what it is"
-        )
+        not_hu = f"{source}: values {low:g}..{high:g} do not look like Hounsfield units (no air below {AIR_THRESHOLD_HU:g})"
+        if fits_8bit and kind_option:
+            raise DataError(f"{not_hu}; if it holds 8-bit windowed grey values pass {kind_option}='uint8'")
+        raise DataError(f"{not_hu}; rescale it to HU (slope/intercept){say_kind}")
     if fits_8bit:
         return "uint8"
     raise DataError(
         f"{source}: image values {low:g}..{high:g} are neither 8-bit grey (0..255) nor a CT volume; convert the "
-        f"images to 8-bit PNG, give the CT as NIfTI/DICOM in HU, or pass input_kind='hu' or 'uint8' to say what they are"
+        f"images to 8-bit PNG or give the CT as NIfTI/DICOM in HU{say_kind}"
     )
 
 

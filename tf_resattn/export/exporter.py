@@ -52,7 +52,7 @@ def export_model(model_path, out_dir, *, image_size=None, parity_count=16, data_
     Raises:
         ExportError: missing or unusable model, no known input size, existing output.
     """
-    with output_folder(out_dir, overwrite) as partial:
+    with output_folder(out_dir, overwrite, protected=(model_path,)) as partial:
         model, prep = load_averaged_model(model_path, tta=tta)
         if image_size is not None:
             prep = prep.resized(image_size)

@@ -12,6 +12,7 @@ folder under `saved_models/` (`pretrained_model_path`, `released_or_path`).
 import json
 import pathlib
 import warnings
+import zipfile
 
 from tf_resattn.data import Preprocessing
 
@@ -101,7 +102,7 @@ def load_keras_model(path, preprocessing=None):
         model's fixed input size when the model has one.
 
     Raises:
-        ExportError: unreadable model, a model that is not one grey channel in,
+        ExportError: unreadable or truncated model, a model that is not one grey channel in,
             or a preprocessing size that differs from the model's input size.
     """
     import keras
@@ -111,6 +112,8 @@ def load_keras_model(path, preprocessing=None):
     path = pathlib.Path(path)
     if model_kind(path) != "keras":
         raise ExportError(f"{path} is not a .keras model; export starts from the .keras file of a training run")
+    if not zipfile.is_zipfile(path):
+        raise ExportError(f"{path} is not a complete .keras file (one is a zip archive; this one is truncated or corrupt); copy or save it again")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # keras raises many types for corrupt or foreign files

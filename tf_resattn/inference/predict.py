@@ -1,19 +1,22 @@
 """`predict_path`: segment slices or volumes with any exported model, write labels, overlays and a report.
 
-Output folder (written under a temporary name, renamed when complete; an
-existing one is refused unless `overwrite`):
+Output folder (written under a temporary name, put in place when complete; an
+existing one is replaced only with `overwrite`, and only when an earlier run
+wrote it; one run at a time per folder: `output_folder.py`):
 
 - `labels/`: label maps in the input's format and geometry (`tf_resattn.io.write_labels`;
   a DICOM SEG for a DICOM series);
 - `overlays/`: one colour overlay PNG per slice with a legend;
 - `report.json`: the model, the input, the lung-field method and, per scan,
-  its files and quantification (`quantify.py`).
+  its files, its count of non-finite voxels (read as the scan's lowest value and
+  labelled background) and quantification (`quantify.py`).
 
 Every scan, one slice or a 100-slice volume, goes through the same loop in
 batches of `batch_size` slices, with a progress bar over all slices.
 """
 
 import dataclasses
+import warnings
 
 import keras
 import numpy as np
@@ -22,11 +25,15 @@ from tf_resattn.data.preprocessing import detect_input_kind, window_to_grey
 from tf_resattn.inference import lung_field as lung_field_module
 from tf_resattn.inference.ensemble import fold_models
 from tf_resattn.inference.model_files import ExportError, model_kind, released_or_path
-from tf_resattn.inference.output_folder import output_folder, write_json
+from tf_resattn.inference.output_folder import output_folder, refuse_overlap, write_json
 from tf_resattn.inference.overlays import write_overlays
-from tf_resattn.inference.predictors import load_predictor
+from tf_resattn.inference.predictors import load_predictor, trust_notice
 from tf_resattn.inference.quantify import format_table, quantify
-from tf_resattn.io import DataError, read_scans, write_labels
+from tf_resattn.io import DataError, check_writable, read_scans, write_labels
+from tf_resattn.io.non_finite import non_finite_count
+
+MIN_SLICE_SIDE = 16
+"""Pixels per side below which an input is no CT slice (those are about 512x512) and is refused."""
 
 
 def segment(predictor, slices, batch_size, on_batch=None):
@@ -41,8 +48,13 @@ def segment(predictor, slices, batch_size, on_batch=None):
 
 
 def segment_scan(predictor, scan, batch_size, on_batch=None):
-    """Label maps uint8 `[N, H, W]` of one scan and their quantification (lung field, amounts in the scan's spacing)."""
+    """Label maps uint8 `[N, H, W]` of one scan and their quantification (lung field, amounts in the scan's spacing).
+
+    Voxels that were non-finite in the scan (`Scan.non_finite`) are background.
+    """
     labels = segment(predictor, scan.slices, batch_size, on_batch)
+    if scan.non_finite is not None:
+        labels[scan.non_finite] = 0
     lung = lung_field_module.lung_field(scan.slices, predictor.preprocessing.input_kind, labels)
     return labels, quantify(labels, lung, predictor.num_classes, scan.spacing_mm, scan.thickness_mm)
 
@@ -59,7 +71,7 @@ def match_input_kind(scans, preprocessing, model_path, window=None):
     """
     matched, windows = [], []
     for scan in scans:
-        kind = detect_input_kind(list(scan.slices), from_volume=scan.kind != "image", source=scan.source)
+        kind = detect_input_kind(list(scan.slices), from_volume=scan.kind != "image", source=scan.source, kind_option=None)
         if kind == preprocessing.input_kind:
             if window is not None and kind == "uint8":
                 raise ExportError(f"{scan.source} holds 8-bit grey values already: --window applies to Hounsfield units only")
@@ -80,8 +92,20 @@ def match_input_kind(scans, preprocessing, model_path, window=None):
     return matched, windows
 
 
+def check_slice_size(scans):
+    """Refuses a scan whose slices are smaller than `MIN_SLICE_SIDE` on a side (a thumbnail, an icon, a 1x1 image)."""
+    for scan in scans:
+        height, width = scan.slices.shape[1:3]
+        if min(height, width) < MIN_SLICE_SIDE:
+            raise DataError(
+                f"{scan.source} is {height}x{width} pixels, too small for a CT slice (at least {MIN_SLICE_SIDE}x{MIN_SLICE_SIDE}; "
+                "scans are usually 512x512); give the whole slice at its own resolution"
+            )
+
+
 def predict_path(
-    model_path, input_path, out_dir, *, batch_size=8, num_classes=4, overwrite=False, progress=True, tta=False, window=None
+    model_path, input_path, out_dir, *, batch_size=8, num_classes=4, overwrite=False, progress=True, tta=False, window=None,
+    safe_only=False, notify=warnings.warn,
 ):
     """Segments and quantifies every scan at `input_path` with the model at `model_path`.
 
@@ -91,26 +115,37 @@ def predict_path(
             a released model (`saved_models/<name>`).
         input_path: anything `tf_resattn.io.read_scans` reads: PNG/JPG/TIFF/BMP file or folder of
             them, a manifest CSV, NIfTI volume, or DICOM series folder.
-        out_dir: output folder to create.
+        out_dir: output folder to create; neither the input, nor holding it, nor inside it
+            (`tf_resattn.inference.output_folder`).
         batch_size: slices per model call.
         num_classes: classes the model must predict.
-        overwrite: replace an existing `out_dir`.
+        overwrite: replace an existing `out_dir` that an earlier run wrote.
         progress: show a progress bar.
         tta: average each slice's probabilities over its 8 flips and quarter turns.
         window: (low, high) HU window for Hounsfield-unit input to a model trained on 8-bit
             slices, overriding the one recorded with the model (`Preprocessing.source_window`).
+        safe_only: refuse a SavedModel (its graph runs as code) instead of using it.
+        notify: what is called with the notice that a SavedModel runs its own graph.
 
     Returns:
-        The report (also `out_dir/report.json`).
+        The report (also `out_dir/report.json`), with each scan's count of non-finite voxels
+        (read as the scan's lowest value and labelled background; `tf_resattn.io.non_finite`).
 
     Raises:
-        ExportError, tf_resattn.data.DataError: bad model, input or output path (nothing is left behind).
+        ExportError, tf_resattn.data.DataError: bad model, input or output path, another run on
+            `out_dir` (nothing is left behind).
     """
     if batch_size < 1:
         raise ExportError(f"batch size must be at least 1, got {batch_size}")
     model_path = released_or_path(model_path)
-    with output_folder(out_dir, overwrite) as partial:
+    with output_folder(out_dir, overwrite, protected=(input_path,)) as partial:
         scans = read_scans(input_path)
+        refuse_overlap(out_dir, [scan.source for scan in scans])
+        check_slice_size(scans)
+        check_writable(scans)
+        notice = trust_notice(model_path, safe_only)
+        if notice:
+            notify(notice)
         predictor = load_predictor(model_path, num_classes, tta=tta)
         scans, windows = match_input_kind(scans, predictor.preprocessing, model_path, window)
         bar = keras.utils.Progbar(sum(len(s.slices) for s in scans), unit_name="slice") if progress else None
@@ -126,6 +161,7 @@ def predict_path(
                     "hu_window_to_grey": applied_window,
                     "spacing_mm": None if scan.spacing_mm is None else list(scan.spacing_mm),
                     "slice_distance_mm": scan.thickness_mm,
+                    "non_finite_voxels": non_finite_count(scan),
                     "labels": write_labels(scan, labels, partial, predictor.num_classes),
                     "overlays": write_overlays(scan, labels, predictor.preprocessing, predictor.num_classes, partial),
                     "quantification": quantification,

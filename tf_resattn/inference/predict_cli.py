@@ -1,12 +1,14 @@
 """`tf-resattn-predict --model PATH --input PATH --out DIR`: label maps, overlays and an infection report.
 
 Exit status: 0 on success, 2 on bad input (one line on stderr; no output
-folder is left behind), 130 when interrupted.
+folder is left behind), 130 when interrupted. `--overwrite` replaces only a
+folder an earlier run wrote; a second run on the same `--out` fails at once.
 """
 
-import argparse
+import sys
 
-from tf_resattn.command_line import run_with_one_line_errors
+from tf_resattn.command_line import OneLineParser, run_with_one_line_errors
+from tf_resattn.data.preprocessing import check_window
 from tf_resattn.io import DataError
 from tf_resattn.inference.model_files import ExportError
 
@@ -14,21 +16,29 @@ PROGRAM = "tf-resattn-predict"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser = OneLineParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("--model", required=True,
                         help=".keras file, SavedModel folder, .tflite file, a cv_train run folder (the mean of its fold models), "
                              "or a released model's name (e.g. resattn_medseg100)")
     parser.add_argument("--input", required=True, help="PNG/JPG/TIFF/BMP slice or folder of them, manifest .csv, NIfTI volume (.nii, .nii.gz), DICOM series folder (labels: a DICOM SEG)")
-    parser.add_argument("--out", required=True, help="output folder to create")
+    parser.add_argument("--out", required=True, help="output folder to create (not the input, nor a folder holding it or inside it)")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
     parser.add_argument("--num-classes", type=int, default=4, help="classes the model must predict (default 4)")
     parser.add_argument("--tta", action="store_true", help="average over the 8 flips and quarter turns of each slice (8x the time)")
     parser.add_argument("--window", type=float, nargs=2, metavar=("LOW", "HIGH"),
                         help="HU window mapping Hounsfield-unit input to the grey levels of a model trained on 8-bit "
                              "slices (default: the window recorded with the model)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder written by an earlier run")
+    parser.add_argument("--safe-only", action="store_true",
+                        help="refuse a SavedModel (its graph runs as code); .keras and .tflite models are loaded without running code")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.window is not None:
+        try:
+            check_window(args.window, "--window")
+        except ValueError as error:
+            parser.error(str(error))
+    return args
 
 
 def main(argv=None):
@@ -51,6 +61,8 @@ def predict(args):
         progress=not args.quiet,
         tta=args.tta,
         window=args.window,
+        safe_only=args.safe_only,
+        notify=lambda notice: print(f"{PROGRAM}: note: {notice}", file=sys.stderr),
     )
     print(report_table(report))
     print(f"written: {args.out}/report.json")

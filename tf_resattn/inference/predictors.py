@@ -87,6 +87,30 @@ class SavedModelPredictor:
 PREDICTORS = {"keras": KerasPredictor, "saved_model": SavedModelPredictor, "tflite": TFLitePredictor}
 
 
+def model_format(path):
+    """The predictor kind of a model path: `"keras"` (a `.keras` file or a run's fold models), `"saved_model"` or `"tflite"`."""
+    return "keras" if fold_models(path) else model_kind(path)
+
+
+def trust_notice(path, safe_only=False):
+    """The notice owed for the model at `path`, or None: a SavedModel runs its own graph, which is code.
+
+    `.keras` files are loaded in Keras's safe mode and `.tflite` files run built-in operations
+    only; a SavedModel's graph can read and write files as TensorFlow allows.
+
+    Raises:
+        ExportError: a SavedModel and `safe_only`.
+    """
+    if model_format(path) != "saved_model":
+        return None
+    if safe_only:
+        raise ExportError(f"--safe-only refuses SavedModel {path}, whose graph runs as code; pass the .keras or .tflite model instead")
+    return (
+        f"SavedModel {path} runs its own TensorFlow graph, which can read and write files like any program; "
+        "use SavedModels only from a source you trust (--safe-only refuses them)"
+    )
+
+
 def load_predictor(path, num_classes=None, tta=False):
     """Loads the model at `path` (`.keras`, SavedModel folder, `.tflite`, or a run's fold models) as a predictor.
 
@@ -100,7 +124,7 @@ def load_predictor(path, num_classes=None, tta=False):
     Raises:
         ExportError: unknown or unreadable model, one whose class count differs, or `tta` for an export.
     """
-    kind = "keras" if fold_models(path) else model_kind(path)
+    kind = model_format(path)
     if kind == "keras":
         predictor = KerasPredictor(path, tta=tta)
     elif tta:

@@ -2,7 +2,8 @@
 
 HU = stored value * RescaleSlope + RescaleIntercept. Order: position along the
 slice normal (ImagePositionPatient . (row x column direction)), else
-InstanceNumber, else file name. Pixel data is `[rows, columns]` and is used as
+InstanceNumber, else file name; every file of a series must be ordered the same
+way (a file without the position its neighbours have is refused). Pixel data is `[rows, columns]` and is used as
 it is. A series is one volume: every slice must have the same size.
 """
 
@@ -55,6 +56,7 @@ def read_dicom_series(folder, mask_path=None, masks=False):
             raise DataError(f"{f} is a multi-frame or colour DICOM (pixel shape {pixels.shape}); give one grey slice per file")
         hu = pixels.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(getattr(ds, "RescaleIntercept", 0))
         slices.append((_order_key(ds, f), f, hu, ds))
+    _check_one_order(slices, folder)
     slices.sort(key=lambda s: s[0])
     shapes = sorted({s[2].shape for s in slices})
     if len(shapes) > 1:
@@ -84,6 +86,24 @@ def read_dicom_series(folder, mask_path=None, masks=False):
         thickness_mm=_slice_distance(headers[:2]),
         source=str(folder),
         dicom_files=files,
+    )
+
+
+ORDER_ATTRIBUTES = (("ImagePositionPatient", "ImageOrientationPatient"), ("InstanceNumber",))
+"""What puts the slices in order: position along the normal (both attributes), else instance number, else file name."""
+
+
+def _check_one_order(slices, folder):
+    """Refuses a series whose files cannot all be ordered the same way (an attribute some files lack)."""
+    ranks = sorted({key[0] for key, *_ in slices})
+    if len(ranks) == 1:
+        return
+    missing = next((f, ds) for (rank, *_), f, _, ds in slices if rank != ranks[0])
+    attribute = next(a for a in ORDER_ATTRIBUTES[ranks[0]] if a not in missing[1])
+    others = sum(1 for (rank, *_), *_ in slices if rank == ranks[0])
+    raise DataError(
+        f"DICOM file {missing[0]} lacks {attribute}, which {others} other files of the series {folder} have, so the slices "
+        "cannot be put in order; restore it from the original series or remove the file"
     )
 
 

@@ -8,6 +8,11 @@ patient and frame of reference, and takes the geometry (pixel spacing,
 orientation, position of each frame) from the source slices, so PACS viewers,
 3D Slicer and OHIF draw it over the scan. Every segment has one frame per source
 slice, empty or not.
+
+Anonymised series are taken as they come: the patient and study attributes that
+anonymisers blank or drop (type 2) are written empty; a type-1 attribute the SEG
+cannot do without (`REQUIRED_TYPE_1`) is refused with one line naming it, before
+any slice is segmented (`source_headers`).
 """
 
 import pathlib
@@ -15,6 +20,7 @@ import pathlib
 import numpy as np
 
 from tf_resattn.classes import class_names
+from tf_resattn.io.errors import DataError
 from tf_resattn.version import __version__
 
 MANUFACTURER = "tf_resattn"
@@ -29,6 +35,22 @@ OTHER_SEGMENT_TYPE = ("DCM", "112033", "Abnormal opacity")
 SEGMENT_CATEGORY = ("SCT", "49755003", "Morphologically Abnormal Structure")
 ALGORITHM_FAMILY = ("DCM", "123109", "Artificial Intelligence")
 
+PATIENT_AND_STUDY_TYPE_2 = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+    "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
+)
+"""Type-2 attributes the SEG copies from its source; anonymisers drop them, the SEG then has them empty."""
+REQUIRED_TYPE_1 = (
+    ("StudyInstanceUID", "the study it belongs to"),
+    ("SeriesInstanceUID", "the series it references"),
+    ("SOPInstanceUID", "the slice each frame comes from"),
+    ("FrameOfReferenceUID", "the patient coordinates it is drawn in"),
+    ("ImagePositionPatient", "where each frame lies"),
+    ("ImageOrientationPatient", "the orientation of its frames"),
+    ("PixelSpacing", "its pixel size"),
+)
+"""Type-1 attributes of the source that a SEG cannot do without, and what the SEG takes from each."""
+
 
 def write_dicom_seg(scan, labels, path, num_classes=None):
     """Writes label maps as a DICOM SEG over the source series; returns `path`.
@@ -42,14 +64,10 @@ def write_dicom_seg(scan, labels, path, num_classes=None):
             at least the four MedSeg classes.
     """
     import highdicom
-    import pydicom
 
     labels = np.asarray(labels, dtype=np.uint8)
     num_classes = num_classes or max(4, int(labels.max()) + 1)
-    sources = [pydicom.dcmread(f) for f in scan.dicom_files]
-    for ds in sources:
-        if ds.get("SliceThickness") is None and scan.thickness_mm is not None:
-            ds.SliceThickness = scan.thickness_mm  # in memory only: highdicom reads it for the pixel measures
+    sources = source_headers(scan)
     algorithm = highdicom.AlgorithmIdentificationSequence(
         name=MANUFACTURER,
         family=_code(ALGORITHM_FAMILY),
@@ -86,6 +104,39 @@ def write_dicom_seg(scan, labels, path, num_classes=None):
     path = pathlib.Path(path)
     seg.save_as(path)
     return path
+
+
+def source_headers(scan):
+    """The headers of the scan's DICOM files as the SEG takes them (in memory only; the files are not touched).
+
+    A missing type-2 attribute of `PATIENT_AND_STUDY_TYPE_2` is set empty, a missing or empty
+    SliceThickness to the scan's slice distance.
+
+    Raises:
+        DataError: a file lacks an attribute of `REQUIRED_TYPE_1`, or the slice thickness is
+            unknown (a one-slice series without SliceThickness).
+    """
+    import pydicom
+
+    sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in scan.dicom_files]
+    for path, ds in zip(scan.dicom_files, sources):
+        for keyword, use in REQUIRED_TYPE_1:
+            if ds.get(keyword) in (None, ""):
+                raise DataError(
+                    f"DICOM file {path} lacks {keyword}, which a DICOM SEG needs for {use}; restore it from the original "
+                    "series (anonymise keeping it) to get the labels as a DICOM SEG"
+                )
+        for keyword in PATIENT_AND_STUDY_TYPE_2:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+        if ds.get("SliceThickness") in (None, ""):
+            if scan.thickness_mm is None:
+                raise DataError(
+                    f"DICOM file {path} lacks SliceThickness and the series has a single slice, so no slice distance stands in for it; "
+                    "restore SliceThickness from the original series to get the labels as a DICOM SEG"
+                )
+            ds.SliceThickness = scan.thickness_mm
+    return sources
 
 
 def _code(coded):

@@ -12,7 +12,30 @@ import pathlib
 import cv2
 import numpy as np
 
-from tf_resattn.io.dicom_seg import write_dicom_seg
+from tf_resattn.io.dicom_seg import source_headers, write_dicom_seg
+from tf_resattn.io.names import check_unique
+
+
+def check_writable(scans):
+    """Refuses, before any slice is segmented, label maps that could not be written.
+
+    Two scans of one output name (`a.png` and `a.jpg` both give `labels/a.png`) and a DICOM
+    series that lacks what a DICOM SEG needs (`tf_resattn.io.dicom_seg.source_headers`) raise `DataError`.
+    """
+    check_unique(
+        [label_file(scan) for scan in scans],
+        [scan.source for scan in scans],
+        "{first} and {second} would both be written as {name}; rename one of them or predict them into separate folders",
+    )
+    for scan in scans:
+        if scan.kind == "dicom":
+            source_headers(scan)
+
+
+def label_file(scan):
+    """Where the label maps of `scan` go, relative to the output folder: `labels/<name>.png`, `_labels.nii.gz` or `_seg.dcm`."""
+    suffix = {"image": ".png", "nifti": "_labels.nii.gz", "dicom": "_seg.dcm"}[scan.kind]
+    return f"labels/{scan.name}{suffix}"
 
 
 def write_labels(scan, labels, out_dir, num_classes=None):
@@ -21,16 +44,15 @@ def write_labels(scan, labels, out_dir, num_classes=None):
     `num_classes` names the segments of a DICOM SEG (see `write_dicom_seg`).
     """
     out_dir = pathlib.Path(out_dir)
-    folder = out_dir / "labels"
-    folder.mkdir(exist_ok=True)
+    path = out_dir / label_file(scan)
+    path.parent.mkdir(exist_ok=True)
     labels = np.asarray(labels, dtype=np.uint8)
     if scan.kind == "image":
-        path = folder / f"{scan.name}.png"
         cv2.imwrite(str(path), labels[0])
     elif scan.kind == "nifti":
-        path = _write_nifti_labels(scan, labels, folder / f"{scan.name}_labels.nii.gz")
+        _write_nifti_labels(scan, labels, path)
     else:
-        path = write_dicom_seg(scan, labels, folder / f"{scan.name}_seg.dcm", num_classes)
+        write_dicom_seg(scan, labels, path, num_classes)
     return [str(path.relative_to(out_dir))]
 
 
@@ -43,4 +65,3 @@ def _write_nifti_labels(scan, labels, path):
     image = nibabel.Nifti1Image(volume, scan.nifti.affine, header)
     image.header.set_slope_inter(1.0, 0.0)
     nibabel.save(image, str(path))
-    return path

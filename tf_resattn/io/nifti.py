@@ -72,6 +72,8 @@ def load_nifti(path):
         volume = image.get_fdata(dtype=np.float32)
     except Exception as e:  # nibabel/gzip raise many types for corrupt or truncated files
         raise DataError(f"cannot read NIfTI file {path} ({one_line(e)}); the file is corrupt or truncated, replace it") from e
+    if 0 in image.shape:
+        raise DataError(f"{path} holds no voxels (shape {image.shape}); give a volume with at least one slice")
     while volume.ndim > 3 and volume.shape[-1] == 1:
         volume = volume[..., 0]
     if volume.ndim == 2:

@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from tf_resattn.io.names import check_unique
+
 
 @dataclasses.dataclass
 class Scan:
@@ -26,6 +28,8 @@ class Scan:
         source: the path read.
         nifti: the nibabel image (affine and header) of a NIfTI input.
         dicom_files: the DICOM files in slice order.
+        non_finite: bool `[N, H, W]`, True where the stored value was NaN or infinite (and `slices`
+            holds the scan's lowest value instead; `tf_resattn.io.non_finite`), or None when there was none.
     """
 
     name: str
@@ -41,6 +45,7 @@ class Scan:
     source: str = ""
     nifti: object = None
     dicom_files: list | None = None
+    non_finite: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -70,8 +75,13 @@ class RawSlices:
 
 
 def flatten(scans, source):
-    """The slices of `scans` (all read from `source`) as one `RawSlices`."""
+    """The slices of `scans` (all read from `source`) as one `RawSlices`; two slices of one name are refused."""
     per_slice = [(scan, k) for scan in scans for k in range(len(scan.slices))]
+    check_unique(
+        [scan.slice_names[k] for scan, k in per_slice],
+        [scan.image_files[k] for scan, k in per_slice],
+        "{first} and {second} are both slice {name!r}; rename or remove one of them (each slice needs its own name)",
+    )
     return RawSlices(
         images=[scan.slices[k] for scan, k in per_slice],
         masks=[None if scan.masks is None else scan.masks[k] for scan, k in per_slice],
