@@ -5,12 +5,18 @@ Usage (from the repository root; `pip install -e .` runs the first form):
     python custom_ops/build.py                 # CPU library -> tf_resattn/ops/_lsh_sort_ops.so
     TF_RESATTN_BUILD_CUDA=1 python custom_ops/build.py   # CPU + CUDA kernels (CUDA 12 nvcc)
     python custom_ops/build.py --check-cuda    # compile the CUDA sources only (CI); skips without nvcc
+    python custom_ops/build.py --no-xla        # without the XLA custom-call targets
 
 Compiler flags come from `tf.sysconfig` (C++17, the C++11 ABI flag, include and
 link paths), so the library matches the TensorFlow it is loaded into; the
 library also records the TensorFlow version it was built for, which the loader
 checks. The CUDA build needs an nvcc of CUDA 12 (TensorFlow 2.21 is built with
 CUDA 12.5): set `TF_RESATTN_NVCC` or `CUDA_HOME`, or put it on `PATH`.
+
+The XLA custom-call targets (`cc/xla/`) need XLA's headers from the wheel
+and link `libtensorflow_cc.so.2`; where either fails, the library is built
+without them (a warning says why) and XLA-compiled functions take the pure
+path, as they do when the library is absent.
 """
 
 import argparse
@@ -42,6 +48,10 @@ CUDA_SOURCES = (
     "cc/kernels/bucket_sort_op_gpu.cu.cc",
     "cc/kernels/permute_gather_op_gpu.cu.cc",
 )
+# XLA custom-call targets, compiled and linked only where XLA's headers and library allow.
+XLA_SOURCES = ("cc/xla/host_targets.cc",)
+CUDA_XLA_SOURCES = ("cc/xla/cuda_targets.cu.cc",)
+XLA_LIBRARY = "libtensorflow_cc.so.2"
 CUDA_HARNESS = "cuda/harness.cu"
 # Volta and newer (the kernels use __match_any_sync); PTX for newer GPUs.
 CUDA_12_ARCHS = ("70", "75", "80", "86", "89", "90")
@@ -83,9 +93,10 @@ def _last_line(text):
 
 
 def _error_excerpt(stderr):
-    """The compiler's error lines (warnings from TensorFlow's headers would bury them)."""
+    """The compiler's and linker's error lines (warnings from TensorFlow's headers would bury them)."""
     lines = stderr.strip().splitlines()
-    errors = [line for line in lines if "error" in line.lower()]
+    markers = ("error", "undefined", "multiple definition")
+    errors = [line for line in lines if any(marker in line.lower() for marker in markers)]
     return "\n".join((errors or lines)[-20:])
 
 
@@ -165,7 +176,7 @@ def _gencode_flags(version):
     return flags
 
 
-def _cuda_compile_commands(nvcc, version, tf, objects_dir):
+def _cuda_compile_commands(nvcc, version, tf, objects_dir, sources=CUDA_SOURCES):
     flags = [
         "-c",
         "-x",
@@ -182,19 +193,56 @@ def _cuda_compile_commands(nvcc, version, tf, objects_dir):
         *_gencode_flags(version),
     ]
     commands = []
-    for source in CUDA_SOURCES:
-        target = objects_dir / (pathlib.Path(source).name + ".o")
-        commands.append(([nvcc, *flags, str(SOURCE_DIR / source), "-o", str(target)], f"nvcc {source}"))
+    for source in sources:
+        command = [nvcc, *flags, str(SOURCE_DIR / source), "-o", _object(objects_dir, source)]
+        commands.append((command, f"nvcc {source}"))
     return commands
 
 
-def build_library(output=DEFAULT_OUTPUT, *, cuda=False, any_cuda_version=False, jobs=2, log=print):
+def _object(objects_dir, source):
+    """The object file of `source` (a path under SOURCE_DIR) in `objects_dir`, as a string."""
+    return str(objects_dir / (pathlib.Path(source).name + ".o"))
+
+
+def _xla_library_flag(tf):
+    """`-l:libtensorflow_cc.so.2` where the wheel's library folder holds it, else None."""
+    folders = [flag[2:] for flag in tf["link"] if flag.startswith("-L")]
+    if any((pathlib.Path(folder) / XLA_LIBRARY).exists() for folder in folders):
+        return f"-l:{XLA_LIBRARY}"
+    return None
+
+
+def _compile_xla_targets(commands, tf, jobs, log):
+    """Compiles the XLA targets; returns the linker flag they need, or None (with a warning) where they cannot be."""
+    library_flag = _xla_library_flag(tf)
+    if library_flag is None:
+        log(f"warning: building without the XLA custom-call targets: no {XLA_LIBRARY} beside TensorFlow")
+        return None
+    try:
+        _run_all(commands, jobs)
+    except BuildError as error:
+        log(f"warning: building without the XLA custom-call targets: {error}")
+        return None
+    return library_flag
+
+
+def _link_command(cuda, nvcc, cxx, objects, partial, link_flags):
+    if cuda:
+        # nvcc links its own CUDA runtime statically (the library then needs no libcudart on the path).
+        linker_flags = [item for flag in link_flags for item in ("-Xlinker", flag)]
+        return [nvcc, "-shared", "-cudart", "static", *objects, "-o", str(partial), *linker_flags]
+    return [cxx, "-shared", *objects, "-o", str(partial), *link_flags]
+
+
+def build_library(output=DEFAULT_OUTPUT, *, cuda=False, any_cuda_version=False, xla=True, jobs=2, log=print):
     """Compiles and links the op library to `output` (written under a temporary name, then renamed).
 
     Args:
         output: path of the shared library to write.
         cuda: also compile the CUDA kernels (needs a CUDA 12 nvcc).
         any_cuda_version: accept an nvcc other than CUDA 12 (for compile checks only).
+        xla: also build the XLA custom-call targets (left out, with a
+            warning, where they do not compile or link).
         jobs: compiler processes run at once.
         log: callable taking one line of progress.
 
@@ -220,7 +268,7 @@ def build_library(output=DEFAULT_OUTPUT, *, cuda=False, any_cuda_version=False, 
             *tf["compile"],
             *vector_flags(),
         ]
-        commands = []
+        commands, xla_commands, nvcc = [], [], None
         if cuda:
             nvcc, version = find_nvcc()
             if nvcc is None:
@@ -232,20 +280,25 @@ def build_library(output=DEFAULT_OUTPUT, *, cuda=False, any_cuda_version=False, 
                 )
             cxx_flags.append("-DGOOGLE_CUDA=1")
             commands += _cuda_compile_commands(nvcc, version, tf, objects_dir)
-        for source in CPU_SOURCES:
-            target = objects_dir / (pathlib.Path(source).name + ".o")
-            commands.append(([cxx, *cxx_flags, str(SOURCE_DIR / source), "-o", str(target)], f"compile {source}"))
+            xla_commands += _cuda_compile_commands(nvcc, version, tf, objects_dir, CUDA_XLA_SOURCES)
+        for source in CPU_SOURCES + XLA_SOURCES:
+            command = [cxx, *cxx_flags, str(SOURCE_DIR / source), "-o", _object(objects_dir, source)]
+            (xla_commands if source in XLA_SOURCES else commands).append((command, f"compile {source}"))
         _run_all(commands, jobs)
-        objects = sorted(str(path) for path in objects_dir.glob("*.o"))
+        objects = [_object(objects_dir, source) for source in CPU_SOURCES + (CUDA_SOURCES if cuda else ())]
+        xla_flag = _compile_xla_targets(xla_commands, tf, jobs, log) if xla else None
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(output.name + ".partial")
-        if cuda:
-            # nvcc links its own CUDA runtime statically (the library then needs no libcudart on the path).
-            linker_flags = [item for flag in tf["link"] for item in ("-Xlinker", flag)]
-            link = [nvcc, "-shared", "-cudart", "static", *objects, "-o", str(partial), *linker_flags]
-        else:
-            link = [cxx, "-shared", *objects, "-o", str(partial), *tf["link"]]
-        _run(link, "link")
+        if xla_flag is not None:
+            xla_sources = XLA_SOURCES + (CUDA_XLA_SOURCES if cuda else ())
+            xla_objects = [_object(objects_dir, source) for source in xla_sources]
+            try:
+                _run(_link_command(cuda, nvcc, cxx, objects + xla_objects, partial, [*tf["link"], xla_flag]), "link")
+            except BuildError as error:
+                log(f"warning: building without the XLA custom-call targets: {error}")
+                xla_flag = None
+        if xla_flag is None:
+            _run(_link_command(cuda, nvcc, cxx, objects, partial, tf["link"]), "link")
         os.replace(partial, output)
     log(f"wrote {output}")
     return output
@@ -273,7 +326,10 @@ def check_cuda_sources(jobs=2, log=print):
         result = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, check=False)
         if result.returncode != 0 or "cuda=1" not in result.stdout:
             raise BuildError(f"the CUDA build does not load: {_error_excerpt(result.stderr)}")
-        log(f"CUDA build loads: {result.stdout.strip().splitlines()[-1]}")
+        info = result.stdout.strip().splitlines()[-1]
+        log(f"CUDA build loads: {info}")
+        if "xla=Host,CUDA" not in info:
+            raise BuildError("the CUDA build has no XLA custom-call targets for CUDA (see the warning above)")
         harness = [nvcc, "-O3", "-std=c++17", *_gencode_flags(version), str(SOURCE_DIR / CUDA_HARNESS)]
         _run([*harness, "-o", str(pathlib.Path(temp) / "harness")], f"nvcc {CUDA_HARNESS}")
     log("CUDA sources compiled")
@@ -285,6 +341,7 @@ def main(argv=None):
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT, help="library path to write")
     parser.add_argument("--cuda", action="store_true", help="also build the CUDA kernels (as TF_RESATTN_BUILD_CUDA=1)")
     parser.add_argument("--check-cuda", action="store_true", help="only compile the CUDA sources (skips without nvcc)")
+    parser.add_argument("--no-xla", action="store_true", help="leave out the XLA custom-call targets")
     parser.add_argument("--jobs", type=int, default=2, help="compiler processes at once")
     args = parser.parse_args(argv)
     try:
@@ -292,7 +349,7 @@ def main(argv=None):
             check_cuda_sources(jobs=args.jobs)
         else:
             cuda = args.cuda or os.environ.get("TF_RESATTN_BUILD_CUDA") == "1"
-            build_library(args.output, cuda=cuda, jobs=args.jobs)
+            build_library(args.output, cuda=cuda, xla=not args.no_xla, jobs=args.jobs)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ baseline's process waits while the others run), so a change in the machine's
 load falls on all models alike and the ratios stay comparable. `--predict`
 times `model.predict` instead of training steps. `--xla` adds a row per
 variant with the step compiled by XLA (`jit_compile=True`; the LSH layers
-then take the pure-TensorFlow path).
+then run their kernels as XLA custom calls).
 """
 
 import argparse

@@ -3,15 +3,18 @@
 On Keras's TensorFlow backend, `tensorflow_ops` is `tf_resattn.ops`, imported
 here once; on any other backend it is None and TensorFlow is never imported.
 Whether a compiled kernel runs is decided by `tf_resattn.ops.compiled_kernels`
-alone (it says no under XLA, inside `pure_path()`, with `TF_RESATTN_PURE_TF=1`,
-without the library, and for dtypes or machines a kernel does not cover).
+alone (it says no inside `pure_path()`, with `TF_RESATTN_PURE_TF=1`, without
+the library, for dtypes or machines a kernel does not cover, and under XLA
+for the kernels that have no XLA custom call there).
 
 - `sort_by_bucket` and `gather_rows`: a stable sort by (bucket, position) and
   a gather of rows by the resulting permutation; every path gives the same
   permutation.
-- `fused_kernels_run(dtype)`: whether `tensorflow_ops.lsh_hash`,
-  `lsh_chunk_attention`, `layer_norm` and `group_norm` run here; where not,
-  the layers compute the same with `keras.ops`.
+- `fused_kernels_run(dtype, xla_operands=None)`: whether
+  `tensorflow_ops.lsh_hash`, `lsh_chunk_attention`, `layer_norm` and
+  `group_norm` run here; where not, the layers compute the same with
+  `keras.ops`. The hash and chunk attention pass their operands, so that they
+  also run under XLA (as custom calls); the normalisations do not.
 """
 
 import keras
@@ -22,9 +25,16 @@ if keras.backend.backend() == "tensorflow":
     from tf_resattn import ops as tensorflow_ops
 
 
-def fused_kernels_run(dtype):
-    """Whether the fused compiled kernels of `tensorflow_ops` run here for tensors of `dtype`."""
-    return tensorflow_ops is not None and tensorflow_ops.compiled_kernels(dtype, fused=True)[0]
+def fused_kernels_run(dtype, xla_operands=None):
+    """Whether the fused compiled kernels of `tensorflow_ops` run here for tensors of `dtype`.
+
+    `xla_operands`: the kernel's operands, for the kernels that also run
+    under XLA (see `tf_resattn.ops.compiled_kernels`).
+    """
+    return (
+        tensorflow_ops is not None
+        and tensorflow_ops.compiled_kernels(dtype, fused=True, xla_operands=xla_operands)[0]
+    )
 
 
 def sort_by_bucket(buckets, num_buckets):

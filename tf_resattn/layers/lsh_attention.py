@@ -22,8 +22,9 @@ Everything here is `keras.ops` except the sort and gather, which go through
 `tf_resattn.layers.kernels` (a compiled op on TensorFlow when available). On
 TensorFlow's CPU the hashing, and the attention of all rounds with their
 combination, run as compiled ops as well (`lsh_hash`, `lsh_chunk_attention`
-of `tf_resattn.ops`, where `fused_kernels_run` says so); the `keras.ops` code
-below is their reference and their fallback everywhere else.
+of `tf_resattn.ops`, where `fused_kernels_run` says so; under XLA as custom
+calls); the `keras.ops` code below is their reference and their fallback
+everywhere else.
 """
 
 import keras
@@ -76,7 +77,7 @@ def hash_buckets(qk, rotations, num_buckets, valid_length):
         int32 `[N, R, L]` bucket ids in `[0, num_buckets]`.
     """
     qk = ops.stop_gradient(qk)
-    if fused_kernels_run(qk.dtype):
+    if fused_kernels_run(qk.dtype, xla_operands=(qk, rotations)):
         return tensorflow_ops.lsh_hash(qk, rotations, num_buckets, valid_length)
     half = num_buckets // 2
     length = ops.shape(qk)[1]
@@ -210,7 +211,7 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     Returns:
         Attention outputs in the original token order, shaped as `qk`.
     """
-    use_kernels = fused_kernels_run(qk.dtype)
+    use_kernels = fused_kernels_run(qk.dtype, xla_operands=(qk, v, rotations))
     if len(qk.shape) == 4:
         if not use_kernels:
             out = lsh_attention(heads_to_rows(qk), heads_to_rows(v), rotations, bucket_size, valid_length, max_buckets)

@@ -20,21 +20,32 @@ backend (through `tf_resattn.layers.kernels`):
 - `group_norm(x, gamma, beta, groups, epsilon)`: group normalisation of a
   channels-last map in two passes each way.
 
-`compiled_kernels(dtype=None, fused=False) -> (use, reason)` is the one
-decision between the compiled op library (`custom_ops/`) and the pure path.
-The first two ops ask it themselves and otherwise run pure TensorFlow
-(`tf_resattn.ops.pure`, identical permutations). The last four are compiled
-only (CPU, float32): call them where `compiled_kernels(dtype, fused=True)`
-says yes; elsewhere the layers compute the same with `keras.ops`.
-The pure path is chosen under XLA (`jit_compile=True`), inside
-`with pure_path():` (use it when tracing for SavedModel/TFLite export), when
-`TF_RESATTN_PURE_TF=1`, and when the library cannot load (one warning names
-the reason). `python -m tf_resattn.kernel_check` exits non-zero unless the
-compiled library loads and agrees with the pure path.
+`compiled_kernels(dtype=None, fused=False, xla_operands=None) -> (use, reason)`
+is the one decision between the compiled op library (`custom_ops/`) and the
+pure path. The first two ops ask it themselves and otherwise run pure
+TensorFlow (`tf_resattn.ops.pure`, identical permutations). The last four are
+compiled only (CPU, float32): call them where `compiled_kernels(dtype,
+fused=True)` says yes; elsewhere the layers compute the same with `keras.ops`.
+While XLA compiles (`jit_compile=True`) the sort, gather, hash and chunk
+attention run as XLA custom calls (`tf_resattn.ops.xla_calls`) where the
+library registered them and their shapes are known when traced; the
+normalisations then take the `keras.ops` path, which XLA compiles.
+The pure path is chosen inside `with pure_path():` (use it when tracing for
+SavedModel/TFLite export), when `TF_RESATTN_PURE_TF=1`, when the library
+cannot load (one warning names the reason), and under XLA where the custom
+calls cannot run. `python -m tf_resattn.kernel_check` exits non-zero unless
+the compiled library loads and agrees with the pure path.
 """
 
-from tf_resattn.ops.compiled import group_norm, layer_norm, lsh_chunk_attention, lsh_hash
-from tf_resattn.ops.dispatch import bucket_sort, compiled_kernels, permute_gather, pure_path
+from tf_resattn.ops.compiled import group_norm, layer_norm
+from tf_resattn.ops.dispatch import (
+    bucket_sort,
+    compiled_kernels,
+    lsh_chunk_attention,
+    lsh_hash,
+    permute_gather,
+    pure_path,
+)
 
 __all__ = [
     "bucket_sort",

@@ -1,13 +1,24 @@
 """The one choice between the compiled op library and the pure path, made per call.
 
-`compiled_kernels(dtype, fused)` decides; every op of `tf_resattn.ops` and
-every layer that can use a compiled kernel asks it. The compiled ops
-(`custom_ops/`, loaded lazily by `tf_resattn.ops.loader`) run in eager mode
-and in ordinary `tf.function` graphs. The pure path is taken instead:
+`compiled_kernels(dtype, fused, xla_operands)` decides; every op of
+`tf_resattn.ops` and every layer that can use a compiled kernel asks it. The
+compiled kernels (`custom_ops/`, loaded lazily by `tf_resattn.ops.loader`)
+run in one of two ways:
 
-- while tracing a function that XLA compiles (`tf.function(jit_compile=True)`,
-  `model.compile(jit_compile=True)`, or Keras's default `jit_compile="auto"`
-  when it turns XLA on): XLA cannot run custom ops;
+- as the library's TensorFlow ops (`tf_resattn.ops.compiled`) in eager mode
+  and in ordinary `tf.function` graphs;
+- as XLA custom calls (`tf_resattn.ops.xla_calls`) while tracing a function
+  that XLA compiles (`tf.function(jit_compile=True)`,
+  `model.compile(jit_compile=True)`, or Keras's `jit_compile="auto"` when it
+  turns XLA on): the sort, gather, hash and chunk attention, where the
+  library registered custom-call targets for the platform (`Host`; `CUDA` in
+  the CUDA build, for the sort and gather) and the operands' shapes are known
+  when traced (the caller passes them as `xla_operands`). The
+  normalisations have no custom call: XLA compiles their `keras.ops` path.
+
+The pure path is taken instead:
+
+- under XLA, where the custom calls cannot run (see above);
 - inside `with tf_resattn.ops.pure_path():` -- used when tracing functions
   for export (a SavedModel holding the custom op needs the library loaded
   before it can be read, and TFLite cannot convert it);
@@ -34,7 +45,7 @@ import warnings
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
-from tf_resattn.ops import compiled, loader, pure
+from tf_resattn.ops import compiled, loader, pure, xla_calls
 
 FORCE_PURE_ENV = "TF_RESATTN_PURE_TF"
 GATHER_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
@@ -79,7 +90,25 @@ def _dtype_reason(dtype, fused):
     return None
 
 
-def compiled_kernels(dtype=None, fused=False):
+def _xla_reason(xla_operands):
+    """Why the kernels cannot run as XLA custom calls here (None: they can)."""
+    if xla_operands is None:
+        return (
+            "XLA compilation (jit_compile=True) cannot run custom ops; only the sort, gather, hash and "
+            "chunk attention run there, as XLA custom calls (asked with their xla_operands)"
+        )
+    platform = "CUDA" if tf.config.list_logical_devices("GPU") else "Host"
+    if platform not in loader.xla_platforms():
+        return (
+            f"XLA compilation (jit_compile=True): the op library has no XLA custom-call targets for {platform}; "
+            f"{loader.REBUILD_HINT}"
+        )
+    if not xla_calls.static(xla_operands):
+        return "XLA compilation (jit_compile=True): the custom calls need shapes known when the function is traced"
+    return None
+
+
+def compiled_kernels(dtype=None, fused=False, xla_operands=None):
     """Returns `(use, reason)`: whether the compiled kernels run here and now, and why (not).
 
     Args:
@@ -87,18 +116,25 @@ def compiled_kernels(dtype=None, fused=False):
             about the library alone (the sort takes int32 ids, always covered).
         fused: ask about the fused kernels (`lsh_hash`, `lsh_chunk_attention`,
             `layer_norm`, `group_norm`) rather than the sort and gather.
+        xla_operands: for the sort, gather, hash and chunk attention, their
+            operands (tensors, whose shapes must be known when traced, or
+            values, None where unknown). Under XLA compilation the kernels run
+            as XLA custom calls only when these are given and static; without
+            them (the normalisations) the answer under XLA is no.
 
-    `reason` names the loaded library when the answer is yes, otherwise what
-    prevents it (see the module docstring). Loads the library on first call;
-    the first time it cannot load, one `RuntimeWarning` names the reason.
+    `reason` names the loaded library when the answer is yes (under XLA,
+    prefixed with "XLA compilation: custom calls"), otherwise what prevents
+    it (see the module docstring). Loads the library on first call; the
+    first time it cannot load, one `RuntimeWarning` names the reason.
     """
     global _warned
     if os.environ.get(FORCE_PURE_ENV, "").strip().lower() in ("1", "true", "yes"):
         return False, f"forced off by {FORCE_PURE_ENV}={os.environ[FORCE_PURE_ENV]}"
     if getattr(_scope, "depth", 0) > 0:
         return False, "inside tf_resattn.ops.pure_path()"
-    if inside_xla_compilation():
-        return False, "XLA compilation (jit_compile=True) cannot run custom ops"
+    xla = inside_xla_compilation()
+    if xla and xla_operands is None:
+        return False, _xla_reason(None)
     reason = _dtype_reason(dtype, fused)
     if reason is not None:
         return False, reason
@@ -106,7 +142,17 @@ def compiled_kernels(dtype=None, fused=False):
     if module is None and not _warned:
         _warned = True
         warnings.warn(f"tf_resattn.ops: using the pure path: {reason}", RuntimeWarning, stacklevel=2)
-    return module is not None, reason
+    if module is None or not xla:
+        return module is not None, reason
+    xla_reason = _xla_reason(xla_operands)
+    if xla_reason is not None:
+        return False, xla_reason
+    return True, f"XLA compilation: custom calls of {reason}"
+
+
+def _kernels():
+    """The module that runs the compiled kernels here: XLA custom calls while XLA compiles, else the ops."""
+    return xla_calls if inside_xla_compilation() else compiled
 
 
 def bucket_sort(buckets, num_buckets):
@@ -121,8 +167,8 @@ def bucket_sort(buckets, num_buckets):
     """
     buckets = tf.convert_to_tensor(buckets)
     compiled.require_int32(buckets, "buckets", "bucket_sort")
-    use_compiled, _ = compiled_kernels()
-    return (compiled if use_compiled else pure).bucket_sort(buckets, num_buckets)
+    use_compiled, _ = compiled_kernels(xla_operands=(buckets, tf.get_static_value(num_buckets)))
+    return (_kernels() if use_compiled else pure).bucket_sort(buckets, num_buckets)
 
 
 def permute_gather(x, permutation, inverse):
@@ -141,5 +187,22 @@ def permute_gather(x, permutation, inverse):
     inverse = tf.convert_to_tensor(inverse)
     compiled.require_int32(permutation, "permutation", "permute_gather")
     compiled.require_int32(inverse, "inverse", "permute_gather")
-    use_compiled, _ = compiled_kernels(x.dtype)
-    return (compiled if use_compiled else pure).permute_gather(x, permutation, inverse)
+    use_compiled, _ = compiled_kernels(x.dtype, xla_operands=(x, permutation, inverse))
+    return (_kernels() if use_compiled else pure).permute_gather(x, permutation, inverse)
+
+
+def lsh_hash(qk, rotations, num_buckets, valid_length):
+    """`tf_resattn.ops.compiled.lsh_hash`, or its XLA custom call while XLA compiles.
+
+    Call it where `compiled_kernels(qk.dtype, fused=True, xla_operands=(qk, rotations))` says yes.
+    """
+    return _kernels().lsh_hash(qk, rotations, num_buckets, valid_length)
+
+
+def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
+    """`tf_resattn.ops.compiled.lsh_chunk_attention`, or its XLA custom call while XLA compiles.
+
+    Call it where `compiled_kernels(qk.dtype, fused=True, xla_operands=(qk, v))` says yes
+    (`permutation`, from the hash and sort of the same `qk`, is then static too).
+    """
+    return _kernels().lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)

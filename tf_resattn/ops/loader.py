@@ -11,6 +11,7 @@ with a reason that says how to rebuild. A library built with AVX2 and FMA
 (where the building CPU has them) is refused on a CPU without them.
 """
 
+import functools
 import pathlib
 import threading
 
@@ -44,6 +45,21 @@ def library_info(module):
     with tf.init_scope():  # runs eagerly even while a tf.function is being traced
         text = module.tf_resattn_library_info().numpy().decode()
     return dict(item.split("=", 1) for item in text.split(";"))
+
+
+def xla_platforms():
+    """The platforms (`"Host"`, `"CUDA"`) the loaded library registered XLA custom-call targets for.
+
+    Empty where the library did not load or was built without them
+    (`custom_ops/build.py` leaves them out where XLA's headers or library fail).
+    """
+    module, _ = load_library()
+    return () if module is None else _xla_platforms(module)
+
+
+@functools.lru_cache(maxsize=None)
+def _xla_platforms(module):
+    return tuple(platform for platform in library_info(module).get("xla", "").split(",") if platform)
 
 
 def _load(path):

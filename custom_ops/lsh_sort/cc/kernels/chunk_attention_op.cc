@@ -30,9 +30,9 @@
 #include <initializer_list>
 #include <limits>
 #include <utility>
-#include <vector>
 
 #include "Eigen/Core"
+#include "custom_ops/lsh_sort/cc/kernels/chunk_attention_op.h"
 #include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -63,17 +63,11 @@ constexpr int64_t kPrefetchDistance = 8;
 // scratch (a few MiB) to stay in the caches between the two steps.
 constexpr int64_t kTokensPerPass = 16384;
 
-// Shapes of one call: N rows, R rounds, L tokens, D depth, b bucket size.
-// The tokens are [N, L, D], or [B, L, H, D] with row n = (n / H, n % H):
-// the heads of a linear projection side by side, read where they lie.
-struct Dims {
-  int64_t rows, heads, rounds, length, depth, bucket, chunks;
-  int64_t valid_length;
-};
+
 
 // Index of the first float of token `token` of row `row` in a tensor laid
 // out as the tokens are.
-int64_t TokenOffset(const Dims& d, int64_t row, int64_t token) {
+int64_t TokenOffset(const ChunkDims& d, int64_t row, int64_t token) {
   return ((row / d.heads * d.length + token) * d.heads + row % d.heads) *
          d.depth;
 }
@@ -83,7 +77,7 @@ int64_t TokenOffset(const Dims& d, int64_t row, int64_t token) {
 // its planes start at item * b * D in every [rows, L, D] plane buffer, its
 // per-token values at item * b in every [rows, L] buffer.
 struct Pass {
-  const Dims& d;
+  const ChunkDims& d;
   int64_t first_row, rows, round;
   const int32_t* permutation;  // [N, R, L]
 
@@ -111,7 +105,7 @@ struct Pass {
 };
 
 // Prefetches the [D] floats of token `token` of row `row` of `data`.
-void PrefetchToken(const Dims& d, const float* data, int64_t row,
+void PrefetchToken(const ChunkDims& d, const float* data, int64_t row,
                    int64_t token) {
   const char* start =
       reinterpret_cast<const char*>(data + TokenOffset(d, row, token));
@@ -123,7 +117,7 @@ void PrefetchToken(const Dims& d, const float* data, int64_t row,
 
 // Prefetches, from `source`, the token kPrefetchDistance places after
 // token `i` of a chunk.
-void PrefetchAhead(const Dims& d, const float* source, int64_t row,
+void PrefetchAhead(const ChunkDims& d, const float* source, int64_t row,
                    const int32_t* tokens, int64_t i) {
   if (i + kPrefetchDistance < d.bucket) {
     PrefetchToken(d, source, row, tokens[i + kPrefetchDistance]);
@@ -132,7 +126,7 @@ void PrefetchAhead(const Dims& d, const float* source, int64_t row,
 
 // Reads the [D] floats of a chunk's tokens in `source` (laid out as the
 // tokens are) into the row-major b x D `plane`.
-void GatherRows(const Dims& d, const float* source, int64_t row,
+void GatherRows(const ChunkDims& d, const float* source, int64_t row,
                 const int32_t* tokens, float* plane) {
   for (int64_t i = 0; i < d.bucket; ++i) {
     PrefetchAhead(d, source, row, tokens, i);
@@ -144,7 +138,7 @@ void GatherRows(const Dims& d, const float* source, int64_t row,
 // A chunk's keys: `keys` (b x D, rows) = its tokens' qk normalised to unit
 // length, `keys_transposed` (D x b) the same transposed, `inverse_norms`
 // (b) the factors 1 / |qk| that normalised them.
-void GatherKeys(const Dims& d, const float* qk, int64_t row,
+void GatherKeys(const ChunkDims& d, const float* qk, int64_t row,
                 const int32_t* tokens, float* keys, float* keys_transposed,
                 float* inverse_norms) {
   GatherRows(d, qk, row, tokens, keys);
@@ -165,7 +159,7 @@ void GatherKeys(const Dims& d, const float* qk, int64_t row,
 // logit = (qk_i D^-1/2) . key_j = query_scale_i (key_i . key_j), where
 // query_scale_i = D^-1/2 / inverse_norm_i, i.e. D^-1/2 |qk_i| up to the
 // normalisation's epsilon. `key_bias` is scratch of 2b floats.
-void ChunkLogits(const Dims& d, const Pass& pass, int64_t item,
+void ChunkLogits(const ChunkDims& d, const Pass& pass, int64_t item,
                  const float* keys_transposed, const float* inverse_norms,
                  float* key_bias, float* logits) {
   const int64_t b = d.bucket, previous = pass.Previous(item);
@@ -194,11 +188,358 @@ void ChunkLogits(const Dims& d, const Pass& pass, int64_t item,
   }
 }
 
+// Cuts `requests` (count, &data) out of `base`, each start 64-byte aligned
+// (as TensorFlow's allocator aligns, so Eigen's vectorised sums split rows
+// the same way on both paths); returns the floats used. With `base` null it
+// only counts.
+int64_t Carve(float* base,
+              std::initializer_list<std::pair<int64_t, float**>> requests) {
+  constexpr int64_t kAlign = 64 / sizeof(float);
+  int64_t used = 0;
+  for (const auto& [count, data] : requests) {
+    *data = base == nullptr ? nullptr : base + used;
+    used += (count + kAlign - 1) / kAlign * kAlign;
+  }
+  return used;
+}
+
+// Cost of one chunk for the thread pool's sharding: `products` matrix
+// products of b x 2b x D multiply-adds each.
+Eigen::TensorOpCost ChunkCost(const ChunkDims& d, double products) {
+  const double bytes = 2.0 * d.bucket * d.depth * sizeof(float);
+  return Eigen::TensorOpCost(bytes * products, bytes,
+                             products * 4.0 * d.bucket * d.bucket * d.depth);
+}
+
+// Cost of gathering one chunk's tokens, `planes` rows of D floats each.
+Eigen::TensorOpCost GatherCost(const ChunkDims& d, double planes) {
+  const double bytes = planes * d.bucket * d.depth * sizeof(float);
+  return Eigen::TensorOpCost(bytes, bytes, planes * 4.0 * d.bucket * d.depth);
+}
+
+// Batch rows per pass: about kTokensPerPass tokens, at least one row.
+int64_t RowsPerPass(const ChunkDims& d) {
+  return std::max<int64_t>(1, std::min(d.rows, kTokensPerPass / d.length));
+}
+
+// Tokens of the largest pass: the scratch buffers' length.
+int64_t PassCapacity(const ChunkDims& d) { return RowsPerPass(d) * d.length; }
+
+// Runs `body(pass)` for every pass and round, in order.
+template <typename Body>
+void ForEachPass(const ChunkDims& d, const int32_t* permutation, Body body) {
+  const int64_t rows_per_pass = RowsPerPass(d);
+  for (int64_t first = 0; first < d.rows; first += rows_per_pass) {
+    const int64_t rows = std::min(rows_per_pass, d.rows - first);
+    for (int64_t round = 0; round < d.rounds; ++round) {
+      body(Pass{d, first, rows, round, permutation});
+    }
+  }
+}
+
+// The forward's scratch, per pass in sorted order: the keys transposed and
+// the values as rows (planes), and each token's inverse norm.
+struct ForwardScratch {
+  float *keys_transposed, *values, *inverse_norms;
+
+  int64_t Layout(const ChunkDims& d, float* base) {
+    const int64_t capacity = PassCapacity(d);
+    return Carve(base, {{capacity * d.depth, &keys_transposed},
+                        {capacity * d.depth, &values},
+                        {capacity, &inverse_norms}});
+  }
+};
+
+// The gradient's scratch, per pass in sorted order: the keys as rows and
+// transposed, the values transposed, the upstream gradients as rows
+// (planes), each token's inverse norm, lse and g . out; `own` and `back`
+// [rows, L, 2D] the (d qk, d v) a token gets as a query or key of its own
+// chunk, and as a look-back key of the next chunk; and `dots` [N, L], g . out
+// per token, once for all rounds.
+struct GradScratch {
+  float *keys, *keys_transposed, *values_transposed, *upstream;
+  float *inverse_norms, *sorted_lse, *sorted_dots, *own, *back, *dots;
+
+  int64_t Layout(const ChunkDims& d, float* base) {
+    const int64_t capacity = PassCapacity(d), depth = d.depth;
+    return Carve(base, {{capacity * depth, &keys},
+                        {capacity * depth, &keys_transposed},
+                        {capacity * depth, &values_transposed},
+                        {capacity * depth, &upstream},
+                        {capacity, &inverse_norms},
+                        {capacity, &sorted_lse},
+                        {capacity, &sorted_dots},
+                        {capacity * 2 * depth, &own},
+                        {capacity * 2 * depth, &back},
+                        {d.rows * d.length, &dots}});
+  }
+};
+
+}  // namespace
+
+absl::Status CheckChunkDims(const char* op, const int32_t* permutation,
+                            ChunkDims* d) {
+  if (d->length == 0 || d->length % d->bucket != 0) {
+    return errors::InvalidArgument(op, ": L = ", d->length,
+                                   " must be a positive multiple of "
+                                   "bucket_size = ", d->bucket);
+  }
+  if (d->length > std::numeric_limits<int32_t>::max()) {
+    return errors::InvalidArgument(op, ": L = ", d->length,
+                                   " is too long for int32 positions");
+  }
+  d->chunks = d->length / d->bucket;
+  const int64_t entries = d->rows * d->rounds * d->length;
+  for (int64_t i = 0; i < entries; ++i) {
+    if (permutation[i] < 0 || permutation[i] >= d->length) {
+      return errors::InvalidArgument(
+          op, ": `permutation` holds ", permutation[i], " outside [0, L) = [0, ",
+          d->length, "); each row of each round must be a permutation of "
+          "[0, L)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+int64_t ChunkAttentionScratchFloats(const ChunkDims& d) {
+  ForwardScratch scratch;
+  return scratch.Layout(d, nullptr);
+}
+
+int64_t ChunkAttentionGradScratchFloats(const ChunkDims& d) {
+  GradScratch scratch;
+  return scratch.Layout(d, nullptr);
+}
+
+void ChunkAttentionForward(const CPUDevice& device, const ChunkDims& d,
+                           const float* qk, const float* v,
+                           const int32_t* permutation, float* scratch,
+                           float* out_data, float* lse_data) {
+  const int64_t b = d.bucket, depth = d.depth;
+  ForwardScratch s;
+  s.Layout(d, scratch);
+  float *keys_transposed = s.keys_transposed, *values = s.values,
+        *inverse_norms = s.inverse_norms;
+  ForEachPass(d, permutation, [&](const Pass& pass) {
+    auto gather = [&](Eigen::Index begin, Eigen::Index end) {
+      Scratch rows(b * depth);
+      for (Eigen::Index item = begin; item < end; ++item) {
+        const int64_t row = pass.Row(item);
+        const int32_t* tokens = pass.Tokens(item);
+        GatherKeys(d, qk, row, tokens, rows.data(),
+                   pass.Plane(keys_transposed, item),
+                   pass.Values(inverse_norms, item));
+        GatherRows(d, v, row, tokens, pass.Plane(values, item));
+      }
+    };
+    device.parallelFor(pass.Items(), GatherCost(d, 3.0), gather);
+
+    auto attend = [&](Eigen::Index begin, Eigen::Index end) {
+      Scratch logits(b * 2 * b), outputs(b * depth), key_bias(2 * b),
+          totals(b), round_lse(b);
+      for (Eigen::Index item = begin; item < end; ++item) {
+        const int64_t row = pass.Row(item);
+        const int32_t* tokens = pass.Tokens(item);
+        if (pass.round > 0) {  // the running results, read at the end
+          for (int64_t i = 0; i < b; ++i) {
+            PrefetchToken(d, out_data, row, tokens[i]);
+          }
+        }
+        ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
+                    key_bias.data(), logits.data());
+        for (int64_t i = 0; i < b; ++i) {
+          Array weights(logits.data() + i * 2 * b, 2 * b);
+          const float top = weights.maxCoeff();
+          weights = (weights - top).exp();
+          totals[i] = weights.sum();
+          round_lse[i] = top + std::log(totals[i]);
+        }
+        const Plain weights{logits.data(), 2 * b};
+        const Plain look_back{logits.data() + b, 2 * b};
+        SmallGemm(b, depth, b, weights, pass.Plane(values, item), depth,
+                  outputs.data(), depth, false);
+        SmallGemm(b, depth, b, look_back,
+                  pass.Plane(values, pass.Previous(item)), depth,
+                  outputs.data(), depth, true);
+        // Fold this round into the running output: softmax over rounds
+        // of their log-sum-exps. `outputs` are not yet divided by the
+        // softmax's totals.
+        for (int64_t i = 0; i < b; ++i) {
+          const int64_t at = row * d.length + tokens[i];
+          Array result(out_data + TokenOffset(d, row, tokens[i]), depth);
+          const ConstArray output(outputs.data() + i * depth, depth);
+          if (pass.round == 0) {
+            result = output / totals[i];
+            lse_data[at] = round_lse[i];
+            continue;
+          }
+          const float top = std::max(lse_data[at], round_lse[i]);
+          const float kept = std::exp(lse_data[at] - top);
+          const float added = std::exp(round_lse[i] - top);
+          const float total = kept + added;
+          result = (kept / total) * result + (added / (total * totals[i])) * output;
+          lse_data[at] = top + std::log(total);
+        }
+      }
+    };
+    device.parallelFor(pass.Items(), ChunkCost(d, 2.0), attend);
+  });
+}
+
+// With P_ij = exp(logit_ij - lse_i), query i's weight on key j within the
+// softmax over all rounds' keys, and g_i = d_out_i:
+//   d logit_ij = P_ij (g_i . v_j - g_i . out_i),   d v_j = sum_i P_ij g_i.
+void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
+                            const float* qk, const float* v,
+                            const int32_t* permutation, const float* out,
+                            const float* lse, const float* d_out,
+                            float* scratch, float* d_qk_data,
+                            float* d_v_data) {
+  const int64_t b = d.bucket, depth = d.depth;
+  const int64_t size = d.rows * d.length * depth;
+  std::fill_n(d_qk_data, size, 0.0f);
+  std::fill_n(d_v_data, size, 0.0f);
+  GradScratch s;
+  s.Layout(d, scratch);
+  float *keys = s.keys, *keys_transposed = s.keys_transposed,
+        *values_transposed = s.values_transposed, *upstream = s.upstream;
+  float *inverse_norms = s.inverse_norms, *sorted_lse = s.sorted_lse,
+        *sorted_dots = s.sorted_dots, *own = s.own, *back = s.back,
+        *dots = s.dots;
+  device.parallelFor(
+      d.rows * d.length,
+      Eigen::TensorOpCost(2.0 * depth * sizeof(float), sizeof(float),
+                          2.0 * depth),
+      [&](Eigen::Index begin, Eigen::Index end) {
+        for (Eigen::Index at = begin; at < end; ++at) {
+          const int64_t offset = TokenOffset(d, at / d.length, at % d.length);
+          dots[at] = (ConstArray(d_out + offset, depth) *
+                      ConstArray(out + offset, depth))
+                         .sum();
+        }
+      });
+  const float scale = 1.0f / std::sqrt(static_cast<float>(depth));
+
+  ForEachPass(d, permutation, [&](const Pass& pass) {
+    auto gather = [&](Eigen::Index begin, Eigen::Index end) {
+      Scratch rows(b * depth);
+      for (Eigen::Index item = begin; item < end; ++item) {
+        const int64_t row = pass.Row(item);
+        const int32_t* tokens = pass.Tokens(item);
+        GatherKeys(d, qk, row, tokens, pass.Plane(keys, item),
+                   pass.Plane(keys_transposed, item),
+                   pass.Values(inverse_norms, item));
+        GatherRows(d, v, row, tokens, rows.data());
+        Transpose(b, depth, rows.data(), depth,
+                  pass.Plane(values_transposed, item), b);
+        GatherRows(d, d_out, row, tokens, pass.Plane(upstream, item));
+        for (int64_t i = 0; i < b; ++i) {
+          pass.Values(sorted_lse, item)[i] = lse[row * d.length + tokens[i]];
+          pass.Values(sorted_dots, item)[i] =
+              dots[row * d.length + tokens[i]];
+        }
+      }
+    };
+    device.parallelFor(pass.Items(), GatherCost(d, 6.0), gather);
+
+    auto backward = [&](Eigen::Index begin, Eigen::Index end) {
+      Scratch weights(b * 2 * b), d_logits(b * 2 * b),
+          d_queries(b * depth), d_keys(2 * b * depth),
+          d_values(2 * b * depth), key_bias(2 * b);
+      for (Eigen::Index item = begin; item < end; ++item) {
+        const int64_t previous = pass.Previous(item);
+        ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
+                    key_bias.data(), weights.data());
+        const float* gradients = pass.Plane(upstream, item);
+        const float* query_lse = pass.Values(sorted_lse, item);
+        const float* query_dots = pass.Values(sorted_dots, item);
+        // d_logits = g_i . v_j for now.
+        SmallGemm(b, b, depth, Plain{gradients, depth},
+                  pass.Plane(values_transposed, item), b, d_logits.data(),
+                  2 * b, false);
+        SmallGemm(b, b, depth, Plain{gradients, depth},
+                  pass.Plane(values_transposed, previous), b,
+                  d_logits.data() + b, 2 * b, false);
+        for (int64_t i = 0; i < b; ++i) {
+          Array weight(weights.data() + i * 2 * b, 2 * b);
+          Array d_logit(d_logits.data() + i * 2 * b, 2 * b);
+          weight = (weight - query_lse[i]).exp();
+          d_logit = weight * (d_logit - query_dots[i]);
+        }
+        // d query_i (of qk_i D^-1/2) = sum_j d_logit_ij key_j.
+        SmallGemm(b, depth, b, Plain{d_logits.data(), 2 * b},
+                  pass.Plane(keys, item), depth, d_queries.data(), depth,
+                  false);
+        SmallGemm(b, depth, b, Plain{d_logits.data() + b, 2 * b},
+                  pass.Plane(keys, previous), depth, d_queries.data(), depth,
+                  true);
+        // d key_j = sum_i d_logit_ij query_scale_i key_i.
+        const float* norms = pass.Values(inverse_norms, item);
+        for (int64_t i = 0; i < b; ++i) {
+          Array(d_logits.data() + i * 2 * b, 2 * b) *= scale / norms[i];
+        }
+        SmallGemm(2 * b, depth, b, Transposed{d_logits.data(), 2 * b},
+                  pass.Plane(keys, item), depth, d_keys.data(), depth,
+                  false);
+        SmallGemm(2 * b, depth, b, Transposed{weights.data(), 2 * b},
+                  gradients, depth, d_values.data(), depth, false);
+        // Each sorted row of `own` and `back` is written by one chunk.
+        const bool first_chunk = pass.Chunk(item) == 0;
+        for (int64_t j = 0; j < 2 * b; ++j) {
+          const bool is_own = j < b;
+          const int64_t source = is_own ? item : previous;
+          const int64_t i = is_own ? j : j - b;
+          float* target = (is_own ? own : back) +
+                          (source * b + i) * 2 * depth;
+          if (!is_own && first_chunk) {  // the masked look-back
+            std::fill_n(target, 2 * depth, 0.0f);
+            continue;
+          }
+          // Through the normalisation key = x r, r = (|x|^2 + eps)^-1/2:
+          // d x = r (d key - (key . d key) key).
+          const ConstArray key(pass.Plane(keys, source) + i * depth, depth);
+          const ConstArray d_key(d_keys.data() + j * depth, depth);
+          const float r = pass.Values(inverse_norms, source)[i];
+          Array d_x(target, depth);
+          d_x = r * (d_key - (key * d_key).sum() * key);
+          if (is_own) {
+            d_x += scale * ConstArray(d_queries.data() + j * depth, depth);
+          }
+          Array(target + depth, depth) =
+              ConstArray(d_values.data() + j * depth, depth);
+        }
+      }
+    };
+    device.parallelFor(pass.Items(), ChunkCost(d, 5.0), backward);
+
+    // Within a round each token has one sorted row: no write conflicts.
+    auto scatter = [&](Eigen::Index begin, Eigen::Index end) {
+      for (Eigen::Index item = begin; item < end; ++item) {
+        const int64_t row = pass.Row(item);
+        const int32_t* tokens = pass.Tokens(item);
+        for (int64_t i = 0; i < b; ++i) {
+          PrefetchAhead(d, d_qk_data, row, tokens, i);
+          PrefetchAhead(d, d_v_data, row, tokens, i);
+          const int64_t at = TokenOffset(d, row, tokens[i]);
+          const int64_t sorted = (item * b + i) * 2 * depth;
+          const ConstArray mine(own + sorted, 2 * depth);
+          const ConstArray next(back + sorted, 2 * depth);
+          Array(d_qk_data + at, depth) += mine.head(depth) + next.head(depth);
+          Array(d_v_data + at, depth) += mine.tail(depth) + next.tail(depth);
+        }
+      }
+    };
+    device.parallelFor(pass.Items(), GatherCost(d, 6.0), scatter);
+  });
+}
+
+namespace {
+
 // Checks qk, v [N, L, D] or [B, L, H, D], permutation [N, R, L] (N = B H),
 // valid_length (a scalar) and fills `d`; a permutation entry outside
 // [0, L) is refused, since it would address memory outside the tensors.
 absl::Status CheckInputs(OpKernelContext* context, const char* op,
-                         int64_t bucket, Dims* d) {
+                         int64_t bucket, ChunkDims* d) {
   const Tensor& qk = context->input(0);
   const Tensor& v = context->input(1);
   const Tensor& permutation = context->input(2);
@@ -229,77 +570,8 @@ absl::Status CheckInputs(OpKernelContext* context, const char* op,
   d->depth = qk.dim_size(qk.dims() - 1);
   d->rounds = permutation.dim_size(1);
   d->bucket = bucket;
-  if (d->length == 0 || d->length % bucket != 0) {
-    return errors::InvalidArgument(op, ": L = ", d->length,
-                                   " must be a positive multiple of "
-                                   "bucket_size = ", bucket);
-  }
-  if (d->length > std::numeric_limits<int32_t>::max()) {
-    return errors::InvalidArgument(op, ": L = ", d->length,
-                                   " is too long for int32 positions");
-  }
-  d->chunks = d->length / bucket;
   d->valid_length = valid_length.scalar<int32>()();
-  const auto order = permutation.flat<int32>();
-  for (int64_t i = 0; i < order.size(); ++i) {
-    if (order(i) < 0 || order(i) >= d->length) {
-      return errors::InvalidArgument(
-          op, ": `permutation` holds ", order(i), " outside [0, L) = [0, ",
-          d->length, "); each row of each round must be a permutation of "
-          "[0, L)");
-    }
-  }
-  return absl::OkStatus();
-}
-
-// Cost of one chunk for the thread pool's sharding: `products` matrix
-// products of b x 2b x D multiply-adds each.
-Eigen::TensorOpCost ChunkCost(const Dims& d, double products) {
-  const double bytes = 2.0 * d.bucket * d.depth * sizeof(float);
-  return Eigen::TensorOpCost(bytes * products, bytes,
-                             products * 4.0 * d.bucket * d.bucket * d.depth);
-}
-
-// Cost of gathering one chunk's tokens, `planes` rows of D floats each.
-Eigen::TensorOpCost GatherCost(const Dims& d, double planes) {
-  const double bytes = planes * d.bucket * d.depth * sizeof(float);
-  return Eigen::TensorOpCost(bytes, bytes, planes * 4.0 * d.bucket * d.depth);
-}
-
-// Float scratch buffers from TensorFlow's allocator, one per (count, &data)
-// request; `tensors` holds them for the rest of the call.
-absl::Status AllocateScratch(
-    OpKernelContext* context,
-    std::initializer_list<std::pair<int64_t, float**>> requests,
-    std::vector<Tensor>* tensors) {
-  tensors->reserve(tensors->size() + requests.size());
-  for (const auto& [count, data] : requests) {
-    tensors->emplace_back();
-    TF_RETURN_IF_ERROR(context->allocate_temp(
-        DT_FLOAT, TensorShape({count}), &tensors->back()));
-    *data = tensors->back().flat<float>().data();
-  }
-  return absl::OkStatus();
-}
-
-// Batch rows per pass: about kTokensPerPass tokens, at least one row.
-int64_t RowsPerPass(const Dims& d) {
-  return std::max<int64_t>(1, std::min(d.rows, kTokensPerPass / d.length));
-}
-
-// Tokens of the largest pass: the scratch buffers' length.
-int64_t PassCapacity(const Dims& d) { return RowsPerPass(d) * d.length; }
-
-// Runs `body(pass)` for every pass and round, in order.
-template <typename Body>
-void ForEachPass(const Dims& d, const int32_t* permutation, Body body) {
-  const int64_t rows_per_pass = RowsPerPass(d);
-  for (int64_t first = 0; first < d.rows; first += rows_per_pass) {
-    const int64_t rows = std::min(rows_per_pass, d.rows - first);
-    for (int64_t round = 0; round < d.rounds; ++round) {
-      body(Pass{d, first, rows, round, permutation});
-    }
-  }
+  return CheckChunkDims(op, permutation.flat<int32>().data(), d);
 }
 
 // The `bucket_size` attribute both ops share.
@@ -321,7 +593,7 @@ class LshChunkAttentionOp : public ChunkAttentionKernel {
   // Outputs: out [N, L, D], the attention of all rounds combined, and
   // lse [N, L], the log-sum-exp of every query's logits over all rounds.
   void Compute(OpKernelContext* context) override {
-    Dims d;
+    ChunkDims d;
     OP_REQUIRES_OK(context,
                    CheckInputs(context, "lsh_chunk_attention", bucket_, &d));
     Tensor *out = nullptr, *lse = nullptr;
@@ -329,88 +601,17 @@ class LshChunkAttentionOp : public ChunkAttentionKernel {
                    context->allocate_output(0, context->input(0).shape(), &out));
     OP_REQUIRES_OK(context, context->allocate_output(
                                 1, TensorShape({d.rows, d.length}), &lse));
-    const int64_t b = d.bucket, depth = d.depth;
-    const int64_t capacity = PassCapacity(d);
-    // Per pass, in sorted order: the keys transposed and the values as rows
-    // (planes), and each token's inverse norm.
-    std::vector<Tensor> scratch;
-    float *keys_transposed, *values, *inverse_norms;
-    OP_REQUIRES_OK(context, AllocateScratch(context,
-                                            {{capacity * depth, &keys_transposed},
-                                             {capacity * depth, &values},
-                                             {capacity, &inverse_norms}},
-                                            &scratch));
-    const float* qk = context->input(0).flat<float>().data();
-    const float* v = context->input(1).flat<float>().data();
-    const int32_t* permutation = context->input(2).flat<int32>().data();
-    float* out_data = out->flat<float>().data();
-    float* lse_data = lse->flat<float>().data();
-    const CPUDevice& device = context->eigen_device<CPUDevice>();
-
-    ForEachPass(d, permutation, [&](const Pass& pass) {
-      auto gather = [&](Eigen::Index begin, Eigen::Index end) {
-        Scratch rows(b * depth);
-        for (Eigen::Index item = begin; item < end; ++item) {
-          const int64_t row = pass.Row(item);
-          const int32_t* tokens = pass.Tokens(item);
-          GatherKeys(d, qk, row, tokens, rows.data(),
-                     pass.Plane(keys_transposed, item),
-                     pass.Values(inverse_norms, item));
-          GatherRows(d, v, row, tokens, pass.Plane(values, item));
-        }
-      };
-      device.parallelFor(pass.Items(), GatherCost(d, 3.0), gather);
-
-      auto attend = [&](Eigen::Index begin, Eigen::Index end) {
-        Scratch logits(b * 2 * b), outputs(b * depth), key_bias(2 * b),
-            totals(b), round_lse(b);
-        for (Eigen::Index item = begin; item < end; ++item) {
-          const int64_t row = pass.Row(item);
-          const int32_t* tokens = pass.Tokens(item);
-          if (pass.round > 0) {  // the running results, read at the end
-            for (int64_t i = 0; i < b; ++i) {
-              PrefetchToken(d, out_data, row, tokens[i]);
-            }
-          }
-          ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
-                      key_bias.data(), logits.data());
-          for (int64_t i = 0; i < b; ++i) {
-            Array weights(logits.data() + i * 2 * b, 2 * b);
-            const float top = weights.maxCoeff();
-            weights = (weights - top).exp();
-            totals[i] = weights.sum();
-            round_lse[i] = top + std::log(totals[i]);
-          }
-          const Plain weights{logits.data(), 2 * b};
-          const Plain look_back{logits.data() + b, 2 * b};
-          SmallGemm(b, depth, b, weights, pass.Plane(values, item), depth,
-                    outputs.data(), depth, false);
-          SmallGemm(b, depth, b, look_back,
-                    pass.Plane(values, pass.Previous(item)), depth,
-                    outputs.data(), depth, true);
-          // Fold this round into the running output: softmax over rounds
-          // of their log-sum-exps. `outputs` are not yet divided by the
-          // softmax's totals.
-          for (int64_t i = 0; i < b; ++i) {
-            const int64_t at = row * d.length + tokens[i];
-            Array result(out_data + TokenOffset(d, row, tokens[i]), depth);
-            const ConstArray output(outputs.data() + i * depth, depth);
-            if (pass.round == 0) {
-              result = output / totals[i];
-              lse_data[at] = round_lse[i];
-              continue;
-            }
-            const float top = std::max(lse_data[at], round_lse[i]);
-            const float kept = std::exp(lse_data[at] - top);
-            const float added = std::exp(round_lse[i] - top);
-            const float total = kept + added;
-            result = (kept / total) * result + (added / (total * totals[i])) * output;
-            lse_data[at] = top + std::log(total);
-          }
-        }
-      };
-      device.parallelFor(pass.Items(), ChunkCost(d, 2.0), attend);
-    });
+    Tensor scratch;
+    OP_REQUIRES_OK(context, context->allocate_temp(
+                                DT_FLOAT,
+                                TensorShape({ChunkAttentionScratchFloats(d)}),
+                                &scratch));
+    ChunkAttentionForward(context->eigen_device<CPUDevice>(), d,
+                          context->input(0).flat<float>().data(),
+                          context->input(1).flat<float>().data(),
+                          context->input(2).flat<int32>().data(),
+                          scratch.flat<float>().data(),
+                          out->flat<float>().data(), lse->flat<float>().data());
   }
 };
 
@@ -421,12 +622,8 @@ class LshChunkAttentionGradOp : public ChunkAttentionKernel {
   // Inputs: qk, v, permutation, valid_length (as the forward op), then the
   // forward's out [N, L, D] and lse [N, L], and the gradient d_out [N, L, D].
   // Outputs: d_qk, d_v [N, L, D].
-  //
-  // With P_ij = exp(logit_ij - lse_i), query i's weight on key j within the
-  // softmax over all rounds' keys, and g_i = d_out_i:
-  //   d logit_ij = P_ij (g_i . v_j - g_i . out_i),   d v_j = sum_i P_ij g_i.
   void Compute(OpKernelContext* context) override {
-    Dims d;
+    ChunkDims d;
     OP_REQUIRES_OK(context, CheckInputs(context, "lsh_chunk_attention_grad",
                                         bucket_, &d));
     const TensorShape& shape = context->input(0).shape();
@@ -443,168 +640,20 @@ class LshChunkAttentionGradOp : public ChunkAttentionKernel {
     Tensor *d_qk = nullptr, *d_v = nullptr;
     OP_REQUIRES_OK(context, context->allocate_output(0, shape, &d_qk));
     OP_REQUIRES_OK(context, context->allocate_output(1, shape, &d_v));
-    const int64_t b = d.bucket, depth = d.depth;
-    const float* qk = context->input(0).flat<float>().data();
-    const float* v = context->input(1).flat<float>().data();
-    const int32_t* permutation = context->input(2).flat<int32>().data();
-    const float* out = context->input(4).flat<float>().data();
-    const float* lse = context->input(5).flat<float>().data();
-    const float* d_out = context->input(6).flat<float>().data();
-    float* d_qk_data = d_qk->flat<float>().data();
-    float* d_v_data = d_v->flat<float>().data();
-    std::fill_n(d_qk_data, d_qk->NumElements(), 0.0f);
-    std::fill_n(d_v_data, d_v->NumElements(), 0.0f);
-    const CPUDevice& device = context->eigen_device<CPUDevice>();
-
-    // Per pass, in sorted order: the keys as rows and transposed, the values
-    // transposed, the upstream gradients as rows (planes), each token's
-    // inverse norm, lse and g . out; `own` and `back` [rows, L, 2D] the
-    // (d qk, d v) a token gets as a query or key of its own chunk, and as a
-    // look-back key of the next chunk.
-    const int64_t capacity = PassCapacity(d);
-    // `dots` [N, L] holds g . out per token, once for all rounds.
-    std::vector<Tensor> scratch;
-    float *keys, *keys_transposed, *values_transposed, *upstream;
-    float *inverse_norms, *sorted_lse, *sorted_dots, *own, *back, *dots;
-    OP_REQUIRES_OK(
-        context,
-        AllocateScratch(context,
-                        {{capacity * depth, &keys},
-                         {capacity * depth, &keys_transposed},
-                         {capacity * depth, &values_transposed},
-                         {capacity * depth, &upstream},
-                         {capacity, &inverse_norms},
-                         {capacity, &sorted_lse},
-                         {capacity, &sorted_dots},
-                         {capacity * 2 * depth, &own},
-                         {capacity * 2 * depth, &back},
-                         {d.rows * d.length, &dots}},
-                        &scratch));
-    device.parallelFor(
-        d.rows * d.length,
-        Eigen::TensorOpCost(2.0 * depth * sizeof(float), sizeof(float),
-                            2.0 * depth),
-        [&](Eigen::Index begin, Eigen::Index end) {
-          for (Eigen::Index at = begin; at < end; ++at) {
-            const int64_t offset = TokenOffset(d, at / d.length, at % d.length);
-            dots[at] = (ConstArray(d_out + offset, depth) *
-                        ConstArray(out + offset, depth))
-                           .sum();
-          }
-        });
-    const float scale = 1.0f / std::sqrt(static_cast<float>(depth));
-
-    ForEachPass(d, permutation, [&](const Pass& pass) {
-      auto gather = [&](Eigen::Index begin, Eigen::Index end) {
-        Scratch rows(b * depth);
-        for (Eigen::Index item = begin; item < end; ++item) {
-          const int64_t row = pass.Row(item);
-          const int32_t* tokens = pass.Tokens(item);
-          GatherKeys(d, qk, row, tokens, pass.Plane(keys, item),
-                     pass.Plane(keys_transposed, item),
-                     pass.Values(inverse_norms, item));
-          GatherRows(d, v, row, tokens, rows.data());
-          Transpose(b, depth, rows.data(), depth,
-                    pass.Plane(values_transposed, item), b);
-          GatherRows(d, d_out, row, tokens, pass.Plane(upstream, item));
-          for (int64_t i = 0; i < b; ++i) {
-            pass.Values(sorted_lse, item)[i] = lse[row * d.length + tokens[i]];
-            pass.Values(sorted_dots, item)[i] =
-                dots[row * d.length + tokens[i]];
-          }
-        }
-      };
-      device.parallelFor(pass.Items(), GatherCost(d, 6.0), gather);
-
-      auto backward = [&](Eigen::Index begin, Eigen::Index end) {
-        Scratch weights(b * 2 * b), d_logits(b * 2 * b),
-            d_queries(b * depth), d_keys(2 * b * depth),
-            d_values(2 * b * depth), key_bias(2 * b);
-        for (Eigen::Index item = begin; item < end; ++item) {
-          const int64_t previous = pass.Previous(item);
-          ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
-                      key_bias.data(), weights.data());
-          const float* gradients = pass.Plane(upstream, item);
-          const float* query_lse = pass.Values(sorted_lse, item);
-          const float* query_dots = pass.Values(sorted_dots, item);
-          // d_logits = g_i . v_j for now.
-          SmallGemm(b, b, depth, Plain{gradients, depth},
-                    pass.Plane(values_transposed, item), b, d_logits.data(),
-                    2 * b, false);
-          SmallGemm(b, b, depth, Plain{gradients, depth},
-                    pass.Plane(values_transposed, previous), b,
-                    d_logits.data() + b, 2 * b, false);
-          for (int64_t i = 0; i < b; ++i) {
-            Array weight(weights.data() + i * 2 * b, 2 * b);
-            Array d_logit(d_logits.data() + i * 2 * b, 2 * b);
-            weight = (weight - query_lse[i]).exp();
-            d_logit = weight * (d_logit - query_dots[i]);
-          }
-          // d query_i (of qk_i D^-1/2) = sum_j d_logit_ij key_j.
-          SmallGemm(b, depth, b, Plain{d_logits.data(), 2 * b},
-                    pass.Plane(keys, item), depth, d_queries.data(), depth,
-                    false);
-          SmallGemm(b, depth, b, Plain{d_logits.data() + b, 2 * b},
-                    pass.Plane(keys, previous), depth, d_queries.data(), depth,
-                    true);
-          // d key_j = sum_i d_logit_ij query_scale_i key_i.
-          const float* norms = pass.Values(inverse_norms, item);
-          for (int64_t i = 0; i < b; ++i) {
-            Array(d_logits.data() + i * 2 * b, 2 * b) *= scale / norms[i];
-          }
-          SmallGemm(2 * b, depth, b, Transposed{d_logits.data(), 2 * b},
-                    pass.Plane(keys, item), depth, d_keys.data(), depth,
-                    false);
-          SmallGemm(2 * b, depth, b, Transposed{weights.data(), 2 * b},
-                    gradients, depth, d_values.data(), depth, false);
-          // Each sorted row of `own` and `back` is written by one chunk.
-          const bool first_chunk = pass.Chunk(item) == 0;
-          for (int64_t j = 0; j < 2 * b; ++j) {
-            const bool is_own = j < b;
-            const int64_t source = is_own ? item : previous;
-            const int64_t i = is_own ? j : j - b;
-            float* target = (is_own ? own : back) +
-                            (source * b + i) * 2 * depth;
-            if (!is_own && first_chunk) {  // the masked look-back
-              std::fill_n(target, 2 * depth, 0.0f);
-              continue;
-            }
-            // Through the normalisation key = x r, r = (|x|^2 + eps)^-1/2:
-            // d x = r (d key - (key . d key) key).
-            const ConstArray key(pass.Plane(keys, source) + i * depth, depth);
-            const ConstArray d_key(d_keys.data() + j * depth, depth);
-            const float r = pass.Values(inverse_norms, source)[i];
-            Array d_x(target, depth);
-            d_x = r * (d_key - (key * d_key).sum() * key);
-            if (is_own) {
-              d_x += scale * ConstArray(d_queries.data() + j * depth, depth);
-            }
-            Array(target + depth, depth) =
-                ConstArray(d_values.data() + j * depth, depth);
-          }
-        }
-      };
-      device.parallelFor(pass.Items(), ChunkCost(d, 5.0), backward);
-
-      // Within a round each token has one sorted row: no write conflicts.
-      auto scatter = [&](Eigen::Index begin, Eigen::Index end) {
-        for (Eigen::Index item = begin; item < end; ++item) {
-          const int64_t row = pass.Row(item);
-          const int32_t* tokens = pass.Tokens(item);
-          for (int64_t i = 0; i < b; ++i) {
-            PrefetchAhead(d, d_qk_data, row, tokens, i);
-            PrefetchAhead(d, d_v_data, row, tokens, i);
-            const int64_t at = TokenOffset(d, row, tokens[i]);
-            const int64_t sorted = (item * b + i) * 2 * depth;
-            const ConstArray mine(own + sorted, 2 * depth);
-            const ConstArray next(back + sorted, 2 * depth);
-            Array(d_qk_data + at, depth) += mine.head(depth) + next.head(depth);
-            Array(d_v_data + at, depth) += mine.tail(depth) + next.tail(depth);
-          }
-        }
-      };
-      device.parallelFor(pass.Items(), GatherCost(d, 6.0), scatter);
-    });
+    Tensor scratch;
+    OP_REQUIRES_OK(context,
+                   context->allocate_temp(
+                       DT_FLOAT, TensorShape({ChunkAttentionGradScratchFloats(d)}),
+                       &scratch));
+    ChunkAttentionBackward(
+        context->eigen_device<CPUDevice>(), d,
+        context->input(0).flat<float>().data(),
+        context->input(1).flat<float>().data(),
+        context->input(2).flat<int32>().data(),
+        context->input(4).flat<float>().data(),
+        context->input(5).flat<float>().data(),
+        context->input(6).flat<float>().data(), scratch.flat<float>().data(),
+        d_qk->flat<float>().data(), d_v->flat<float>().data());
   }
 };
 

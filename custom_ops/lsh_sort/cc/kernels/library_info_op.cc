@@ -25,6 +25,10 @@ constexpr int kWithCuda = 1;
 constexpr int kWithCuda = 0;
 #endif  // GOOGLE_CUDA
 
+// Defined by cc/xla/host_targets.cc where the library was built with its XLA
+// custom-call targets (see custom_ops/build.py); weak, so null without them.
+extern "C" const char* TfResattnXlaPlatforms() __attribute__((weak));
+
 // Whether the CPU running this process (and its operating system) supports
 // AVX2 and FMA, so the loader can refuse an AVX2 build where it would crash.
 int RunningCpuHasAvx2Fma() {
@@ -47,7 +51,8 @@ class LibraryInfoOp : public OpKernel {
         "tf_version=", TF_RESATTN_TF_VERSION,
         ";cxx11_abi=", _GLIBCXX_USE_CXX11_ABI,
         ";cuda=", kWithCuda, ";avx2_fma=", kAvx2Fma,
-        ";cpu_avx2_fma=", RunningCpuHasAvx2Fma());
+        ";cpu_avx2_fma=", RunningCpuHasAvx2Fma(), ";xla=",
+        TfResattnXlaPlatforms == nullptr ? "" : TfResattnXlaPlatforms());
   }
 };
 

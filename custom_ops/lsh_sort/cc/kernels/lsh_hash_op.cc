@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #endif
 
+#include "custom_ops/lsh_sort/cc/kernels/lsh_hash_op.h"
 #include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -69,6 +70,64 @@ int64_t LargestMagnitude(const float* values, int64_t count) {
   return 0;
 }
 
+}  // namespace
+
+absl::Status CheckNumBuckets(int32_t num_buckets, int64_t columns) {
+  const int64_t half = num_buckets / 2;
+  if (num_buckets >= 2 && num_buckets % 2 == 0 && half <= columns) {
+    return absl::OkStatus();
+  }
+  return errors::InvalidArgument(
+      "lsh_hash: `num_buckets` = ", num_buckets, " must be even, "
+      ">= 2 and at most twice the rotations' K = ", columns);
+}
+
+void LshHashCpu(const CPUDevice& device, const HashDims& d, const float* tokens,
+                const float* rotation, int32_t num_buckets,
+                int64_t valid_length, int32_t* ids) {
+  const int64_t rows = d.rows, heads = d.heads, length = d.length;
+  const int64_t depth = d.depth, rounds = d.rounds, columns = d.columns;
+  const int64_t half = num_buckets / 2;
+  const int64_t blocks = (length + kTokensPerBlock - 1) / kTokensPerBlock;
+
+  auto hash = [&](Eigen::Index begin, Eigen::Index end) {
+    std::vector<float> rotated(kTokensPerBlock * half);
+    for (Eigen::Index item = begin; item < end; ++item) {
+      const int64_t row = item / blocks;
+      const int64_t first = (item % blocks) * kTokensPerBlock;
+      const int64_t count = std::min(kTokensPerBlock, length - first);
+      const Operand<false> block{
+          tokens + ((row / heads * length + first) * heads + row % heads) *
+                       depth,
+          heads * depth};
+      for (int64_t round = 0; round < rounds; ++round) {
+        // rotations[:, round, :half] is row-major with stride R * K.
+        SmallGemm(count, half, depth, block, rotation + round * columns,
+                  rounds * columns, rotated.data(), half,
+                  /*accumulate=*/false);
+        int32_t* out = ids + (row * rounds + round) * length + first;
+        for (int64_t i = 0; i < count; ++i) {
+          if (first + i >= valid_length) {
+            out[i] = num_buckets;
+            continue;
+          }
+          const float* values = rotated.data() + i * half;
+          const int64_t best = LargestMagnitude(values, half);
+          out[i] = static_cast<int32_t>(best + (values[best] < 0 ? half : 0));
+        }
+      }
+    }
+  };
+  const double flops = 2.0 * kTokensPerBlock * depth * half * rounds;
+  device.parallelFor(
+      rows * blocks,
+      Eigen::TensorOpCost(kTokensPerBlock * depth * sizeof(float),
+                          kTokensPerBlock * rounds * sizeof(int32_t), flops),
+      hash);
+}
+
+namespace {
+
 class LshHashOp : public OpKernel {
  public:
   explicit LshHashOp(OpKernelConstruction* context) : OpKernel(context) {}
@@ -82,74 +141,35 @@ class LshHashOp : public OpKernel {
                 errors::InvalidArgument(
                     "lsh_hash: `qk` must be [N, L, D] or [B, L, H, D], got ",
                     qk.shape().DebugString()));
+    HashDims d;
     // [B, L, H, D]: row n is head n % H of batch entry n / H.
-    const int64_t heads = qk.dims() == 4 ? qk.dim_size(2) : 1;
-    const int64_t depth = qk.dim_size(qk.dims() - 1);
+    d.heads = qk.dims() == 4 ? qk.dim_size(2) : 1;
+    d.depth = qk.dim_size(qk.dims() - 1);
     OP_REQUIRES(
-        context, rotations.dims() == 3 && rotations.dim_size(0) == depth,
+        context, rotations.dims() == 3 && rotations.dim_size(0) == d.depth,
         errors::InvalidArgument("lsh_hash: `rotations` must be [D, R, K] with "
-                                "qk's D = ", depth, ", got ",
+                                "qk's D = ", d.depth, ", got ",
                                 rotations.shape().DebugString()));
     OP_REQUIRES(context,
                 TensorShapeUtils::IsScalar(num_buckets_tensor.shape()) &&
                     TensorShapeUtils::IsScalar(valid_length_tensor.shape()),
                 errors::InvalidArgument(
                     "lsh_hash: `num_buckets` and `valid_length` must be scalars"));
-    const int64_t rows = qk.dim_size(0) * heads, length = qk.dim_size(1);
-    const int64_t rounds = rotations.dim_size(1);
-    const int64_t columns = rotations.dim_size(2);
+    d.rows = qk.dim_size(0) * d.heads;
+    d.length = qk.dim_size(1);
+    d.rounds = rotations.dim_size(1);
+    d.columns = rotations.dim_size(2);
     const int32_t num_buckets = num_buckets_tensor.scalar<int32>()();
-    const int64_t valid_length = valid_length_tensor.scalar<int32>()();
-    const int64_t half = num_buckets / 2;
-    OP_REQUIRES(context,
-                num_buckets >= 2 && num_buckets % 2 == 0 && half <= columns,
-                errors::InvalidArgument(
-                    "lsh_hash: `num_buckets` = ", num_buckets, " must be even, "
-                    ">= 2 and at most twice the rotations' K = ", columns));
+    OP_REQUIRES_OK(context, CheckNumBuckets(num_buckets, d.columns));
 
     Tensor* buckets = nullptr;
     OP_REQUIRES_OK(context,
                    context->allocate_output(
-                       0, TensorShape({rows, rounds, length}), &buckets));
-    const float* tokens = qk.flat<float>().data();
-    const float* rotation = rotations.flat<float>().data();
-    int32_t* ids = buckets->flat<int32>().data();
-    const int64_t blocks = (length + kTokensPerBlock - 1) / kTokensPerBlock;
-
-    auto hash = [&](Eigen::Index begin, Eigen::Index end) {
-      std::vector<float> rotated(kTokensPerBlock * half);
-      for (Eigen::Index item = begin; item < end; ++item) {
-        const int64_t row = item / blocks;
-        const int64_t first = (item % blocks) * kTokensPerBlock;
-        const int64_t count = std::min(kTokensPerBlock, length - first);
-        const Operand<false> block{
-            tokens + ((row / heads * length + first) * heads + row % heads) *
-                         depth,
-            heads * depth};
-        for (int64_t round = 0; round < rounds; ++round) {
-          // rotations[:, round, :half] is row-major with stride R * K.
-          SmallGemm(count, half, depth, block, rotation + round * columns,
-                    rounds * columns, rotated.data(), half,
-                    /*accumulate=*/false);
-          int32_t* out = ids + (row * rounds + round) * length + first;
-          for (int64_t i = 0; i < count; ++i) {
-            if (first + i >= valid_length) {
-              out[i] = num_buckets;
-              continue;
-            }
-            const float* values = rotated.data() + i * half;
-            const int64_t best = LargestMagnitude(values, half);
-            out[i] = static_cast<int32_t>(best + (values[best] < 0 ? half : 0));
-          }
-        }
-      }
-    };
-    const double flops = 2.0 * kTokensPerBlock * depth * half * rounds;
-    context->eigen_device<CPUDevice>().parallelFor(
-        rows * blocks,
-        Eigen::TensorOpCost(kTokensPerBlock * depth * sizeof(float),
-                            kTokensPerBlock * rounds * sizeof(int32_t), flops),
-        hash);
+                       0, TensorShape({d.rows, d.rounds, d.length}), &buckets));
+    LshHashCpu(context->eigen_device<CPUDevice>(), d, qk.flat<float>().data(),
+               rotations.flat<float>().data(), num_buckets,
+               valid_length_tensor.scalar<int32>()(),
+               buckets->flat<int32>().data());
   }
 };
 

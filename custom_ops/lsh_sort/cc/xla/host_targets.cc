@@ -1,0 +1,226 @@
+// XLA custom-call targets for the Host platform (XLA on the CPU): the sort,
+// gather, hash and chunk-attention kernels, called inside XLA-compiled
+// functions as `custom-call`s of these names (tf_resattn/ops/xla_calls.py
+// emits them). Each target reads its shapes from the backend config (see
+// custom_call.h) and runs the same kernel function as the op kernel, on a
+// thread pool of this library (the status-returning API passes none).
+//
+//   tf_resattn_bucket_sort        (buckets [N, L]) "N L num_buckets"
+//       -> (permutation, inverse) int32 [N, L]
+//   tf_resattn_permute_gather     (x [N, L, D], permutation [N, L])
+//       "N L D element_bytes" -> y [N, L, D]
+//   tf_resattn_lsh_hash           (qk, rotations [D, R, K], num_buckets,
+//       valid_length) "B L H D R K" -> buckets int32 [B H, R, L]
+//   tf_resattn_lsh_chunk_attention (qk, v, permutation [B H, R, L],
+//       valid_length) "B L H D R b" -> (out, lse [B H, L])
+//   tf_resattn_lsh_chunk_attention_grad (qk, v, permutation, valid_length,
+//       out, lse, d_out) "B L H D R b" -> (d_qk, d_v)
+//
+// qk, v and their gradients are [B, L, H, D] (H = 1 for [N, L, D]); float32
+// throughout except the gather, which moves elements of 2 or 4 bytes.
+
+#define EIGEN_USE_THREADS
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+#include "absl/strings/str_cat.h"
+#include "custom_ops/lsh_sort/cc/kernels/bucket_sort_op.h"
+#include "custom_ops/lsh_sort/cc/kernels/chunk_attention_op.h"
+#include "custom_ops/lsh_sort/cc/kernels/lsh_hash_op.h"
+#include "custom_ops/lsh_sort/cc/kernels/permute_gather_op.h"
+#include "custom_ops/lsh_sort/cc/xla/custom_call.h"
+#include "unsupported/Eigen/CXX11/Tensor"
+#include "xla/service/custom_call_target_registry.h"
+
+namespace tensorflow {
+namespace tf_resattn {
+namespace {
+
+using CPUDevice = Eigen::ThreadPoolDevice;
+
+// The CPUs this process may run on.
+int AvailableCpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    return std::max(1, CPU_COUNT(&set));
+  }
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// The kernels' thread pool, one thread per available CPU, made on first use
+// and kept for the life of the process.
+const CPUDevice& HostDevice() {
+  static const CPUDevice* device = [] {
+    const int threads = AvailableCpus();
+    return new CPUDevice(new Eigen::ThreadPool(threads), threads);
+  }();
+  return *device;
+}
+
+// A float buffer of `floats`, 64-byte aligned as the kernels expect.
+using AlignedFloats = std::unique_ptr<float, decltype(&std::free)>;
+AlignedFloats AllocateFloats(int64_t floats) {
+  const size_t bytes = (sizeof(float) * floats + 63) / 64 * 64;
+  return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes)),
+                       &std::free);
+}
+
+void BucketSortHost(void* out, const void** in, const char* opaque,
+                    size_t opaque_len, XlaCustomCallStatus* status) {
+  int64_t config[3];
+  if (!ReadConfig(opaque, opaque_len, 3, config)) {
+    return SetFailure(status, "tf_resattn_bucket_sort: bad backend config");
+  }
+  const auto [rows, length, num_buckets] = config;
+  void** results = static_cast<void**>(out);
+  const int32_t* buckets = static_cast<const int32_t*>(in[0]);
+  const int64_t invalid = functor::BucketSort<CPUDevice>()(
+      HostDevice(), buckets, rows, length, static_cast<int32_t>(num_buckets),
+      /*scratch=*/nullptr, static_cast<int32_t*>(results[0]),
+      static_cast<int32_t*>(results[1]));
+  if (invalid >= 0) {
+    SetFailure(status, absl::StrCat("bucket_sort: `buckets`[", invalid / length,
+                                    ", ", invalid % length, "] = ",
+                                    buckets[invalid], " is outside [0, ",
+                                    num_buckets, ")"));
+  }
+}
+
+void PermuteGatherHost(void* out, const void** in, const char* opaque,
+                       size_t opaque_len, XlaCustomCallStatus* status) {
+  int64_t config[4];
+  if (!ReadGatherConfig(opaque, opaque_len, config)) {
+    return SetFailure(status, "tf_resattn_permute_gather: bad backend config");
+  }
+  const auto [rows, length, depth, element_bytes] = config;
+  const int32_t* permutation = static_cast<const int32_t*>(in[1]);
+  const int64_t invalid =
+      element_bytes == 4
+          ? functor::PermuteGather<CPUDevice, float>()(
+                HostDevice(), static_cast<const float*>(in[0]), permutation,
+                rows, length, depth, static_cast<float*>(out))
+          : functor::PermuteGather<CPUDevice, uint16_t>()(
+                HostDevice(), static_cast<const uint16_t*>(in[0]), permutation,
+                rows, length, depth, static_cast<uint16_t*>(out));
+  if (invalid >= 0) {
+    SetFailure(status, absl::StrCat("permute_gather: `permutation`[",
+                                    invalid / length, ", ", invalid % length,
+                                    "] = ", permutation[invalid],
+                                    " is outside [0, ", length, ")"));
+  }
+}
+
+void LshHashHost(void* out, const void** in, const char* opaque,
+                 size_t opaque_len, XlaCustomCallStatus* status) {
+  int64_t config[6];
+  if (!ReadConfig(opaque, opaque_len, 6, config)) {
+    return SetFailure(status, "tf_resattn_lsh_hash: bad backend config");
+  }
+  const auto [batch, length, heads, depth, rounds, columns] = config;
+  const int32_t num_buckets = *static_cast<const int32_t*>(in[2]);
+  const absl::Status valid = CheckNumBuckets(num_buckets, columns);
+  if (!valid.ok()) return SetFailure(status, valid);
+  const HashDims d{batch * heads, heads, length, depth, rounds, columns};
+  LshHashCpu(HostDevice(), d, static_cast<const float*>(in[0]),
+             static_cast<const float*>(in[1]), num_buckets,
+             *static_cast<const int32_t*>(in[3]), static_cast<int32_t*>(out));
+}
+
+// The shapes of a chunk-attention call, checked as the op kernels check them.
+absl::Status ReadChunkDims(const char* op, const char* opaque,
+                           size_t opaque_len, const void** in, ChunkDims* d) {
+  int64_t config[6];
+  if (!ReadConfig(opaque, opaque_len, 6, config)) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": bad backend config"));
+  }
+  const auto [batch, length, heads, depth, rounds, bucket] = config;
+  *d = ChunkDims{batch * heads, heads, rounds, length, depth, bucket,
+                 /*chunks=*/0, *static_cast<const int32_t*>(in[3])};
+  if (bucket < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": bucket_size < 1"));
+  }
+  return CheckChunkDims(op, static_cast<const int32_t*>(in[2]), d);
+}
+
+// Reads the shapes, allocates the scratch of `scratch_floats(d)` floats and
+// runs `kernel(d, scratch)`; a failure goes to `status` instead.
+template <typename Kernel>
+void RunChunkKernel(const char* op, int64_t (*scratch_floats)(const ChunkDims&),
+                    const char* opaque, size_t opaque_len, const void** in,
+                    XlaCustomCallStatus* status, Kernel kernel) {
+  ChunkDims d;
+  const absl::Status valid = ReadChunkDims(op, opaque, opaque_len, in, &d);
+  if (!valid.ok()) return SetFailure(status, valid);
+  AlignedFloats scratch = AllocateFloats(scratch_floats(d));
+  if (scratch == nullptr) {
+    return SetFailure(status, absl::StrCat(op, ": out of memory"));
+  }
+  kernel(d, scratch.get());
+}
+
+void LshChunkAttentionHost(void* out, const void** in, const char* opaque,
+                           size_t opaque_len, XlaCustomCallStatus* status) {
+  void** results = static_cast<void**>(out);
+  RunChunkKernel(
+      "lsh_chunk_attention", ChunkAttentionScratchFloats, opaque, opaque_len,
+      in, status, [&](const ChunkDims& d, float* scratch) {
+        ChunkAttentionForward(HostDevice(), d, static_cast<const float*>(in[0]),
+                              static_cast<const float*>(in[1]),
+                              static_cast<const int32_t*>(in[2]), scratch,
+                              static_cast<float*>(results[0]),
+                              static_cast<float*>(results[1]));
+      });
+}
+
+void LshChunkAttentionGradHost(void* out, const void** in, const char* opaque,
+                               size_t opaque_len, XlaCustomCallStatus* status) {
+  void** results = static_cast<void**>(out);
+  RunChunkKernel(
+      "lsh_chunk_attention_grad", ChunkAttentionGradScratchFloats, opaque,
+      opaque_len, in, status, [&](const ChunkDims& d, float* scratch) {
+        ChunkAttentionBackward(
+            HostDevice(), d, static_cast<const float*>(in[0]),
+            static_cast<const float*>(in[1]),
+            static_cast<const int32_t*>(in[2]),
+            static_cast<const float*>(in[4]), static_cast<const float*>(in[5]),
+            static_cast<const float*>(in[6]), scratch,
+            static_cast<float*>(results[0]), static_cast<float*>(results[1]));
+      });
+}
+
+}  // namespace
+}  // namespace tf_resattn
+}  // namespace tensorflow
+
+XLA_REGISTER_CUSTOM_CALL_TARGET_WITH_SYM(
+    "tf_resattn_bucket_sort", tensorflow::tf_resattn::BucketSortHost, "Host");
+XLA_REGISTER_CUSTOM_CALL_TARGET_WITH_SYM(
+    "tf_resattn_permute_gather", tensorflow::tf_resattn::PermuteGatherHost,
+    "Host");
+XLA_REGISTER_CUSTOM_CALL_TARGET_WITH_SYM(
+    "tf_resattn_lsh_hash", tensorflow::tf_resattn::LshHashHost, "Host");
+XLA_REGISTER_CUSTOM_CALL_TARGET_WITH_SYM(
+    "tf_resattn_lsh_chunk_attention",
+    tensorflow::tf_resattn::LshChunkAttentionHost, "Host");
+XLA_REGISTER_CUSTOM_CALL_TARGET_WITH_SYM(
+    "tf_resattn_lsh_chunk_attention_grad",
+    tensorflow::tf_resattn::LshChunkAttentionGradHost, "Host");
+
+extern "C" const char* TfResattnXlaPlatforms() {
+#if GOOGLE_CUDA
+  return "Host,CUDA";
+#else
+  return "Host";
+#endif  // GOOGLE_CUDA
+}
