@@ -76,7 +76,9 @@ setup(
         "pyyaml",
     ],
     extras_require={
-        "test": ["pytest", "jax"],  # jax: the JAX-backend and GPU-check dry-run tests (pytest -m slow)
+        # jax: the JAX-backend and GPU-check dry-run tests (pytest -m slow); xdist: `-n 2`; timeout: a hung test fails
+        # with its name; cov: the coverage figures of the development notes
+        "test": ["pytest", "pytest-xdist", "pytest-timeout", "pytest-cov", "jax"],
         "bench": ["torch==2.13.0", "reformer-pytorch"],
     },
     entry_points={

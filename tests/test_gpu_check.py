@@ -181,6 +181,7 @@ def test_the_package_imports_without_tensorflow(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about 2 minutes on 2 cores: XLA compiles seven programs
 @pytest.mark.skipif(NO_JAX, reason="JAX is not installed (pip install jax to run the JAX-backend check)")
 def test_dry_run_without_tensorflow(dry_reference, tmp_path):
     from tests.data_helpers import write_png_set

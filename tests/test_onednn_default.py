@@ -52,10 +52,63 @@ def _run(*arguments, onednn=None):
     return _fresh_python(*arguments, onednn=onednn).stdout.strip().splitlines()
 
 
+VARIANTS = ("unet", "no_attention")
+"""Convolutions, group norm and the ResNeXt encoder; with LSH attention a rounding-level change can move a token to
+another bucket (the README's speed section), so `resattn` is compared on a trained model (the slow test below)."""
+
+FRESH = """
+import os, sys
+import numpy as np
+import tf_resattn, keras
+from tf_resattn.data.pipeline import make_dataset
+from tensorflow.python.util import _pywrap_util_port as port
+folder, setting = sys.argv[1:]
+print(port.IsMklEnabled())
+images = np.load(os.path.join(folder, "images.npy"))
+for variant in {variants}:
+    model = keras.saving.load_model(os.path.join(folder, variant + ".keras"))
+    np.save(os.path.join(folder, variant + "_" + setting + ".npy"), model.predict(images, verbose=0))
+rng = np.random.default_rng(0)
+slices, masks = rng.random((4, 16, 16, 1), dtype=np.float32), rng.integers(0, 4, (4, 16, 16)).astype(np.uint8)
+for _, labels in make_dataset(slices, masks, 2, augment="online", shuffle=True, seed=0):
+    assert set(np.unique(labels.numpy())) <= {{0, 1, 2, 3}}
+print("augmented")
+""".format(variants=VARIANTS)
+
+
+@pytest.fixture(scope="module")
+def fresh_processes(tmp_path_factory):
+    """Two fresh processes that import the package (oneDNN left unset, then set to 0), load and run the models of
+    `VARIANTS` saved here, and run the online augmentation; returns ({setting: process}, folder)."""
+    folder = tmp_path_factory.mktemp("onednn")
+    for variant in VARIANTS:
+        tf_resattn.build_model(variant, input_shape=(32, 32, 1), base_filters=8, depth=2).save(folder / f"{variant}.keras")
+    np.save(folder / "images.npy", np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32))
+    return {setting: _fresh_python("-c", FRESH, folder, setting, onednn=onednn) for setting, onednn in (("unset", None), ("0", "0"))}, folder
+
+
 @pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
-def test_importing_the_package_first_turns_onednn_on():
-    assert _run("-c", f"import tf_resattn; {REPORT_ONEDNN}") == ["True"]
-    assert _run("-c", f"import tf_resattn; {REPORT_ONEDNN}", onednn="0") == ["False"]
+def test_importing_the_package_first_turns_onednn_on(fresh_processes):
+    processes, _ = fresh_processes
+    assert processes["unset"].stdout.splitlines()[0] == "True"
+    assert processes["0"].stdout.splitlines()[0] == "False"
+
+
+@pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_saved_model_predicts_the_same_with_and_without_onednn(fresh_processes, variant):
+    _, folder = fresh_processes
+    without, with_onednn = np.load(folder / f"{variant}_0.npy"), np.load(folder / f"{variant}_unset.npy")
+    assert without.shape == (4, 32, 32, 4)
+    np.testing.assert_allclose(with_onednn, without, atol=1e-5, rtol=0)
+
+
+@pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
+def test_online_augmentation_runs_without_onednn_errors(fresh_processes):
+    """The masks' quarter turns are float transposes: oneDNN logs an error for each integer one on most CPUs."""
+    processes, _ = fresh_processes
+    assert processes["unset"].stdout.strip().endswith("augmented")
+    assert "oneDNN supports" not in processes["unset"].stderr
 
 
 RELEASED = REPO_ROOT / "saved_models" / "resattn_medseg100" / "model.keras"
@@ -80,19 +133,6 @@ def _predict_both_ways(model_file, images, folder):
     return np.load(folder / "out_0.npy"), np.load(folder / "out_1.npy")
 
 
-@pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
-@pytest.mark.parametrize("variant", ["unet", "no_attention"])
-def test_saved_model_predicts_the_same_with_and_without_onednn(tmp_path, variant):
-    """Convolutions, group norm and the ResNeXt encoder; with LSH attention a rounding-level change can move a token
-    to another bucket (the README's speed section), so `resattn` is compared there, on a trained model."""
-    model = tf_resattn.build_model(variant, input_shape=(32, 32, 1), base_filters=8, depth=2)
-    model.save(tmp_path / "model.keras")
-    images = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
-    without, with_onednn = _predict_both_ways(tmp_path / "model.keras", images, tmp_path)
-    assert without.shape == (4, 32, 32, 4)
-    np.testing.assert_allclose(with_onednn, without, atol=1e-5, rtol=0)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
 def test_released_resattn_labels_the_same_pixels_with_and_without_onednn(tmp_path, medseg100_dir):
@@ -105,24 +145,3 @@ def test_released_resattn_labels_the_same_pixels_with_and_without_onednn(tmp_pat
     assert without.shape == (len(files), height, width, 4)
     assert np.mean(without.argmax(-1) == with_onednn.argmax(-1)) > 1 - 1e-4
     assert np.median(np.abs(with_onednn - without)) < 1e-5
-
-
-AUGMENT = """
-import numpy as np
-import tf_resattn
-from tf_resattn.data.pipeline import make_dataset
-rng = np.random.default_rng(0)
-images = rng.random((4, 16, 16, 1), dtype=np.float32)
-masks = rng.integers(0, 4, (4, 16, 16)).astype(np.uint8)
-for _, labels in make_dataset(images, masks, 2, augment="online", shuffle=True, seed=0):
-    assert set(np.unique(labels.numpy())) <= {0, 1, 2, 3}
-print("done")
-"""
-
-
-@pytest.mark.skipif(not ON_X86_64, reason="oneDNN is turned on on x86-64 only")
-def test_online_augmentation_runs_without_onednn_errors():
-    """The masks' quarter turns are float transposes: oneDNN logs an error for each integer one on most CPUs."""
-    result = _fresh_python("-c", AUGMENT)
-    assert result.stdout.strip() == "done"
-    assert "oneDNN supports" not in result.stderr

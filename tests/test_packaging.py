@@ -28,6 +28,7 @@ def _build_wheel(out_dir, *, isolated=True, **env):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # pip builds the library in an isolated environment that installs TensorFlow
 def test_wheel_built_in_isolation_carries_a_loadable_library(tmp_path):
     """pip's isolated build gets TensorFlow from `[build-system] requires`; the library lands in the wheel."""
     result, members = _build_wheel(tmp_path, TF_RESATTN_REQUIRE_OPS="1")

@@ -98,6 +98,10 @@ def expected_batch_sizes(n, global_batch, replicas):
     return [global_batch] * (n // global_batch) + ([rest] if rest else [])
 
 
+SLOW_FEED = pytest.mark.slow  # the recording trains four times in a fresh process with two logical CPU devices (about 60 s)
+
+
+@SLOW_FEED
 @pytest.mark.parametrize("replicas", [1, 2])
 def test_trainer_and_hypermodel_fit_the_same_batches(fed, replicas):
     trainer_fits, tuning_fits = fed[("trainer", replicas)], fed[("hypermodel", replicas)]
@@ -116,6 +120,7 @@ def test_trainer_and_hypermodel_fit_the_same_batches(fed, replicas):
     assert not np.array_equal(first, second)  # each epoch its own shuffle and transforms
 
 
+@SLOW_FEED
 @pytest.mark.parametrize("source", ["trainer", "hypermodel"])
 def test_every_epoch_trains_at_its_scheduled_rate(fed, source):
     cfg = resolve_config("smoke", overrides=SETTINGS)
@@ -125,6 +130,7 @@ def test_every_epoch_trains_at_its_scheduled_rate(fed, source):
         np.testing.assert_allclose([f["learning_rate"] for f in fed[(source, replicas)]], expected, rtol=1e-6)
 
 
+@SLOW_FEED
 def test_the_training_fold_exercises_both_last_batch_rules(fed):
     n_train = len(fed["split"]["train"])
     assert n_train % 2 == 1 and n_train % 4 == 3  # one replica keeps a batch of 1; two leave one slice out, keep one of 2

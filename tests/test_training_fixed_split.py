@@ -136,7 +136,8 @@ def test_cv_train_trains_fold_models_on_a_fixed_split(tmp_path, capsys):
     names = [f"synthetic_{i:04d}" for i in range(12)]
     split = write_split(tmp_path, name="infnet-50-48", train=names[:8], test=names[8:])
     out = tmp_path / "run"
-    argv = ["--preset", "smoke", "--variants", "unet", "--splits", str(split), "--n-folds", "2", "--out", str(out)]
+    argv = ["--preset", "smoke", "--variants", "unet", "--splits", str(split), "--n-folds", "2",
+            "--epochs", "1", "--no-figures", "--out", str(out)]
     assert cli.main(argv) == 0
     assert json.loads((out / "config.json").read_text())["n_folds"] == 2
     for k in (0, 1):

@@ -9,6 +9,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 from tf_resattn.data import synthetic_slices
 from tf_resattn.training.config import PRESETS
@@ -34,6 +35,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two training runs in a fresh process with two logical CPU devices (about 20 s)
 def test_two_replicas_match_one_device(tmp_path):
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

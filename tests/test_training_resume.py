@@ -60,6 +60,7 @@ def check_resume(tmp_path, variant, epochs):
     assert report(resumed, variant) == report(reference, variant)
 
 
+@pytest.mark.slow  # three command-line runs in fresh processes, one of them killed (about 35 s)
 def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     check_resume(tmp_path, "unet", epochs=4)
 
