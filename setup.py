@@ -1,4 +1,4 @@
-"""Packaging for tf_resattn."""
+"""The build of tf_resattn that pyproject.toml cannot declare: the compiled op library and the released models."""
 
 import os
 import pathlib
@@ -49,44 +49,12 @@ class BuildOpLibrary(build_ext):
         return os.path.join(*ext_name.split(".")) + ".so"
 
 
+# Metadata, dependencies and console scripts are in pyproject.toml; here what it cannot say: the op library's
+# build and the released models of saved_models/, installed as tf_resattn/saved_models/ (tf_resattn.from_pretrained).
 setup(
-    name="tf_resattn",
-    version=runpy.run_path(str(ROOT / "tf_resattn" / "version.py"))["__version__"],
-    description="Residual Attention U-Net (ResNeXt encoder, LSH-attention decoder) for COVID-19 CT segmentation",
-    # The released models of saved_models/ install as tf_resattn/saved_models/ (tf_resattn.from_pretrained).
-    packages=find_packages(include=["tf_resattn", "tf_resattn.*"]) + ["tf_resattn.saved_models"],
+    packages=find_packages(include=["tf_resattn", "tf_resattn.*", "tf_resattn_process"]) + ["tf_resattn.saved_models"],
     package_dir={"tf_resattn.saved_models": "saved_models"},
     package_data={"tf_resattn.saved_models": ["*/model.keras", "*/*.json", "*/*.md", "*/*.png", "*/samples/*"]},
     ext_modules=[Extension("tf_resattn.ops._lsh_sort_ops", sources=[], optional=True)],
     cmdclass={"build_ext": BuildOpLibrary},
-    python_requires=">=3.10",
-    install_requires=[
-        "tensorflow>=2.21,<2.22",
-        "keras>=3.12",
-        "numpy",
-        "opencv-python-headless",
-        "nibabel",
-        "scikit-learn",
-        "keras-tuner",
-        "tensorboard",
-        "ai-edge-litert",
-        "matplotlib",
-        "pydicom",
-        "highdicom",
-        "pyyaml",
-    ],
-    extras_require={
-        # jax: the JAX-backend and GPU-check dry-run tests (pytest -m slow); xdist: `-n 2`; timeout: a hung test fails
-        # with its name; cov: the coverage figures of the development notes
-        "test": ["pytest", "pytest-xdist", "pytest-timeout", "pytest-cov", "jax"],
-        "bench": ["torch==2.13.0", "reformer-pytorch"],
-    },
-    entry_points={
-        "console_scripts": [
-            "tf-resattn-cv=tf_resattn.training.cli:main",
-            "tf-resattn-predict=tf_resattn.inference.predict_cli:main",
-            "tf-resattn-export=tf_resattn.export.export_cli:main",
-            "tf-resattn-tune=tf_resattn.tuning.cli:main",
-        ]
-    },
 )

@@ -66,6 +66,9 @@ def _time_tensorflow(layer, length, repeats):
 
 
 def measure_tf_resattn(length, repeats, max_buckets=None):
+    import tf_resattn_process
+
+    tf_resattn_process.configure_process()  # the package's command-line settings; keras MHA runs on TensorFlow's
     import tf_resattn
     from tf_resattn.layers import LSHSelfAttention
 

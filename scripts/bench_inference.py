@@ -12,6 +12,8 @@ import pathlib
 import sys
 import tempfile
 
+import tf_resattn_process
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -39,6 +41,7 @@ def cpu_preset_model(folder):
 
 def main(argv=None):
     args = parse_args(argv)
+    tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
     from tf_resattn.inference.benchmark import format_results, run_benchmark
     from tf_resattn.export.exporter import write_exports
     from tf_resattn.inference.model_files import load_keras_model

@@ -10,7 +10,7 @@ transposed-convolution upsampling, same width and depth), run in a
 TensorFlow process of its own with TensorFlow's settings, as in the user's
 own script; every row is reported against it. The same U-Net runs again in
 this process, under the package's settings (oneDNN on where TensorFlow
-leaves it off, see `tf_resattn/onednn_default.py`), so the table shows what
+leaves it off, see `tf_resattn_process/onednn.py`), so the table shows what
 those settings do to it. Each model is trained on random images and labels
 (batch 8 by default) for a few warm-up steps, then timed over several
 repeats; the median images per second is reported with the parameter count.
@@ -31,9 +31,12 @@ import subprocess
 import sys
 import tempfile
 
-USERS_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS")  # read before the package sets its default
+import tf_resattn_process
 
-import tf_resattn  # noqa: E402  (then TensorFlow starts without its start-up noise)
+USERS_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS")  # read before the set-up gives its default
+tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
+
+import tf_resattn  # noqa: E402
 
 from plain_unet import Timer, onednn_enabled, plain_unet  # noqa: E402
 

@@ -12,13 +12,15 @@ medians in ms.
 
 import argparse
 
-import tf_resattn  # noqa: F401  (first: it imports TensorFlow without the start-up noise)
+import tf_resattn_process
 
-import keras
-import tensorflow as tf
+tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
 
-from tf_resattn import layers
-from tf_resattn.ops.benchmark import interleaved_medians
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tf_resattn import layers  # noqa: E402
+from tf_resattn.ops.benchmark import interleaved_medians  # noqa: E402
 
 
 def forward_backward(layer, x):

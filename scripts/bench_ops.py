@@ -20,12 +20,15 @@ import pathlib
 import platform
 import sys
 
-import tf_resattn  # first: it imports TensorFlow without the start-up noise
+import tf_resattn_process
 
-import numpy as np
-import tensorflow as tf
-from tf_resattn import ops
-from tf_resattn.ops import benchmark
+tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_resattn  # noqa: E402
+from tf_resattn import ops  # noqa: E402
+from tf_resattn.ops import benchmark  # noqa: E402
 
 
 def _parse_sizes(text):

@@ -4,16 +4,15 @@
     KERAS_BACKEND=jax python scripts/gpu_check.py --reference gpu_carry/reference --data gpu_carry/medseg100
     python scripts/gpu_check.py --dry-run --reference DIR                # tiny sizes on a CPU
 
-See the README's "GPU check" section and `python scripts/gpu_check.py --help`.
+See docs/gpu.md and `python scripts/gpu_check.py --help`.
 """
 
 import os
 import sys
 
-if "--make-reference" not in sys.argv:
-    os.environ.setdefault("KERAS_BACKEND", "jax")  # the check runs on JAX; the reference on TensorFlow
-
-from tf_resattn.gpu_check.cli import main  # noqa: E402
+from tf_resattn_process.commands import gpu_check
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if "--make-reference" not in sys.argv:
+        os.environ.setdefault("KERAS_BACKEND", "jax")  # the check runs on JAX; the reference on TensorFlow
+    sys.exit(gpu_check())

@@ -7,7 +7,7 @@
 upsampling, independent of this package. This module never imports
 `tf_resattn`, so with `--serve` the model runs under TensorFlow's own
 settings, as in a user's script (the package turns oneDNN on where TensorFlow
-leaves it off; see `tf_resattn/onednn_default.py`). The worker builds and
+leaves it off; see `tf_resattn_process/onednn.py`). The worker builds and
 compiles the model, trains (or predicts) two warm-up steps on a fixed random
 batch, prints `ready PARAMETERS ONEDNN`, then answers every line `STEPS` on
 its standard input with the images per second of that many steps.

@@ -2,7 +2,7 @@
 
 import sys
 
-from tf_resattn.inference.predict_cli import main
+from tf_resattn_process.commands import predict
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(predict())

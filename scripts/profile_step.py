@@ -19,13 +19,16 @@ import re
 import tempfile
 import time
 
-import tf_resattn  # first: it imports TensorFlow without the start-up noise
+import tf_resattn_process
 
-import keras
-import numpy as np
-import tensorflow as tf
-from plain_unet import plain_unet
-from tensorflow.tsl.profiler.protobuf import xplane_pb2
+tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_resattn  # noqa: E402
+from plain_unet import plain_unet  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 # Ops that only call other ops (their children are counted instead).
 CALLS = {"PartitionedCall", "StatefulPartitionedCall", "While", "If", "StatelessIf", "StatelessWhile"}

@@ -2,7 +2,7 @@
 
 import sys
 
-from tf_resattn.inference.robustness_cli import main
+from tf_resattn_process.commands import robustness
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(robustness())

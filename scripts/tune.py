@@ -2,7 +2,7 @@
 
 import sys
 
-from tf_resattn.tuning.cli import main
+from tf_resattn_process.commands import tune
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tune())

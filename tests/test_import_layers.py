@@ -10,8 +10,8 @@ PACKAGE = REPO_ROOT / "tf_resattn"
 
 # Lowest first. A module may import from its own unit and from units of lower levels only.
 LEVELS = [
-    {"classes", "command_line", "grey_levels", "onednn_default", "quiet_import", "version"},
-    {"ops", "io"},
+    {"classes", "grey_levels", "optional", "version"},
+    {"command_line", "ops", "io"},
     {"layers", "metrics", "data"},
     {"losses", "models"},
     {"training"},

@@ -1,10 +1,9 @@
-"""`import tf_resattn` starts TensorFlow without its start-up notices and keeps everything else."""
+"""The command lines' set-up starts TensorFlow without its start-up notices and keeps everything else.
 
-import os
-import subprocess
-import sys
+A fresh process's start, configured and not, is checked in `test_onednn_default.py` (its `fresh_processes`).
+"""
 
-from tf_resattn import quiet_import
+from tf_resattn_process import quiet_start
 
 START_UP = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
@@ -20,27 +19,16 @@ REAL = ["E0000 00:00:1796120629.1    2561 some_kernel.cc:10] a real error", "W12
 
 def test_notices_are_dropped_and_real_lines_kept():
     text = "\n".join([*START_UP, REAL[0], CUINIT, REAL[1]])
-    assert quiet_import.kept_lines(text, has_nvidia_driver=False) == REAL
+    assert quiet_start.kept_lines(text, has_nvidia_driver=False) == REAL
 
 
 def test_cuinit_failure_is_kept_where_a_driver_is_installed():
-    assert quiet_import.kept_lines("\n".join([*START_UP, CUINIT]), has_nvidia_driver=True) == [CUINIT]
+    assert quiet_start.kept_lines("\n".join([*START_UP, CUINIT]), has_nvidia_driver=True) == [CUINIT]
 
 
 def test_other_backends_leave_tensorflow_alone(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    assert not quiet_import.keras_backend_is_tensorflow()
+    assert not quiet_start.keras_backend_is_tensorflow()
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    assert quiet_import.keras_backend_is_tensorflow()
+    assert quiet_start.keras_backend_is_tensorflow()
 
-
-def test_importing_the_package_prints_nothing_but_real_messages():
-    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    code = "import sys, tf_resattn, tensorflow as tf; tf.constant(1.0) + 1.0; print('done'); sys.stderr.write('own line\\n')"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "done\n"
-    stray = [line for line in result.stderr.splitlines() if line != "own line"]
-    if not os.path.exists("/proc/driver/nvidia"):
-        assert stray == []
-    assert result.stderr.endswith("own line\n")

@@ -4,12 +4,11 @@
 3 model; `layers`, `losses` and `metrics` hold the registered building blocks;
 `from_pretrained(name)` loads a released model and `segment(volume, spacing=...)`
 segments a NumPy volume with one.
+
+Importing the package changes nothing outside it (environment, file
+descriptors, TensorFlow's settings); the command lines set those up with
+`tf_resattn_process.configure_process()`, an opt-in call for scripts too.
 """
-
-from tf_resattn import onednn_default, quiet_import
-
-onednn_default.enable_onednn_by_default()
-quiet_import.import_tensorflow()
 
 from tf_resattn import layers, losses, metrics
 from tf_resattn.models import VARIANTS, build_model

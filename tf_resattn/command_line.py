@@ -3,6 +3,8 @@
 import argparse
 import sys
 
+from tf_resattn.optional import MissingExtraError
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose usage errors are one line on stderr with exit status 2."""
@@ -14,14 +16,15 @@ class OneLineParser(argparse.ArgumentParser):
 def run_with_one_line_errors(prog, command, errors, resumable=False):
     """Runs `command()` and returns its exit status.
 
-    An exception of the types `errors` (bad input) becomes one line on stderr
-    (`prog: error: message`, its white space collapsed) and status 2; Ctrl-C
+    An exception of the types `errors` (bad input) or a `MissingExtraError` (an
+    optional dependency not installed) becomes one line on stderr (`prog:
+    error: message`, its white space collapsed) and status 2; Ctrl-C
     becomes status 130, with the hint that rerunning the same command resumes
     when `resumable`.
     """
     try:
         return command()
-    except errors as error:
+    except (*errors, MissingExtraError) as error:
         print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

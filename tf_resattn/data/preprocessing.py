@@ -13,10 +13,12 @@ Order of operations (the TF export repeats it with TF ops, so it is fixed here):
 
 import dataclasses
 
-import cv2
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.io import DataError
+
+cv2 = optional.module("cv2", "io")
 
 INPUT_KINDS = ("hu", "uint8")
 LUNG_WINDOW = (-1000.0, 400.0)
@@ -101,14 +103,14 @@ def image_interpolation(from_size, to_size):
     return "area" if to_size[0] <= from_size[0] and to_size[1] <= from_size[1] else "bilinear"
 
 
-_CV2_INTERPOLATION = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR}
+_CV2_INTERPOLATION = {"area": "INTER_AREA", "bilinear": "INTER_LINEAR"}  # names: cv2 is read when used
 
 
 def resize_image(image, size):
     """Resizes a float 2-D image `[h, w]` to `size` (h, w) with the rule of `image_interpolation`."""
     if tuple(image.shape[:2]) == tuple(size):
         return image
-    method = _CV2_INTERPOLATION[image_interpolation(image.shape[:2], size)]
+    method = getattr(cv2, _CV2_INTERPOLATION[image_interpolation(image.shape[:2], size)])
     return cv2.resize(image, (size[1], size[0]), interpolation=method)
 
 

@@ -20,11 +20,13 @@ larger `n` only adds slices. `synthetic_slices` windows the HU like real CT (lun
 returns a `SliceSet`; `synthetic_hu_slices` returns the raw HU for tests of HU handling.
 """
 
-import cv2
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.data.preprocessing import LUNG_WINDOW, Preprocessing, normalize_image_size
 from tf_resattn.data.slices import SliceSet
+
+cv2 = optional.module("cv2", "io")
 
 FIELD_OF_VIEW_MM = 350.0
 """Width and height of the synthetic field of view; pixel spacing is this over the image size."""

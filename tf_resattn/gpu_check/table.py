@@ -1,4 +1,4 @@
-"""The check's results as Markdown tables (the README's "GPU check" table) and its pass/fail rule."""
+"""The check's results as Markdown tables (the "GPU check" table of docs/gpu.md) and its pass/fail rule."""
 
 import math
 

@@ -26,11 +26,13 @@ the true labels that lies inside the field. `scripts/robustness.py --lung-field 
 both under every acquisition shift.
 """
 
-import cv2
 import numpy as np
-from scipy import ndimage
 
+from tf_resattn import optional
 from tf_resattn.classes import class_names
+
+cv2 = optional.module("cv2", "io")
+ndimage = optional.module("scipy.ndimage", "io")
 
 METHOD = (
     "per slice: pixels below -320 HU (8-bit input: at or below Otsu's threshold), minus components touching the "

@@ -6,10 +6,12 @@ colours of `tf_resattn.classes.CLASS_COLORS` blended in, and a legend box.
 
 import pathlib
 
-import cv2
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.classes import CLASS_COLORS, class_names
+
+cv2 = optional.module("cv2", "io")
 
 OVERLAY_OPACITY = 0.45
 

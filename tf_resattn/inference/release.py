@@ -13,13 +13,15 @@ import json
 import pathlib
 
 import keras
-import nibabel
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.data import synthetic_hu_slices
 from tf_resattn.data.preprocessing import window_to_grey
 from tf_resattn.inference.model_files import MODEL_FILE, PREPROCESSING_FILE, load_keras_model
 from tf_resattn.inference.pretrained import segment
+
+nibabel = optional.module("nibabel", "io")
 
 SAMPLES_FOLDER = "samples"
 EXPECTED_LABELS = "expected_labels.npz"

@@ -9,10 +9,12 @@ averaged over the slices with infection) and the mean foreground Dice, each with
 the unshifted figure.
 """
 
-import cv2
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.metrics import segmentation_report
+
+cv2 = optional.module("cv2", "io")
 
 
 def _window(factor):
@@ -118,11 +120,7 @@ def markdown_table(tables):
 
 def plot(tables, path):
     """A bar chart of the infection Dice ratio per shift and model, written to `path` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = optional.pyplot()
     models = list(tables)
     shifts = [r["shift"] for r in tables[models[0]]]
     figure, axes = plt.subplots(figsize=(10, 4.5))

@@ -7,6 +7,7 @@ size is free: the input tensor is resized when it changes.
 
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.inference.model_files import ExportError
 
 
@@ -24,7 +25,7 @@ class TFLiteRunner:
     """
 
     def __init__(self, model, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
+        Interpreter = optional.require("ai_edge_litert.interpreter", "export").Interpreter
 
         source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
         try:

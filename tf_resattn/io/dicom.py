@@ -11,6 +11,7 @@ import pathlib
 
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.io.errors import DataError, one_line
 from tf_resattn.io.nifti import load_nifti
 from tf_resattn.io.scan import Scan
@@ -42,7 +43,7 @@ def read_dicom_series(folder, mask_path=None, masks=False):
     or `mask.nii.gz` in the folder) with one slice per DICOM file in patient order, oriented like
     `tf_resattn.io.nifti`.
     """
-    import pydicom
+    pydicom = optional.require("pydicom", "io")
 
     folder = pathlib.Path(folder)
     slices = []

@@ -19,6 +19,7 @@ import pathlib
 
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.classes import class_names
 from tf_resattn.io.errors import DataError
 from tf_resattn.version import __version__
@@ -63,7 +64,7 @@ def write_dicom_seg(scan, labels, path, num_classes=None):
         num_classes: classes of the model (segments 1 .. num_classes - 1); default: up to the highest label,
             at least the four MedSeg classes.
     """
-    import highdicom
+    highdicom = optional.require("highdicom", "io")
 
     labels = np.asarray(labels, dtype=np.uint8)
     num_classes = num_classes or max(4, int(labels.max()) + 1)
@@ -116,7 +117,7 @@ def source_headers(scan):
         DataError: a file lacks an attribute of `REQUIRED_TYPE_1`, or the slice thickness is
             unknown (a one-slice series without SliceThickness).
     """
-    import pydicom
+    pydicom = optional.require("pydicom", "io")
 
     sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in scan.dicom_files]
     for path, ds in zip(scan.dicom_files, sources):
@@ -141,7 +142,5 @@ def source_headers(scan):
 
 def _code(coded):
     """(scheme, value, meaning) -> `pydicom.sr.coding.Code`."""
-    from pydicom.sr.coding import Code
-
     scheme, value, meaning = coded
-    return Code(value, scheme, meaning)
+    return optional.require("pydicom.sr.coding", "io").Code(value, scheme, meaning)

@@ -9,11 +9,13 @@ must be single-channel or have equal channels.
 import pathlib
 import warnings
 
-import cv2
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.io.errors import DataError
 from tf_resattn.io.scan import Scan
+
+cv2 = optional.module("cv2", "io")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 

@@ -9,11 +9,14 @@
 
 import pathlib
 
-import cv2
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.io.dicom_seg import source_headers, write_dicom_seg
 from tf_resattn.io.names import check_unique
+
+cv2 = optional.module("cv2", "io")
+nibabel = optional.module("nibabel", "io")
 
 
 def check_writable(scans):
@@ -57,8 +60,6 @@ def write_labels(scan, labels, out_dir, num_classes=None):
 
 
 def _write_nifti_labels(scan, labels, path):
-    import nibabel
-
     header = scan.nifti.header.copy()
     header.set_data_dtype(np.uint8)
     volume = labels.transpose(2, 1, 0).reshape(scan.nifti.shape)

@@ -11,6 +11,7 @@ import pathlib
 
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.io.errors import DataError, one_line
 from tf_resattn.io.scan import Scan
 
@@ -65,7 +66,7 @@ def read_nifti(image_path, mask_path=None, masks=False):
 
 def load_nifti(path):
     """Returns (float32 volume `[x, y, z]`, the nibabel image); see the module docstring for the axes."""
-    import nibabel
+    nibabel = optional.require("nibabel", "io")
 
     try:
         image = nibabel.load(str(path))

@@ -15,8 +15,7 @@ import dataclasses
 import json
 import pathlib
 
-import yaml
-
+from tf_resattn import optional
 from tf_resattn.layers.histogram_equalization import INPUT_NORMALIZATIONS
 from tf_resattn.layers.lsh_settings import LSH_DEFAULTS, check_lsh_settings
 from tf_resattn.models import VARIANTS
@@ -334,10 +333,14 @@ def read_mapping(path, what):
     path = pathlib.Path(path)
     if not path.is_file():
         raise ConfigError(f"{what} file not found: {path}")
-    text = path.read_text()
+    if path.suffix == ".json":
+        parse, errors = json.loads, json.JSONDecodeError
+    else:
+        yaml = optional.require("yaml", "train")
+        parse, errors = yaml.safe_load, yaml.YAMLError
     try:
-        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        values = parse(path.read_text())
+    except errors as exc:
         first_line = str(exc).splitlines()[0]
         raise ConfigError(f"cannot parse {what} file {path}: {first_line}") from None
     if not isinstance(values, dict):

@@ -11,14 +11,10 @@ import csv
 import os
 import pathlib
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from tf_resattn.classes import CLASS_COLORS, class_names  # noqa: E402
+from tf_resattn import optional
+from tf_resattn.classes import CLASS_COLORS, class_names
 
 
 def write_figures(run_dir, results, max_overlay_slices=4):
@@ -39,7 +35,7 @@ def write_figures(run_dir, results, max_overlay_slices=4):
 
 def learning_curves(run_dir, variants):
     """Loss (solid: training, dashed: validation) and validation mean foreground Dice per epoch."""
-    figure, (loss_axis, dice_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (loss_axis, dice_axis) = optional.pyplot().subplots(1, 2, figsize=(11, 4))
     for colour, variant in zip(_colours(), variants):
         for k, path in enumerate(sorted((run_dir / variant).glob("fold_*/history.csv"))):
             rows = list(csv.DictReader(path.open()))
@@ -63,7 +59,7 @@ def dice_per_fold(results, num_classes):
     names = class_names(num_classes)[1:]
     variants = results["variants"]
     folds = sorted({int(k) for r in variants.values() for k in r["folds"]})
-    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
+    figure, axes = optional.pyplot().subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
     width = 0.8 / len(variants)
     for axis, name in zip(axes[0], names):
         for i, (colour, (variant, r)) in enumerate(zip(_colours(), variants.items())):
@@ -106,7 +102,7 @@ def overlay(run_dir, variants, num_classes, max_slices=4, worst=False):
     else:
         chosen = sorted(common, key=richness, reverse=True)[:max_slices]
     columns = ["image", "truth"] + variants
-    figure, axes = plt.subplots(len(chosen), len(columns), figsize=(2.6 * len(columns), 2.6 * len(chosen)), squeeze=False)
+    figure, axes = optional.pyplot().subplots(len(chosen), len(columns), figsize=(2.6 * len(columns), 2.6 * len(chosen)), squeeze=False)
     for row, index in enumerate(chosen):
         image = first["images"][row_of[index]]
         panels = [None, first["y_true"][row_of[index]]]
@@ -121,6 +117,7 @@ def overlay(run_dir, variants, num_classes, max_slices=4, worst=False):
         axes[row][0].text(0.02, 0.98, str(first["names"][row_of[index]]), color="white", fontsize=8,
                           va="top", transform=axes[row][0].transAxes)
     colours = np.asarray(CLASS_COLORS[:num_classes]) / 255.0
+    Patch = optional.require("matplotlib.patches", "train").Patch
     handles = [Patch(color=colours[c], label=name) for c, name in enumerate(class_names(num_classes)) if c > 0]
     figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
@@ -150,13 +147,13 @@ def _load_predictions(variant_dir):
 
 
 def _colours():
-    return plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return optional.pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 def _save(figure, path):
     """Saves a figure as PNG under a temporary name, then renames it into place."""
     tmp = path.with_name(f".{path.name}.tmp")
     figure.savefig(tmp, dpi=110, format="png")
-    plt.close(figure)
+    optional.pyplot().close(figure)
     os.replace(tmp, path)
     return path

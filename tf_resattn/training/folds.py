@@ -21,10 +21,12 @@ import json
 import pathlib
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold
 
+from tf_resattn import optional
 from tf_resattn.training.config import ConfigError
 from tf_resattn.training.files import read_json, write_json_atomic
+
+model_selection = optional.module("sklearn.model_selection", "train")
 
 
 def make_splits(names, n_folds, *, groups=None, val_fraction=0.1, seed=0):
@@ -60,13 +62,13 @@ def _k_way_split(index, n_folds, groups, seed, items="slices", group_items="grou
     if groups is None:
         if len(index) < n_folds:
             raise ConfigError(f"{len(index)} {items} cannot make {n_folds} folds; use --n-folds {max(2, len(index))} or fewer, or more data")
-        return KFold(n_folds, shuffle=True, random_state=seed).split(index)
+        return model_selection.KFold(n_folds, shuffle=True, random_state=seed).split(index)
     n_groups = len(set(groups))
     if n_groups < n_folds:
         raise ConfigError(
             f"{n_groups} {group_items} cannot make {n_folds} grouped folds; use --n-folds {max(2, n_groups)} or fewer, or --group-folds no"
         )
-    return GroupKFold(n_folds, shuffle=True, random_state=seed).split(index, groups=groups)
+    return model_selection.GroupKFold(n_folds, shuffle=True, random_state=seed).split(index, groups=groups)
 
 
 def _carve_validation(train_val, groups, val_fraction, seed):
@@ -82,7 +84,7 @@ def _carve_validation(train_val, groups, val_fraction, seed):
     if n_groups < 2:
         raise ConfigError("a training fold holds one group only, none is left for validation; use fewer folds")
     n_val = min(n_groups - 1, max(1, round(val_fraction * n_groups)))
-    carve = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+    carve = model_selection.GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
     train, val = next(carve.split(train_val, groups=fold_groups))
     return train_val[train], train_val[val]
 

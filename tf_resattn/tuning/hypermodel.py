@@ -7,12 +7,14 @@ exactly as cross-validation trains that fold (`tf_resattn.training.feed`: augmen
 batch size per replica, seeds per epoch); the tuner reads `val_mean_fg_dice` from the logs.
 """
 
-import keras_tuner
 import numpy as np
 
+from tf_resattn import optional
 from tf_resattn.training.config import config_from_dict
 from tf_resattn.training.feed import fit_epochs, make_feed
 from tf_resattn.training.trainer import build_compiled_model
+
+keras_tuner = optional.require("keras_tuner", "tune")
 
 
 def declare(space, hp):

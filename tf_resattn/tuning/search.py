@@ -24,12 +24,13 @@ import pathlib
 import socket
 import time
 
-import keras_tuner
-
+from tf_resattn import optional
 from tf_resattn.training.config import ConfigError
 from tf_resattn.training.files import write_json_atomic, write_text_atomic
 from tf_resattn.training.trainer import MONITOR
 from tf_resattn.tuning.hypermodel import tuned_values
+
+keras_tuner = optional.require("keras_tuner", "tune")
 
 OBJECTIVE = keras_tuner.Objective(MONITOR, direction="max")
 """Validation mean foreground Dice on the inner validation split, maximised; a trial scores its best epoch."""

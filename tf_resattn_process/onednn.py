@@ -3,11 +3,12 @@
 TensorFlow enables oneDNN by default only on some x86 CPUs (not, for example,
 on AMD EPYC); elsewhere its convolutions and their gradients run on Eigen. On
 a 2-core AMD EPYC, oneDNN trains `resattn` at 128x128 about 20 % faster and
-runs its `model.predict` at 128x128 about 1.8x faster (the README's speed
-section has the tables), so the package asks for it before TensorFlow starts.
-TensorFlow reads the setting once, when it is imported: it takes effect when
-`tf_resattn` is imported first, and `TF_ENABLE_ONEDNN_OPTS=0` (or any value
-the user sets) always wins. Other architectures are left alone.
+runs its `model.predict` at 128x128 about 1.8x faster (docs/performance.md's speed
+section has the tables), so the command lines ask for it before TensorFlow
+starts (`tf_resattn_process.configure_process`). TensorFlow reads the setting
+once, when it is imported: it takes effect only when set before that, and
+`TF_ENABLE_ONEDNN_OPTS=0` (or any value the user sets) always wins. Other
+architectures are left alone.
 """
 
 import os

@@ -4,15 +4,14 @@ On a machine without a GPU, `import tensorflow` and its first device query
 print half a dozen lines from native code before Python can filter anything:
 absl's "All log messages before absl::InitializeLog()", "Could not find cuda
 drivers", the CPU-feature notice, "oneDNN custom operations are on" (the
-package turns them on, see `onednn_default`) and "failed call to cuInit". They say
+command lines turn them on, see `onednn`) and "failed call to cuInit". They say
 nothing a user can act on and bury the command's first line.
 
 `import_tensorflow()` runs the import and the device query with the process's
 stderr (file descriptor 2) sent to a temporary file, then writes back every
 line that is not one of those notices. A cuInit failure is dropped only where
 the machine has no NVIDIA driver (`/proc/driver/nvidia` absent); with a
-driver, it is a real error and passes through. `TF_CPP_MIN_LOG_LEVEL`
-defaults to 1 (TensorFlow's later INFO lines off, warnings and errors on).
+driver, it is a real error and passes through.
 """
 
 import importlib.util
@@ -53,7 +52,6 @@ def import_tensorflow():
         return
     if importlib.util.find_spec("tensorflow") is None:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     sys.stderr.flush()
     saved_fd = os.dup(2)
     failed = True
