@@ -10,9 +10,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from norm_helpers import paired_layers
 
 import tf_resattn
-from tf_resattn import ops
+from tf_resattn import layers, ops
 from tf_resattn.data import Preprocessing
 from tf_resattn.export.savedmodel import export_saved_model
 from tf_resattn.export.tflite import frozen_inference_function
@@ -30,6 +31,11 @@ ATTENTION_TARGETS = {
     "tf_resattn_lsh_chunk_attention_grad",
 }
 SORT_AND_GATHER_TARGETS = {"tf_resattn_bucket_sort", "tf_resattn_permute_gather"}
+NORM_TARGETS = {
+    "layer norm": {"tf_resattn_layer_norm", "tf_resattn_layer_norm_grad"},
+    "group norm": {"tf_resattn_group_norm", "tf_resattn_group_norm_grad"},
+}
+MODEL_TARGETS = ATTENTION_TARGETS | NORM_TARGETS["layer norm"] | NORM_TARGETS["group norm"]
 IMAGE_SIZE = 16  # attention over 64 and 256 tokens, in chunks of 16
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -166,6 +172,44 @@ def test_layer_under_xla_runs_the_kernels_and_equals_eager_kernels_and_pure_path
             np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=2e-5)
 
 
+NORMS = {
+    # name: (our layer, Keras's, its arguments, input shape)
+    "layer norm": (layers.LayerNormalization, keras.layers.LayerNormalization, {}, (2, 40, 12)),
+    "group norm": (layers.GroupNormalization, keras.layers.GroupNormalization, {"groups": 4}, (2, 6, 5, 8)),
+}
+
+
+def _norms(name):
+    """Our normalisation layer and Keras's with the same random weights, and a random input."""
+    ours_class, keras_class, kwargs, shape = NORMS[name]
+    ours, reference = paired_layers(ours_class, keras_class, shape, 0, **kwargs)
+    return ours, reference, tf.constant(_random(shape, 8) * 3.0 + 1.0)
+
+
+@needs_xla_targets
+@pytest.mark.parametrize("batch", ["static", "unknown"])
+@pytest.mark.parametrize("name", sorted(NORMS))
+def test_normalizations_under_xla_run_the_kernels_and_equal_eager_kernels_and_keras(name, batch):
+    ours, reference, x = _norms(name)
+    signature = _unknown_batch(x) if batch == "unknown" else None
+    xla = tf.function(_layer_step(ours), jit_compile=True, input_signature=signature)
+    assert _custom_calls(xla, x) == NORM_TARGETS[name]
+    got = xla(x)
+    for want in (_layer_step(ours)(x), _layer_step(reference)(x)):  # the eager kernels, Keras's layer
+        np.testing.assert_allclose(got[0], want[0], atol=2e-5, rtol=1e-5)
+        for ours_gradient, reference_gradient in zip(got[1:], want[1:]):  # x, then the weights
+            np.testing.assert_allclose(ours_gradient, reference_gradient, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(NORMS))
+def test_normalizations_under_xla_have_no_custom_call_forced_off_or_inside_pure_path(name, monkeypatch):
+    ours, _, x = _norms(name)
+    with ops.pure_path():
+        assert _custom_calls(tf.function(_layer_step(ours), jit_compile=True), x) == set()
+    _forced_off(monkeypatch)
+    assert _custom_calls(tf.function(_layer_step(ours), jit_compile=True), x) == set()
+
+
 def _forced_off(monkeypatch):
     monkeypatch.setenv(dispatch.FORCE_PURE_ENV, "1")
 
@@ -222,7 +266,7 @@ def _model_step(model):
 def test_model_gradients_under_xla_equal_eager_kernels_and_pure_path(model):
     images, masks = _batch()
     xla = tf.function(_model_step(model), jit_compile=True, input_signature=_unknown_batch(images, masks))
-    assert ATTENTION_TARGETS <= _custom_calls(xla, images, masks)
+    assert MODEL_TARGETS <= _custom_calls(xla, images, masks)
     got = xla(images, masks)
     eager = _model_step(model)(images, masks)
     with ops.pure_path():
@@ -247,7 +291,7 @@ def test_keras_jit_compile_training_emits_the_custom_calls(model, monkeypatch):
     images, masks = _batch()
     dataset = tf.data.Dataset.from_tensor_slices((images, masks)).batch(2)  # batch axis unknown when traced
     history = model.fit(dataset, epochs=1, verbose=0, shuffle=False)
-    assert ATTENTION_TARGETS <= set(emitted)
+    assert MODEL_TARGETS <= set(emitted)
     assert np.isfinite(history.history["loss"][0])
 
 

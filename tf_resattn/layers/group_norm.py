@@ -15,8 +15,9 @@ class GroupNormalization(keras.layers.GroupNormalization):
     an offset (the defaults), it calls `tf_resattn.ops.group_norm`: two
     passes over the map forward and two backward, where Keras's composite of
     reshapes and moments takes about a dozen with as many full-size
-    temporaries. Everywhere else (other backends, dtypes or settings, XLA,
-    exports) it is the Keras layer.
+    temporaries. Everywhere else (other backends, dtypes or settings,
+    exports) it is the Keras layer; under XLA (`jit_compile=True`) the op
+    runs as an XLA custom call.
 
     Input `[B, ..., C]` -> output of the same shape.
 
@@ -32,7 +33,7 @@ class GroupNormalization(keras.layers.GroupNormalization):
             and len(inputs.shape) >= 2
             and self.center
             and self.scale
-            and fused_kernels_run(inputs.dtype)
+            and fused_kernels_run(inputs.dtype, xla_operands=(inputs,))
         )
 
     def call(self, inputs):

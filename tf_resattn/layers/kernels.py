@@ -5,7 +5,7 @@ here once; on any other backend it is None and TensorFlow is never imported.
 Whether a compiled kernel runs is decided by `tf_resattn.ops.compiled_kernels`
 alone (it says no inside `pure_path()`, with `TF_RESATTN_PURE_TF=1`, without
 the library, for dtypes or machines a kernel does not cover, and under XLA
-for the kernels that have no XLA custom call there).
+where a kernel has no XLA custom call or its shapes are unknown).
 
 - `sort_by_bucket` and `gather_rows`: a stable sort by (bucket, position) and
   a gather of rows by the resulting permutation; every path gives the same
@@ -13,8 +13,8 @@ for the kernels that have no XLA custom call there).
 - `fused_kernels_run(dtype, xla_operands=None)`: whether
   `tensorflow_ops.lsh_hash`, `lsh_chunk_attention`, `layer_norm` and
   `group_norm` run here; where not, the layers compute the same with
-  `keras.ops`. The hash and chunk attention pass their operands, so that they
-  also run under XLA (as custom calls); the normalisations do not.
+  `keras.ops`. The layers pass the kernel's operands, so that it also runs
+  under XLA (as a custom call).
 """
 
 import keras

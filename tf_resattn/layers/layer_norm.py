@@ -15,7 +15,8 @@ class LayerNormalization(keras.layers.LayerNormalization):
     tokens forward and one backward, where Keras's composite takes about a
     dozen passes with as many full-size temporaries (5x the time on
     `[8, 16384, 64]` tokens). Everywhere else (other backends, dtypes or
-    settings, XLA, exports) it is the Keras layer.
+    settings, exports) it is the Keras layer; under XLA
+    (`jit_compile=True`) the op runs as an XLA custom call.
 
     Input `[..., C]` -> output of the same shape.
 
@@ -33,7 +34,7 @@ class LayerNormalization(keras.layers.LayerNormalization):
             and self.center
             and self.scale
             and not self.rms_scaling
-            and fused_kernels_run(inputs.dtype)
+            and fused_kernels_run(inputs.dtype, xla_operands=(inputs,))
         )
 
     def call(self, inputs):

@@ -25,11 +25,11 @@ is the one decision between the compiled op library (`custom_ops/`) and the
 pure path. The first two ops ask it themselves and otherwise run pure
 TensorFlow (`tf_resattn.ops.pure`, identical permutations). The last four are
 compiled only (CPU, float32): call them where `compiled_kernels(dtype,
-fused=True)` says yes; elsewhere the layers compute the same with `keras.ops`.
-While XLA compiles (`jit_compile=True`) the sort, gather, hash and chunk
-attention run as XLA custom calls (`tf_resattn.ops.xla_calls`) where the
-library registered them and their shapes are known when traced; the
-normalisations then take the `keras.ops` path, which XLA compiles.
+fused=True, xla_operands=...)` says yes; elsewhere the layers compute the same
+with `keras.ops`. While XLA compiles (`jit_compile=True`) they run as XLA
+custom calls (`tf_resattn.ops.xla_calls`) where the library registered them
+(all six on the CPU, the sort and gather on CUDA) and their shapes are known
+when traced.
 The pure path is chosen inside `with pure_path():` (use it when tracing for
 SavedModel/TFLite export), when `TF_RESATTN_PURE_TF=1`, when the library
 cannot load (one warning names the reason), and under XLA where the custom
@@ -37,10 +37,11 @@ calls cannot run. `python -m tf_resattn.kernel_check` exits non-zero unless
 the compiled library loads and agrees with the pure path.
 """
 
-from tf_resattn.ops.compiled import group_norm, layer_norm
 from tf_resattn.ops.dispatch import (
     bucket_sort,
     compiled_kernels,
+    group_norm,
+    layer_norm,
     lsh_chunk_attention,
     lsh_hash,
     permute_gather,

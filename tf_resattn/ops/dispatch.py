@@ -10,11 +10,11 @@ run in one of two ways:
 - as XLA custom calls (`tf_resattn.ops.xla_calls`) while tracing a function
   that XLA compiles (`tf.function(jit_compile=True)`,
   `model.compile(jit_compile=True)`, or Keras's `jit_compile="auto"` when it
-  turns XLA on): the sort, gather, hash and chunk attention, where the
-  library registered custom-call targets for the platform (`Host`; `CUDA` in
-  the CUDA build, for the sort and gather) and the operands' shapes are known
-  when traced (the caller passes them as `xla_operands`). The
-  normalisations have no custom call: XLA compiles their `keras.ops` path.
+  turns XLA on): the sort, gather, hash, chunk attention and the two
+  normalisations, where the library registered custom-call targets for the
+  platform (`Host`; `CUDA` in the CUDA build, for the sort and gather) and
+  the operands' shapes are known when traced (the caller passes them as
+  `xla_operands`).
 
 The pure path is taken instead:
 
@@ -94,8 +94,8 @@ def _xla_reason(xla_operands):
     """Why the kernels cannot run as XLA custom calls here (None: they can)."""
     if xla_operands is None:
         return (
-            "XLA compilation (jit_compile=True) cannot run custom ops; only the sort, gather, hash and "
-            "chunk attention run there, as XLA custom calls (asked with their xla_operands)"
+            "XLA compilation (jit_compile=True) cannot run custom ops; the kernels run there only as XLA "
+            "custom calls, asked with their xla_operands"
         )
     platform = "CUDA" if tf.config.list_logical_devices("GPU") else "Host"
     if platform not in loader.xla_platforms():
@@ -116,11 +116,11 @@ def compiled_kernels(dtype=None, fused=False, xla_operands=None):
             about the library alone (the sort takes int32 ids, always covered).
         fused: ask about the fused kernels (`lsh_hash`, `lsh_chunk_attention`,
             `layer_norm`, `group_norm`) rather than the sort and gather.
-        xla_operands: for the sort, gather, hash and chunk attention, their
-            operands (tensors, whose shapes must be known when traced, or
-            values, None where unknown). Under XLA compilation the kernels run
-            as XLA custom calls only when these are given and static; without
-            them (the normalisations) the answer under XLA is no.
+        xla_operands: the kernel's operands (tensors, whose shapes past the
+            batch axis must be known when traced, or values, None where
+            unknown). Under XLA compilation the kernels run as XLA custom
+            calls only when these are given and static; without them the
+            answer under XLA is no.
 
     `reason` names the loaded library when the answer is yes (under XLA,
     prefixed with "XLA compilation: custom calls"), otherwise what prevents
@@ -206,3 +206,19 @@ def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
     (`permutation`, from the hash and sort of the same `qk`, is then static too).
     """
     return _kernels().lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)
+
+
+def layer_norm(x, gamma, beta, epsilon):
+    """`tf_resattn.ops.compiled.layer_norm`, or its XLA custom call while XLA compiles.
+
+    Call it where `compiled_kernels(x.dtype, fused=True, xla_operands=(x,))` says yes.
+    """
+    return _kernels().layer_norm(x, gamma, beta, epsilon)
+
+
+def group_norm(x, gamma, beta, groups, epsilon):
+    """`tf_resattn.ops.compiled.group_norm`, or its XLA custom call while XLA compiles.
+
+    Call it where `compiled_kernels(x.dtype, fused=True, xla_operands=(x,))` says yes.
+    """
+    return _kernels().group_norm(x, gamma, beta, groups, epsilon)

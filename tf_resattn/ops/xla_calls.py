@@ -6,9 +6,10 @@ platform, and for `CUDA` in the CUDA build: `custom_ops/lsh_sort/cc/xla/`).
 While a `tf.function(jit_compile=True)` is traced, `tf_resattn.ops.dispatch`
 calls the functions here instead of `tf_resattn.ops.compiled`: each emits an
 `XlaCustomCallV2` op naming a target, which XLA compiles into a
-`custom-call` of the same name. The gradients are the same as the op
-library's (a gather by the inverse permutation; the chunk attention's
-gradient kernel), themselves custom calls.
+`custom-call` of the same name: the sort, gather, hash, chunk attention,
+layer norm and group norm. The gradients are the same as the op library's
+(a gather by the inverse permutation; the gradient kernels of the chunk
+attention and the normalisations), themselves custom calls.
 
 The targets receive buffers without shapes, so every static dimension goes
 into the backend config (integers separated by spaces; see
@@ -17,7 +18,8 @@ the results' shapes into the op. Both must be known when the function is
 traced (`static`), except the leading (batch) axis: Keras traces its
 training step with the batch size unknown, so where it is, the call runs
 once per batch entry inside a `tf.map_fn`, a loop whose trip count XLA knows
-when it compiles (every kernel treats the entries independently).
+when it compiles (every kernel treats the entries independently; the
+normalisations' parameter gradients are then summed over the entries).
 """
 
 import tensorflow as tf
@@ -50,7 +52,7 @@ def _custom_call(target, operands, results, config):
     )
 
 
-def _over_batch(call, operands, results):
+def _over_batch(call, operands, results, summed=()):
     """`call(operands, batch, shaped)` where the operands' leading axis may be unknown when traced.
 
     Args:
@@ -60,22 +62,27 @@ def _over_batch(call, operands, results):
         operands: tensors, all with the same leading (batch) axis.
         results: `(dtype, shape)` of each result of one batch entry (the
             shape without the leading axis).
+        summed: `(dtype, shape)` of further results that are sums over the
+            batch entries (a parameter's gradient): one call writes the sum,
+            and where the call runs once per entry, the entries' sums are added.
 
     Returns:
-        The results, each with the batch axis first.
+        The results, each with the batch axis first, then the summed results.
     """
     def shaped(batch):
-        return [(dtype, (batch, *shape)) for dtype, shape in results]
+        return [(dtype, (batch, *shape)) for dtype, shape in results] + list(summed)
 
     batch = operands[0].shape[0]
     if batch is not None:
         return call(operands, batch, shaped(batch))
-    signature = [tf.TensorSpec(shape, dtype) for dtype, shape in results]
-    return tf.map_fn(
-        lambda entries: [result[0] for result in call([entry[None] for entry in entries], 1, shaped(1))],
-        operands,
-        fn_output_signature=signature,
-    )
+    signature = [tf.TensorSpec(shape, dtype) for dtype, shape in [*results, *summed]]
+
+    def entry_call(entries):
+        outputs = call([entry[None] for entry in entries], 1, shaped(1))
+        return [output[0] for output in outputs[: len(results)]] + list(outputs[len(results) :])
+
+    outputs = tf.map_fn(entry_call, operands, fn_output_signature=signature)
+    return [*outputs[: len(results)], *(tf.reduce_sum(output, axis=0) for output in outputs[len(results) :])]
 
 
 def _token_dims(qk):
@@ -168,3 +175,68 @@ def lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size):
         return out, grad
 
     return tf.reshape(attend(_as_heads(qk), _as_heads(v)), tf.shape(qk))
+
+
+def _normalization(target, x, gamma, beta, epsilon, config, statistics):
+    """`target` (a normalisation) on `x [B, P, C]` and its gradient custom call, as one differentiable function.
+
+    Args:
+        target: the forward target; its gradient is `target + "_grad"`.
+        x: float32 `[B, P, C]`, `P` and `C` known when traced.
+        gamma, beta: float32 `[C]`.
+        epsilon: added to the variance.
+        config: `batch -> backend config` (the integers the targets read).
+        statistics: the shape of one batch entry's mean and rstd.
+
+    Returns:
+        float32 `[B, P, C]`.
+    """
+    tokens = (tf.float32, tuple(x.shape[1:]))
+    stats = (tf.float32, statistics)
+    vector = (tf.float32, (x.shape[-1],))
+    epsilon = tf.constant(epsilon, tf.float32)
+
+    def call(name, parameters):
+        return lambda operands, batch, shaped: _custom_call(
+            name, [*operands[:1], *parameters, *operands[1:]], shaped, config(batch)
+        )
+
+    @tf.custom_gradient
+    def normalize(x, gamma, beta):
+        y, mean, rstd = _over_batch(call(target, [gamma, beta, epsilon]), [x], [tokens, stats, stats])
+
+        def grad(dy):
+            return _over_batch(call(f"{target}_grad", [gamma]), [x, mean, rstd, dy], [tokens], [vector, vector])
+
+        return y, grad
+
+    return normalize(x, gamma, beta)
+
+
+def layer_norm(x, gamma, beta, epsilon):
+    """Layer normalisation over the last axis, as `tf_resattn.ops.layer_norm`: float32 `[..., C]` -> same shape."""
+    rows = x.shape[1:-1].num_elements()
+    channels = x.shape[-1]
+    tokens = tf.reshape(x, (-1, rows, channels))
+    y = _normalization(
+        "tf_resattn_layer_norm", tokens, gamma, beta, epsilon, lambda batch: (batch * rows, channels), (rows,)
+    )
+    return tf.reshape(y, tf.shape(x))
+
+
+def group_norm(x, gamma, beta, groups, epsilon):
+    """Group normalisation of channels-last maps, as `tf_resattn.ops.group_norm`: `[B, ..., C]` -> same shape."""
+    pixels = x.shape[1:-1].num_elements()
+    channels = x.shape[-1]
+    groups = int(groups)
+    pixels_first = tf.reshape(x, (-1, pixels, channels))
+    y = _normalization(
+        "tf_resattn_group_norm",
+        pixels_first,
+        gamma,
+        beta,
+        epsilon,
+        lambda batch: (batch, pixels, channels, groups),
+        (groups,),
+    )
+    return tf.reshape(y, tf.shape(x))

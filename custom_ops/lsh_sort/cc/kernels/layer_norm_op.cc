@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "Eigen/Core"
+#include "custom_ops/lsh_sort/cc/kernels/layer_norm_op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -32,6 +33,87 @@ using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
 // so that the partial sums of dgamma and dbeta, and hence their rounding,
 // are the same on every call.
 constexpr int64_t kRowsPerBlock = 256;
+
+int64_t GradBlocks(int64_t rows) {
+  return (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+}
+
+}  // namespace
+
+void LayerNormForward(const CPUDevice& device, int64_t rows, int64_t channels,
+                      const float* x, const float* gamma_data,
+                      const float* beta_data, float epsilon, float* y,
+                      float* mean, float* rstd) {
+  const ConstArray gamma(gamma_data, channels);
+  const ConstArray beta(beta_data, channels);
+  auto normalize = [&](Eigen::Index begin, Eigen::Index end) {
+    for (Eigen::Index row = begin; row < end; ++row) {
+      const ConstArray values(x + row * channels, channels);
+      const float average = values.mean();
+      const float variance = (values - average).square().mean();
+      const float scale = 1.0f / std::sqrt(variance + epsilon);
+      Array(y + row * channels, channels) =
+          (values - average) * (scale * gamma) + beta;
+      mean[row] = average;
+      rstd[row] = scale;
+    }
+  };
+  const double bytes = channels * sizeof(float);
+  device.parallelFor(rows, Eigen::TensorOpCost(bytes, bytes, 6.0 * channels),
+                     normalize);
+}
+
+int64_t LayerNormGradScratchFloats(int64_t rows, int64_t channels) {
+  return GradBlocks(rows) * 2 * channels;
+}
+
+// With xhat = (x - mean) rstd and g = dy gamma, per row:
+//   dx = rstd (g - mean(g) - xhat mean(g xhat)).
+void LayerNormBackward(const CPUDevice& device, int64_t rows, int64_t channels,
+                       const float* x, const float* gamma_data,
+                       const float* mean, const float* rstd, const float* dy,
+                       float* partials, float* dx, float* d_gamma,
+                       float* d_beta) {
+  const ConstArray gamma(gamma_data, channels);
+  const int64_t blocks = GradBlocks(rows);
+  auto backward = [&](Eigen::Index begin, Eigen::Index end) {
+    Eigen::ArrayXf normalized(channels), scaled(channels);
+    for (Eigen::Index block = begin; block < end; ++block) {
+      Array gamma_sum(partials + block * 2 * channels, channels);
+      Array beta_sum(partials + (block * 2 + 1) * channels, channels);
+      gamma_sum.setZero();
+      beta_sum.setZero();
+      const int64_t last = std::min(rows, (block + 1) * kRowsPerBlock);
+      for (int64_t row = block * kRowsPerBlock; row < last; ++row) {
+        const ConstArray upstream(dy + row * channels, channels);
+        normalized =
+            (ConstArray(x + row * channels, channels) - mean[row]) * rstd[row];
+        scaled = upstream * gamma;
+        Array(dx + row * channels, channels) =
+            rstd[row] * (scaled - scaled.mean() -
+                         normalized * (scaled * normalized).mean());
+        gamma_sum += upstream * normalized;
+        beta_sum += upstream;
+      }
+    }
+  };
+  const double bytes = 3.0 * kRowsPerBlock * channels * sizeof(float);
+  device.parallelFor(
+      blocks,
+      Eigen::TensorOpCost(bytes, bytes / 3, 12.0 * kRowsPerBlock * channels),
+      backward);
+
+  Array gamma_total(d_gamma, channels);
+  Array beta_total(d_beta, channels);
+  gamma_total.setZero();
+  beta_total.setZero();
+  for (int64_t block = 0; block < blocks; ++block) {
+    gamma_total += ConstArray(partials + block * 2 * channels, channels);
+    beta_total += ConstArray(partials + (block * 2 + 1) * channels, channels);
+  }
+}
+
+namespace {
 
 // An input that must be a [C] vector, and its name for error messages.
 struct VectorInput {
@@ -73,9 +155,9 @@ class LayerNormOp : public OpKernel {
   // dimensions.
   void Compute(OpKernelContext* context) override {
     int64_t rows, channels;
-    OP_REQUIRES_OK(context,
-                   CheckShapes(context, "layer_norm", {{1, "gamma"}, {2, "beta"}},
-                               &rows, &channels));
+    OP_REQUIRES_OK(context, CheckShapes(context, "layer_norm",
+                                        {{1, "gamma"}, {2, "beta"}}, &rows,
+                                        &channels));
     Tensor *y = nullptr, *mean = nullptr, *rstd = nullptr;
     OP_REQUIRES_OK(context,
                    context->allocate_output(0, context->input(0).shape(), &y));
@@ -83,28 +165,12 @@ class LayerNormOp : public OpKernel {
                    context->allocate_output(1, TensorShape({rows}), &mean));
     OP_REQUIRES_OK(context,
                    context->allocate_output(2, TensorShape({rows}), &rstd));
-    const float* x = context->input(0).flat<float>().data();
-    const ConstArray gamma(context->input(1).flat<float>().data(), channels);
-    const ConstArray beta(context->input(2).flat<float>().data(), channels);
-    float* y_data = y->flat<float>().data();
-    float* mean_data = mean->flat<float>().data();
-    float* rstd_data = rstd->flat<float>().data();
-    const float epsilon = epsilon_;
-    auto normalize = [&](Eigen::Index begin, Eigen::Index end) {
-      for (Eigen::Index row = begin; row < end; ++row) {
-        const ConstArray values(x + row * channels, channels);
-        const float average = values.mean();
-        const float variance = (values - average).square().mean();
-        const float scale = 1.0f / std::sqrt(variance + epsilon);
-        Array(y_data + row * channels, channels) =
-            (values - average) * (scale * gamma) + beta;
-        mean_data[row] = average;
-        rstd_data[row] = scale;
-      }
-    };
-    const double bytes = channels * sizeof(float);
-    context->eigen_device<CPUDevice>().parallelFor(
-        rows, Eigen::TensorOpCost(bytes, bytes, 6.0 * channels), normalize);
+    LayerNormForward(context->eigen_device<CPUDevice>(), rows, channels,
+                     context->input(0).flat<float>().data(),
+                     context->input(1).flat<float>().data(),
+                     context->input(2).flat<float>().data(), epsilon_,
+                     y->flat<float>().data(), mean->flat<float>().data(),
+                     rstd->flat<float>().data());
   }
 
  private:
@@ -117,9 +183,7 @@ class LayerNormGradOp : public OpKernel {
       : OpKernel(context) {}
 
   // Inputs: x [..., C], gamma [C], the forward's mean and rstd [M], and dy
-  // (as x). Outputs: dx (as x), dgamma and dbeta [C]. With
-  // xhat = (x - mean) rstd and g = dy gamma, per row:
-  //   dx = rstd (g - mean(g) - xhat mean(g xhat)).
+  // (as x). Outputs: dx (as x), dgamma and dbeta [C].
   void Compute(OpKernelContext* context) override {
     int64_t rows, channels;
     OP_REQUIRES_OK(context, CheckShapes(context, "layer_norm_grad",
@@ -143,57 +207,20 @@ class LayerNormGradOp : public OpKernel {
                                 1, TensorShape({channels}), &d_gamma));
     OP_REQUIRES_OK(context, context->allocate_output(
                                 2, TensorShape({channels}), &d_beta));
-    const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-    Tensor partials_tensor;
+    Tensor scratch;
+    const int64_t scratch_floats = LayerNormGradScratchFloats(rows, channels);
     OP_REQUIRES_OK(context,
                    context->allocate_temp(
-                       DT_FLOAT, TensorShape({blocks, 2, channels}),
-                       &partials_tensor));
-    const float* x = context->input(0).flat<float>().data();
-    const ConstArray gamma(context->input(1).flat<float>().data(), channels);
-    const float* mean = context->input(2).flat<float>().data();
-    const float* rstd = context->input(3).flat<float>().data();
-    const float* dy = context->input(4).flat<float>().data();
-    float* dx_data = dx->flat<float>().data();
-    float* partials = partials_tensor.flat<float>().data();
-
-    auto backward = [&](Eigen::Index begin, Eigen::Index end) {
-      Eigen::ArrayXf normalized(channels), scaled(channels);
-      for (Eigen::Index block = begin; block < end; ++block) {
-        Array gamma_sum(partials + block * 2 * channels, channels);
-        Array beta_sum(partials + (block * 2 + 1) * channels, channels);
-        gamma_sum.setZero();
-        beta_sum.setZero();
-        const int64_t last = std::min(rows, (block + 1) * kRowsPerBlock);
-        for (int64_t row = block * kRowsPerBlock; row < last; ++row) {
-          const ConstArray upstream(dy + row * channels, channels);
-          normalized =
-              (ConstArray(x + row * channels, channels) - mean[row]) *
-              rstd[row];
-          scaled = upstream * gamma;
-          Array(dx_data + row * channels, channels) =
-              rstd[row] * (scaled - scaled.mean() -
-                           normalized * (scaled * normalized).mean());
-          gamma_sum += upstream * normalized;
-          beta_sum += upstream;
-        }
-      }
-    };
-    const double bytes = 3.0 * kRowsPerBlock * channels * sizeof(float);
-    context->eigen_device<CPUDevice>().parallelFor(
-        blocks,
-        Eigen::TensorOpCost(bytes, bytes / 3,
-                            12.0 * kRowsPerBlock * channels),
-        backward);
-
-    Array gamma_total(d_gamma->flat<float>().data(), channels);
-    Array beta_total(d_beta->flat<float>().data(), channels);
-    gamma_total.setZero();
-    beta_total.setZero();
-    for (int64_t block = 0; block < blocks; ++block) {
-      gamma_total += ConstArray(partials + block * 2 * channels, channels);
-      beta_total += ConstArray(partials + (block * 2 + 1) * channels, channels);
-    }
+                       DT_FLOAT, TensorShape({scratch_floats}), &scratch));
+    LayerNormBackward(
+        context->eigen_device<CPUDevice>(), rows, channels,
+        context->input(0).flat<float>().data(),
+        context->input(1).flat<float>().data(),
+        context->input(2).flat<float>().data(),
+        context->input(3).flat<float>().data(),
+        context->input(4).flat<float>().data(), scratch.flat<float>().data(),
+        dx->flat<float>().data(), d_gamma->flat<float>().data(),
+        d_beta->flat<float>().data());
   }
 };
 
