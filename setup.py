@@ -43,7 +43,9 @@ class BuildOpLibrary(build_ext):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(f"{error}\n")
             # An optional extension's CompileError is a warning to setuptools: nothing is copied or packaged.
-            raise CompileError(f"compiled op library not built, the pure-TensorFlow path will be used: {error}") from None
+            raise CompileError(
+                f"compiled op library not built, the pure-TensorFlow path will be used: {error}"
+            ) from None
 
     def get_ext_filename(self, ext_name):
         return os.path.join(*ext_name.split(".")) + ".so"

@@ -75,9 +75,7 @@ def tensorflow_flags():
     this asks the same interpreter without the isolation's path overrides.
     """
     for env in (os.environ, _without_build_isolation(os.environ)):
-        result = subprocess.run(
-            [sys.executable, "-c", _TF_QUERY], capture_output=True, text=True, env=env, check=False
-        )
+        result = subprocess.run([sys.executable, "-c", _TF_QUERY], capture_output=True, text=True, env=env, check=False)
         if result.returncode == 0:
             return json.loads(result.stdout.strip().splitlines()[-1])
     raise BuildError(f"cannot import tensorflow with {sys.executable}: {_last_line(result.stderr)}")

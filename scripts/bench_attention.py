@@ -164,8 +164,10 @@ def main(argv=None):
             rows.append({"impl": name, "length": length, **run_in_subprocess(name, length, args.repeats)})
             print(json.dumps(rows[-1]), flush=True)
 
-    print(f"\nForward+backward, batch 1, dim {DIM}, {HEADS} head, {N_HASHES} hashes, bucket {BUCKET} "
-          f"(median of {args.repeats}; peak RSS above baseline)")
+    print(
+        f"\nForward+backward, batch 1, dim {DIM}, {HEADS} head, {N_HASHES} hashes, bucket {BUCKET} "
+        f"(median of {args.repeats}; peak RSS above baseline)"
+    )
     print("| implementation | tokens | ms | peak MiB | path |\n|---|---|---|---|---|")
     for row in rows:
         if "error" in row:
@@ -176,7 +178,9 @@ def main(argv=None):
         print("reformer-pytorch not installed: pip install -e '.[bench]' adds it")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"dim": DIM, "heads": HEADS, "n_hashes": N_HASHES, "bucket_size": BUCKET, "results": rows}, f, indent=2)
+            json.dump(
+                {"dim": DIM, "heads": HEADS, "n_hashes": N_HASHES, "bucket_size": BUCKET, "results": rows}, f, indent=2
+            )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import tempfile
 
 import tf_resattn_process
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tools/: beside the package, outside the wheel
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,8 +33,16 @@ def cpu_preset_model(folder):
     from tf_resattn.data import Preprocessing
 
     model = build_model(
-        "resattn", input_shape=(128, 128, 1), base_filters=8, depth=3, cardinality=4, bottleneck_width=4,
-        num_heads=2, key_dim=16, bucket_size=64, n_hashes=2,
+        "resattn",
+        input_shape=(128, 128, 1),
+        base_filters=8,
+        depth=3,
+        cardinality=4,
+        bottleneck_width=4,
+        num_heads=2,
+        key_dim=16,
+        bucket_size=64,
+        n_hashes=2,
     )
     model.save(folder / "best.keras")
     (folder / "preprocessing.json").write_text(json.dumps(Preprocessing("uint8", image_size=128).to_config()))
@@ -42,9 +52,9 @@ def cpu_preset_model(folder):
 def main(argv=None):
     args = parse_args(argv)
     tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
-    from tf_resattn.inference.benchmark import format_results, run_benchmark
     from tf_resattn.export.exporter import write_exports
     from tf_resattn.inference.model_files import load_keras_model
+    from tools.benchmarks.inference_latency import format_results, run_benchmark
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = pathlib.Path(scratch)
@@ -57,7 +67,9 @@ def main(argv=None):
         results = run_benchmark(export_dir, keras_path, repeats=args.repeats, threads=args.threads)
     print(format_results(results))
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"model": args.model or "cpu preset resattn (untrained)", "results": results}, indent=2) + "\n")
+        pathlib.Path(args.json).write_text(
+            json.dumps({"model": args.model or "cpu preset resattn (untrained)", "results": results}, indent=2) + "\n"
+        )
     return 0
 
 

@@ -36,9 +36,9 @@ import tf_resattn_process
 USERS_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS")  # read before the set-up gives its default
 tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
 
-import tf_resattn  # noqa: E402
-
 from plain_unet import Timer, onednn_enabled, plain_unet  # noqa: E402
+
+import tf_resattn  # noqa: E402
 
 PLAIN = "plain Keras U-Net"
 
@@ -67,7 +67,11 @@ class PlainProcess:
         self.errors = tempfile.TemporaryFile(mode="w+")  # TensorFlow's start-up notices; shown if it fails
         self.worker = subprocess.Popen(
             command + (["--predict"] if predict else []),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors, text=True, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+            text=True,
+            env=env,
         )
         ready = self.worker.stdout.readline().split()
         if not ready or ready[0] != "ready":

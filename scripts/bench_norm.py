@@ -11,16 +11,19 @@ medians in ms.
 """
 
 import argparse
+import pathlib
+import sys
 
 import tf_resattn_process
 
 tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tools/: beside the package, outside the wheel
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_resattn import layers  # noqa: E402
-from tf_resattn.ops.benchmark import interleaved_medians  # noqa: E402
+from tools.benchmarks.timing import interleaved_medians  # noqa: E402
 
 
 def forward_backward(layer, x):

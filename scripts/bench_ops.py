@@ -23,12 +23,15 @@ import sys
 import tf_resattn_process
 
 tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tools/: beside the package, outside the wheel
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
 import tf_resattn  # noqa: E402
 from tf_resattn import ops  # noqa: E402
-from tf_resattn.ops import benchmark  # noqa: E402
+from tools.benchmarks.sort_gather import time_sort_gather_unsort  # noqa: E402
+from tools.benchmarks.timing import interleaved_medians  # noqa: E402
 
 
 def _parse_sizes(text):
@@ -44,7 +47,7 @@ def _parse_sizes(text):
 def bench_sort_gather(sizes, depth, num_buckets, repeats):
     rows = []
     for n, length in sizes:
-        seconds = benchmark.time_sort_gather_unsort(n, length, depth, num_buckets, repeats)
+        seconds = time_sort_gather_unsort(n, length, depth, num_buckets, repeats)
         rows.append(
             {
                 "tokens": f"{n} x {length}",
@@ -93,7 +96,7 @@ def bench_layer(batch, length, channels, repeats):
             return loss, tape.gradient(loss, [x, *layer.trainable_weights])
 
         functions[name] = _in_scope(scope, lambda step=step: step(inputs)[0].numpy())
-    return {name: 1000 * seconds for name, seconds in benchmark.interleaved_medians(functions, repeats).items()}
+    return {name: 1000 * seconds for name, seconds in interleaved_medians(functions, repeats).items()}
 
 
 def bench_train_step(image_size, batch, repeats):
@@ -105,7 +108,7 @@ def bench_train_step(image_size, batch, repeats):
         model = tf_resattn.build_model("resattn", input_shape=(image_size, image_size, 1))
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
         functions[name] = _in_scope(scope, lambda model=model: model.train_on_batch(images, masks))
-    return {name: 1000 * seconds for name, seconds in benchmark.interleaved_medians(functions, repeats).items()}
+    return {name: 1000 * seconds for name, seconds in interleaved_medians(functions, repeats).items()}
 
 
 def _table(header, rows):
@@ -145,8 +148,13 @@ def main(argv=None):
         _table(
             [f"tokens x {args.depth}", "compiled op", "pure TF", "argsort+gather", "speed-up vs argsort+gather"],
             [
-                [row["tokens"], f"{row['compiled_ms']:.2f}", f"{row['pure_ms']:.2f}", f"{row['composite_ms']:.2f}",
-                 f"{row['speedup_vs_composite']:.1f}x"]
+                [
+                    row["tokens"],
+                    f"{row['compiled_ms']:.2f}",
+                    f"{row['pure_ms']:.2f}",
+                    f"{row['composite_ms']:.2f}",
+                    f"{row['speedup_vs_composite']:.1f}x",
+                ]
                 for row in results["sort_gather_unsort"]
             ],
         )

@@ -26,9 +26,10 @@ tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x8
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-import tf_resattn  # noqa: E402
 from plain_unet import plain_unet  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
+
+import tf_resattn  # noqa: E402
 
 # Ops that only call other ops (their children are counted instead).
 CALLS = {"PartitionedCall", "StatefulPartitionedCall", "While", "If", "StatelessIf", "StatelessWhile"}
@@ -99,7 +100,9 @@ def main(argv=None):
     for name, op_type, seconds in events:
         by_type[op_type] += seconds
         by_layer[layer_of(name, model.name)] += seconds
-    print(f"\n{args.variant}, training step at {args.size}x{args.size}, batch {args.batch_size}: {wall * 1e3:.0f} ms wall")
+    print(
+        f"\n{args.variant}, training step at {args.size}x{args.size}, batch {args.batch_size}: {wall * 1e3:.0f} ms wall"
+    )
     print(table("op type", by_type, args.steps, args.top))
     print()
     print(table("layer", by_layer, args.steps, args.top))

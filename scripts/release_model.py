@@ -13,7 +13,7 @@ import tf_resattn_process
 tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
 
 from tf_resattn.command_line import run_with_one_line_errors  # noqa: E402
-from tf_resattn.inference.model_files import ExportError  # noqa: E402
+from tf_resattn.inference.errors import ExportError  # noqa: E402
 from tf_resattn.inference.release import write_release  # noqa: E402
 
 PROGRAM = "release_model.py"

@@ -1,4 +1,4 @@
-"""Dice under controlled acquisition shifts (window/level, gamma, histogram, noise, resolution); see `--help`."""
+"""Dice under controlled acquisition and other-scanner shifts (window, gamma, histogram, field of view, CLAHE, JPEG); see `--help`."""
 
 import sys
 

@@ -7,10 +7,10 @@ import tf_resattn_process
 
 tf_resattn_process.configure_process()  # first: TensorFlow starts without its start-up notices, as in the commands
 
-import tf_resattn  # noqa: E402, F401
-
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+import tf_resattn  # noqa: E402, F401
 
 # TensorFlow, Keras and the package leave a large heap of long-lived objects after import. Frozen, they are
 # skipped by every later garbage collection, which would otherwise walk them again and again (seconds per test).

@@ -1,4 +1,6 @@
-"""Writers of small test inputs (PNG folders, NIfTI volumes, DICOM series) for the data tests."""
+"""Writers of small test inputs (PNG folders, NIfTI volumes, DICOM series, split files) for the data tests."""
+
+import json
 
 import cv2
 import nibabel
@@ -15,6 +17,13 @@ def write_png_set(folder, images, masks, names=None):
         if mask is not None:
             cv2.imwrite(str(folder / "masks" / f"mask_{name}.png"), mask)
     return folder
+
+
+def write_split(folder, **content):
+    """Writes `content` (e.g. `train=[ids], test=[ids]`) as `folder/split.json`; returns its path."""
+    path = folder / "split.json"
+    path.write_text(json.dumps(content))
+    return path
 
 
 def write_nifti(path, slices, zooms=(0.7, 0.8, 5.0), dtype=np.int16):

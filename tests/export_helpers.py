@@ -24,8 +24,16 @@ def train_tiny_model(fold_dir, epochs=40):
     fold_dir.mkdir(parents=True, exist_ok=True)
     data = synthetic_slices(n=8, image_size=IMAGE_SIZE, seed=0)
     model = build_model(
-        "resattn", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 1), base_filters=8, depth=2, cardinality=2,
-        bottleneck_width=2, num_heads=1, key_dim=8, bucket_size=16, n_hashes=2,
+        "resattn",
+        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
+        base_filters=8,
+        depth=2,
+        cardinality=2,
+        bottleneck_width=2,
+        num_heads=1,
+        key_dim=8,
+        bucket_size=16,
+        n_hashes=2,
     )
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
     model.fit(data.images, data.masks.astype(np.int32), batch_size=8, epochs=epochs, verbose=0)
@@ -55,7 +63,12 @@ def cached(tmp_path_factory, name, build):
 
 def trained_model(tmp_path_factory):
     """`best.keras` (HU input, `preprocessing.json` beside it) of `train_tiny_model`."""
-    return cached(tmp_path_factory, "run", lambda f: train_tiny_model(f / "resattn" / "fold_0")) / "resattn" / "fold_0" / "best.keras"
+    return (
+        cached(tmp_path_factory, "run", lambda f: train_tiny_model(f / "resattn" / "fold_0"))
+        / "resattn"
+        / "fold_0"
+        / "best.keras"
+    )
 
 
 def exported(tmp_path_factory):
@@ -63,7 +76,10 @@ def exported(tmp_path_factory):
     from tf_resattn.export import export_model
 
     model = trained_model(tmp_path_factory)
-    return cached(tmp_path_factory, "export", lambda f: export_model(model, f / "out", parity_count=8, log=lambda _: None)) / "out"
+    return (
+        cached(tmp_path_factory, "export", lambda f: export_model(model, f / "out", parity_count=8, log=lambda _: None))
+        / "out"
+    )
 
 
 def run_in_litert(tflite_path, images):

@@ -14,7 +14,9 @@ def tiny_model(folder, input_kind="hu"):
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     build_model("unet", input_shape=(TINY_SIZE, TINY_SIZE, 1), base_filters=4, depth=1).save(folder / "model.keras")
-    (folder / "preprocessing.json").write_text(json.dumps(Preprocessing(input_kind, (-1000.0, 400.0), TINY_SIZE).to_config()))
+    (folder / "preprocessing.json").write_text(
+        json.dumps(Preprocessing(input_kind, (-1000.0, 400.0), TINY_SIZE).to_config())
+    )
     return folder / "model.keras"
 
 

@@ -1,14 +1,14 @@
 """Every command line sets up the process (`tf_resattn_process.configure_process`) before TensorFlow starts."""
 
 import ast
-import tomllib
 
 import pytest
-
+import tomllib
 from conftest import REPO_ROOT
+
 from tf_resattn_process import commands
 
-COMMANDS = ("cv", "predict", "export", "tune", "robustness", "gpu_check")
+COMMANDS = ("cv", "predict", "export", "tune", "robustness")
 SCRIPTS = sorted((REPO_ROOT / "scripts").glob("*.py"))
 
 
@@ -30,7 +30,8 @@ def test_command_sets_up_the_process_then_runs_main(monkeypatch, capsys, name):
 
 def _imports_tf_resattn(node):
     return (isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "tf_resattn" for alias in node.names)) or (
-        isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tf_resattn")
+        isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tf_resattn"
+    )
 
 
 def _sets_up(node):

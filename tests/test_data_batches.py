@@ -35,7 +35,10 @@ def test_every_slice_once_per_epoch_with_its_own_mask():
 
 def test_shuffling_changes_every_epoch_and_repeats_with_the_seed():
     images, masks = _slices()
-    first, again = ArrayBatches(images, masks, 5, shuffle=True, seed=1), ArrayBatches(images, masks, 5, shuffle=True, seed=1)
+    first, again = (
+        ArrayBatches(images, masks, 5, shuffle=True, seed=1),
+        ArrayBatches(images, masks, 5, shuffle=True, seed=1),
+    )
     epochs = [_epoch(first)[0] for _ in range(2)]
     assert not np.array_equal(epochs[0], epochs[1])
     np.testing.assert_array_equal(epochs[0], _epoch(again)[0])

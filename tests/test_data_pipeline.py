@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from data_helpers import labelled_squares
 
-from tf_resattn.data import DataError, augment_offline
-from tf_resattn.data import pipeline
+from tf_resattn.data import DataError, augment_offline, pipeline
 from tf_resattn.data.pipeline import make_dataset
 
 VALUES = (0.25, 0.5, 0.75)
@@ -92,7 +91,9 @@ def test_upright_without_rotation_or_zoom_only_mirrors(monkeypatch):
     mirrored = []
     for i in range(len(images)):
         same = np.array_equal(out_images[i], images[i]) and np.array_equal(out_masks[i], masks[i])
-        flipped = np.array_equal(out_images[i], np.fliplr(images[i])) and np.array_equal(out_masks[i], np.fliplr(masks[i]))
+        flipped = np.array_equal(out_images[i], np.fliplr(images[i])) and np.array_equal(
+            out_masks[i], np.fliplr(masks[i])
+        )
         assert same or flipped, f"slice {i} is neither itself nor its mirror image"
         mirrored.append(flipped)
     assert 0 < sum(mirrored) < len(images)  # the flip is random

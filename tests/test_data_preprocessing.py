@@ -24,7 +24,14 @@ def test_uint8_scaled_by_255():
 def test_config_round_trip_and_validation():
     prep = Preprocessing("hu", (-1350, 150), 369)
     config = prep.to_config()
-    assert config == {"input_kind": "hu", "hu_window": [-1350.0, 150.0], "image_size": [369, 369], "source_window": None}
+    assert config == {
+        "input_kind": "hu",
+        "hu_window": [-1350.0, 150.0],
+        "image_size": [369, 369],
+        "source_window": None,
+        "lung_crop": None,
+        "lung_constraint": None,
+    }
     assert Preprocessing.from_config(config) == prep
     with pytest.raises(ValueError, match="input_kind"):
         Preprocessing("auto")

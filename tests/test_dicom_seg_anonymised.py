@@ -8,7 +8,14 @@ from hostile_helpers import run_predict, snapshot, tiny_model
 
 from tf_resattn.data import synthetic_hu_slices
 
-ANONYMISED_AWAY = ("PatientBirthDate", "PatientSex", "StudyTime", "ReferringPhysicianName", "AccessionNumber", "StudyID")
+ANONYMISED_AWAY = (
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "AccessionNumber",
+    "StudyID",
+)
 """Type-2 attributes the common anonymisers drop."""
 
 
@@ -44,7 +51,9 @@ def test_an_anonymised_series_gives_a_seg_the_reader_takes(hu_model, stored, tmp
     series = anonymised_series(tmp_path / "series", stored, ANONYMISED_AWAY + ("PatientName", "PatientID"))
     assert not any("SliceThickness" in pydicom.dcmread(p) for p in series.iterdir())
     before = snapshot(series)
-    status, _, stderr = run_predict(["--model", hu_model, "--input", series, "--out", tmp_path / "pred", "--quiet"], capsys)
+    status, _, stderr = run_predict(
+        ["--model", hu_model, "--input", series, "--out", tmp_path / "pred", "--quiet"], capsys
+    )
     assert status == 0, stderr
     assert snapshot(series) == before
     seg = highdicom.seg.segread(tmp_path / "pred" / "labels" / "series_seg.dcm")
@@ -54,7 +63,9 @@ def test_an_anonymised_series_gives_a_seg_the_reader_takes(hu_model, stored, tmp
     measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
     assert float(measures.SliceThickness) == 2.5  # the slice distance stands for the missing thickness
     in_order = [pydicom.dcmread(series / name) for name in ("s1.dcm", "s2.dcm", "s0.dcm")]  # z = 0, 2.5, 5
-    labels = seg.get_pixels_by_source_instance(source_sop_instance_uids=[ds.SOPInstanceUID for ds in in_order], combine_segments=True)
+    labels = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=[ds.SOPInstanceUID for ds in in_order], combine_segments=True
+    )
     expected = segment(load_predictor(hu_model), stored[[1, 2, 0]].astype(np.float32) - 1024.0, batch_size=8)
     assert expected.any()
     np.testing.assert_array_equal(labels, expected)
@@ -62,18 +73,32 @@ def test_an_anonymised_series_gives_a_seg_the_reader_takes(hu_model, stored, tmp
 
 # (case, attributes stripped from every file, from the second file only, expected line)
 UNUSABLE = [
-    ("position_missing_on_one_slice", (), ("ImagePositionPatient",), "s1.dcm lacks ImagePositionPatient, which 2 other files"),
-    ("position_missing_everywhere", ("ImagePositionPatient",), (), "lacks ImagePositionPatient, which a DICOM SEG needs"),
+    (
+        "position_missing_on_one_slice",
+        (),
+        ("ImagePositionPatient",),
+        "s1.dcm lacks ImagePositionPatient, which 2 other files",
+    ),
+    (
+        "position_missing_everywhere",
+        ("ImagePositionPatient",),
+        (),
+        "lacks ImagePositionPatient, which a DICOM SEG needs",
+    ),
     ("pixel_spacing_missing", ("PixelSpacing",), (), "lacks PixelSpacing, which a DICOM SEG needs"),
     ("frame_of_reference_missing", ("FrameOfReferenceUID",), (), "lacks FrameOfReferenceUID"),
 ]
 
 
 @pytest.mark.parametrize("case, strip, strip_one, expected", UNUSABLE, ids=[c[0] for c in UNUSABLE])
-def test_a_series_a_seg_cannot_be_made_from_is_refused_before_segmenting(case, strip, strip_one, expected, hu_model, stored, tmp_path, capsys):
+def test_a_series_a_seg_cannot_be_made_from_is_refused_before_segmenting(
+    case, strip, strip_one, expected, hu_model, stored, tmp_path, capsys
+):
     series = anonymised_series(tmp_path / "series", stored, ANONYMISED_AWAY + strip, strip_one)
     before = snapshot(series)
-    status, _, stderr = run_predict(["--model", hu_model, "--input", series, "--out", tmp_path / "pred", "--quiet"], capsys)
+    status, _, stderr = run_predict(
+        ["--model", hu_model, "--input", series, "--out", tmp_path / "pred", "--quiet"], capsys
+    )
     assert status == 2 and len(stderr.strip().splitlines()) == 1 and expected in stderr, stderr
     assert snapshot(series) == before and not (tmp_path / "pred").exists() and not list(tmp_path.glob(".pred*"))
 

@@ -93,6 +93,7 @@ def test_tflite_parity_meets_targets(export_dir):
 def test_tflite_fp32_matches_keras_in_plain_interpreter(export_dir, tmp_path_factory):
     """Independent of the package's runner: the litert interpreter (builtin ops only) against Keras."""
     import keras
+
     import tf_resattn  # noqa: F401
     from tf_resattn.data import synthetic_slices
 
@@ -101,6 +102,15 @@ def test_tflite_fp32_matches_keras_in_plain_interpreter(export_dir, tmp_path_fac
     reference = keras.models.load_model(trained_model(tmp_path_factory), compile=False).predict(images, verbose=0)
     assert probabilities.shape == reference.shape
     assert np.mean(probabilities.argmax(-1) == reference.argmax(-1)) >= 0.9999
+
+
+def test_missed_targets_are_the_tflite_files_below_their_target(tmp_path):
+    from tf_resattn.export import ExportedFiles
+
+    parity = {quantization: {"meets_target": quantization != "fp16"} for quantization in TARGETS_PERCENT}
+    assert ExportedFiles(tmp_path, tmp_path / "saved_model", {}, parity).missed_targets == ["fp16"]
+    parity["fp16"]["meets_target"] = True
+    assert ExportedFiles(tmp_path, tmp_path / "saved_model", {}, parity).missed_targets == []
 
 
 def test_export_cli_refuses_existing_output(export_dir, tmp_path_factory, capsys):

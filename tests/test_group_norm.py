@@ -14,7 +14,9 @@ from tf_resattn.ops import compiled
 
 def _pair(shape, groups, seed, **kwargs):
     """Our layer and Keras's, built for `shape`, with the same random gamma and beta."""
-    return paired_layers(layers.GroupNormalization, keras.layers.GroupNormalization, shape, seed, groups=groups, **kwargs)
+    return paired_layers(
+        layers.GroupNormalization, keras.layers.GroupNormalization, shape, seed, groups=groups, **kwargs
+    )
 
 
 def test_layer_contract():

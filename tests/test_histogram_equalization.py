@@ -64,7 +64,9 @@ def test_model_equalizes_its_input_and_survives_save_and_load(tmp_path):
     assert isinstance(model.get_layer("equalize"), HistogramEqualization)
     grey = np.random.default_rng(3).integers(0, 100, (2, 24, 20)).astype(np.uint8)
     stretched = np.round(grey * 2.5).astype(np.uint8)  # another window: the same ranks
-    first, second = (keras.ops.convert_to_numpy(model(g[..., None].astype(np.float32) / 255)) for g in (grey, stretched))
+    first, second = (
+        keras.ops.convert_to_numpy(model(g[..., None].astype(np.float32) / 255)) for g in (grey, stretched)
+    )
     np.testing.assert_allclose(first, second, atol=1e-5)
     model.save(tmp_path / "model.keras")
     restored = keras.models.load_model(tmp_path / "model.keras")
@@ -79,7 +81,11 @@ def test_added_channel_holds_the_equalized_image():
     grey = np.random.default_rng(5).integers(0, 100, (2, 24, 20, 1)).astype(np.float32) / 255
     both = keras.Model(model.input, model.get_layer("add_equalized").output)(grey)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(both[..., :1]), grey)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(both[..., 1:]), _equalized(np.round(grey[..., 0] * 255).astype(np.uint8))[..., None], atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(both[..., 1:]),
+        _equalized(np.round(grey[..., 0] * 255).astype(np.uint8))[..., None],
+        atol=1e-6,
+    )
 
 
 def test_build_model_refuses_an_unknown_normalization():
@@ -100,8 +106,17 @@ def test_tflite_file_equalizes_with_builtin_ops(tmp_path):
     from tf_resattn.export.tflite import convert, frozen_inference_function
 
     model = tf_resattn.build_model(
-        "resattn", input_shape=(32, 32, 1), base_filters=4, depth=2, cardinality=2, bottleneck_width=2,
-        num_heads=1, key_dim=4, bucket_size=16, n_hashes=1, input_normalization="equalize",
+        "resattn",
+        input_shape=(32, 32, 1),
+        base_filters=4,
+        depth=2,
+        cardinality=2,
+        bottleneck_width=2,
+        num_heads=1,
+        key_dim=4,
+        bucket_size=16,
+        n_hashes=1,
+        input_normalization="equalize",
     )
     path = tmp_path / "model.tflite"
     path.write_bytes(convert(frozen_inference_function(model, (32, 32)), "fp32"))

@@ -5,10 +5,10 @@ import json
 import keras
 import numpy as np
 import pytest
-
 from export_helpers import write_preprocessing
-from tf_resattn.export import export_model
-from tf_resattn.inference import ExportError, predict_path
+
+import tf_resattn
+from tf_resattn.inference import ExportError, InferenceError
 from tf_resattn.inference.ensemble import averaged_model, fold_models
 from tf_resattn.inference.predictors import KerasPredictor, load_predictor
 from tf_resattn.layers import DihedralTransform
@@ -22,10 +22,13 @@ def save_model(fold_dir, kernel_size, seed, input_kind="uint8"):
     Every fold model of a run has the variant's name, so these all share one name too.
     """
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input((SIZE, SIZE, 1)),
-        keras.layers.Conv2D(4, kernel_size, padding="same", activation="softmax"),
-    ], name="unet")
+    model = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 1)),
+            keras.layers.Conv2D(4, kernel_size, padding="same", activation="softmax"),
+        ],
+        name="unet",
+    )
     fold_dir.mkdir(parents=True, exist_ok=True)
     model.save(fold_dir / "best.keras")
     write_preprocessing(fold_dir, input_kind, image_size=SIZE)
@@ -68,8 +71,9 @@ def test_dihedral_transform_rejects_bad_turns():
 
 def test_tta_of_a_transform_equivariant_model_changes_nothing(tmp_path, images):
     model = keras.models.load_model(save_model(tmp_path / "fold_0", kernel_size=1, seed=0))  # pointwise
-    np.testing.assert_allclose(averaged_model([model], tta=True).predict(images, verbose=0),
-                               model.predict(images, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        averaged_model([model], tta=True).predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6
+    )
 
 
 def test_tta_is_the_mean_over_turned_and_mirrored_inputs(tmp_path, images):
@@ -85,6 +89,21 @@ def test_ensemble_of_one_model_is_that_model_and_of_two_their_mean(tmp_path, ima
     assert averaged_model([first]) is first
     mean = (first.predict(images, verbose=0) + second.predict(images, verbose=0)) / 2
     np.testing.assert_allclose(averaged_model([first, second]).predict(images, verbose=0), mean, atol=1e-6)
+
+
+def test_members_of_one_name_are_wrapped_not_renamed(tmp_path, images):
+    """The caller's models keep their names and attributes; each runs inside a wrapper `<name>_<k>`."""
+    members = [keras.models.load_model(save_model(tmp_path / f"fold_{k}", kernel_size=3, seed=k)) for k in range(2)]
+    members[0].variant = "unet"
+    mean = np.mean([member.predict(images, verbose=0) for member in members], axis=0)
+    model = averaged_model(members, tta=True)
+    assert [member.name for member in members] == ["unet", "unet"]
+    assert members[0].variant == "unet" and not hasattr(members[1], "variant")
+    assert {"unet_0", "unet_1"} <= {layer.name for layer in model.layers}
+    assert model.name == "ensemble_2_tta" and model.variant == "unet"
+    plain = averaged_model(members)
+    np.testing.assert_allclose(plain.predict(images, verbose=0), mean, atol=1e-6)
+    assert [member.name for member in members] == ["unet", "unet"]
 
 
 def test_averaged_model_survives_save_and_load(tmp_path, images):
@@ -121,8 +140,10 @@ def test_predict_with_tta_and_a_run_folder(tmp_path):
     for k in range(2):
         save_model(run / "unet" / f"fold_{k}", kernel_size=3, seed=k)
     (tmp_path / "in").mkdir()
-    cv2.imwrite(str(tmp_path / "in" / "slice.png"), np.random.default_rng(3).integers(0, 256, (20, 20)).astype(np.uint8))
-    report = predict_path(run, tmp_path / "in" / "slice.png", tmp_path / "out", progress=False, tta=True)
+    cv2.imwrite(
+        str(tmp_path / "in" / "slice.png"), np.random.default_rng(3).integers(0, 256, (20, 20)).astype(np.uint8)
+    )
+    report = tf_resattn.predict(run, tmp_path / "in" / "slice.png", tmp_path / "out", progress=False, tta=True)
     assert report["model_kind"] == "ensemble of 2 keras" and report["test_time_augmentation"] is True
     assert json.loads((tmp_path / "out" / "report.json").read_text())["test_time_augmentation"] is True
 
@@ -131,9 +152,14 @@ def test_exported_ensemble_with_tta_is_one_saved_model_equal_to_keras(tmp_path):
     run = tmp_path / "run"
     for k in range(2):
         save_model(run / "unet" / f"fold_{k}", kernel_size=3, seed=k, input_kind="hu")
-    export_model(run, tmp_path / "export", parity_count=2, tta=True, log=lambda line: None)
+    exported = tf_resattn.export_model(run, tmp_path / "export", parity_count=2, tta=True, log=lambda line: None)
+    assert exported.folder == tmp_path / "export" and exported.saved_model == tmp_path / "export" / "saved_model"
+    assert sorted(exported.tflite) == ["fp16", "fp32", "int8"] and all(
+        path.is_file() for path in exported.tflite.values()
+    )
+    assert exported.parity == json.loads((tmp_path / "export" / "parity.json").read_text())
     raw = np.random.default_rng(4).uniform(-1000, 400, (2, 32, 32)).astype(np.float32)
-    served = load_predictor(tmp_path / "export" / "saved_model")(raw)
+    served = load_predictor(exported.saved_model)(raw)
     np.testing.assert_allclose(served, load_predictor(run, tta=True)(raw), atol=1e-5)
-    with pytest.raises(ExportError, match="baked in when exporting"):
-        load_predictor(tmp_path / "export" / "saved_model", tta=True)
+    with pytest.raises(InferenceError, match="baked in when exporting"):
+        load_predictor(exported.saved_model, tta=True)

@@ -10,11 +10,11 @@ import tensorflow as tf
 from data_helpers import write_nifti
 from export_helpers import trained_model
 
+import tf_resattn
 from tf_resattn.data import Preprocessing, synthetic_hu_slices
 from tf_resattn.data.preprocessing import window_to_grey
 from tf_resattn.export.savedmodel import export_saved_model
-from tf_resattn.inference import load_predictor
-from tf_resattn.inference.predict_cli import main
+from tf_resattn.inference import InferenceError, load_predictor
 from tf_resattn.io import DataError
 
 # The tiny model of export_helpers takes HU through the window (-1000, 400). A copy of it declared
@@ -30,14 +30,6 @@ def eight_bit_copy(tmp_path, tmp_path_factory, source_window):
     config = Preprocessing("uint8", image_size=64, source_window=source_window).to_config()
     (folder / "preprocessing.json").write_text(json.dumps(config))
     return folder / "best.keras"
-
-
-def run(argv, capsys):
-    try:
-        status = main(argv)
-    except SystemExit as exit_info:
-        status = exit_info.code
-    return status, capsys.readouterr().err
 
 
 @pytest.fixture
@@ -69,32 +61,29 @@ def test_windowed_grey_is_the_hu_scaling_of_the_same_window():
     np.testing.assert_allclose(Preprocessing("uint8").scale(grey), Preprocessing("hu", WINDOW).scale(hu), atol=1e-6)
 
 
-def test_hu_volume_through_8_bit_model_matches_the_hu_model(tmp_path, tmp_path_factory, nifti_path, capsys):
+def test_hu_volume_through_8_bit_model_matches_the_hu_model(tmp_path, tmp_path_factory, nifti_path):
     model = eight_bit_copy(tmp_path, tmp_path_factory, WINDOW)
-    status, stderr = run(["--model", str(model), "--input", str(nifti_path), "--out", str(tmp_path / "bridged"), "--quiet"], capsys)
-    assert status == 0, stderr
-    status, stderr = run(["--model", str(trained_model(tmp_path_factory)), "--input", str(nifti_path),
-                          "--out", str(tmp_path / "hu"), "--quiet"], capsys)
-    assert status == 0, stderr
+    report = tf_resattn.predict(model, nifti_path, tmp_path / "bridged", progress=False)
+    tf_resattn.predict(trained_model(tmp_path_factory), nifti_path, tmp_path / "hu", progress=False)
     bridged = nibabel.load(str(tmp_path / "bridged" / "labels" / "ct_labels.nii.gz"))
     reference = nibabel.load(str(tmp_path / "hu" / "labels" / "ct_labels.nii.gz"))
     assert bridged.shape == nibabel.load(str(nifti_path)).shape
     np.testing.assert_allclose(bridged.affine, reference.affine)
     agreement = np.mean(np.asarray(bridged.dataobj) == np.asarray(reference.dataobj))
     assert agreement > 0.999, agreement  # float rounding of the two scalings may flip a boundary pixel
-    report = json.loads((tmp_path / "bridged" / "report.json").read_text())
     assert report["scans"][0]["hu_window_to_grey"] == list(WINDOW)
 
 
-def test_without_a_recorded_window_the_error_names_the_flag_and_the_flag_fixes_it(tmp_path, tmp_path_factory, nifti_path, capsys):
+def test_without_a_recorded_window_the_error_names_the_flag_and_the_window_fixes_it(
+    tmp_path, tmp_path_factory, nifti_path
+):
     model = eight_bit_copy(tmp_path, tmp_path_factory, None)
     out = tmp_path / "pred"
-    status, stderr = run(["--model", str(model), "--input", str(nifti_path), "--out", str(out), "--quiet"], capsys)
-    assert status == 2 and len(stderr.strip().splitlines()) == 1 and "--window LOW HIGH" in stderr and not out.exists()
-    argv = ["--model", str(model), "--input", str(nifti_path), "--out", str(out), "--quiet", "--window", "-1000", "400"]
-    status, stderr = run(argv, capsys)
-    assert status == 0, stderr
-    assert json.loads((out / "report.json").read_text())["scans"][0]["hu_window_to_grey"] == list(WINDOW)
+    with pytest.raises(InferenceError, match="--window LOW HIGH") as raised:
+        tf_resattn.predict(model, nifti_path, out, progress=False)
+    assert "\n" not in str(raised.value) and not out.exists()
+    report = tf_resattn.predict(model, nifti_path, out, progress=False, window=(-1000, 400))
+    assert report["scans"][0]["hu_window_to_grey"] == list(WINDOW)
 
 
 def test_saved_model_serves_hu_through_the_recorded_window(tmp_path, tmp_path_factory):

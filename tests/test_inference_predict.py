@@ -1,6 +1,7 @@
-"""The predict command: every input format, every model format, labels in the input's geometry, bad inputs."""
+"""`tf_resattn.predict`: every input format, every model format, labels in the input's geometry, bad inputs; its command line."""
 
 import json
+import pathlib
 import shutil
 
 import cv2
@@ -10,7 +11,9 @@ import pytest
 from data_helpers import write_dicom_series, write_nifti
 from export_helpers import exported, trained_model, write_preprocessing
 
+import tf_resattn
 from tf_resattn.data import synthetic_hu_slices
+from tf_resattn.inference import ExportError, InferenceError
 from tf_resattn.inference.output_folder import MARKER
 from tf_resattn.inference.predict_cli import main
 
@@ -47,21 +50,55 @@ def run(argv, capsys):
 
 
 @pytest.mark.parametrize("model_name", ["saved_model", "model_fp32.tflite"])
-def test_nifti_in_nifti_out_same_geometry(model_name, export_dir, nifti_path, tmp_path, capsys):
+def test_nifti_in_nifti_out_same_geometry(model_name, export_dir, nifti_path, tmp_path):
     out = tmp_path / "pred"
-    status, stdout, _ = run(["--model", str(export_dir / model_name), "--input", str(nifti_path), "--out", str(out), "--batch-size", "2"], capsys)
-    assert status == 0
+    report = tf_resattn.predict(
+        export_dir / model_name, nifti_path, out, batch_size=2, progress=False, notify=lambda notice: None
+    )
+    assert report == json.loads((out / "report.json").read_text())
     source, labels = nibabel.load(str(nifti_path)), nibabel.load(str(out / "labels" / "ct_labels.nii.gz"))
     assert labels.shape == source.shape
     np.testing.assert_allclose(labels.affine, source.affine)
     assert labels.get_data_dtype() == np.uint8
     assert set(np.unique(np.asarray(labels.dataobj))) <= {0, 1, 2, 3}
-    report = json.loads((out / "report.json").read_text())
     scan = report["scans"][0]
     assert scan["slices"] == 5 and scan["spacing_mm"] == pytest.approx([0.8, 0.7]) and scan["slice_distance_mm"] == 5.0
     assert scan["quantification"]["unit"] == "mL"
     assert len(scan["overlays"]) == 5 and all((out / f).is_file() for f in scan["overlays"])
-    assert "burden_%" in stdout and "ct" in stdout
+
+
+def test_command_line_passes_its_options_and_prints_the_report(export_dir, nifti_path, tmp_path, capsys):
+    out = tmp_path / "pred"
+    argv = [
+        "--model",
+        str(export_dir / "model_fp32.tflite"),
+        "--input",
+        str(nifti_path),
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+        "--quiet",
+    ]
+    status, stdout, stderr = run(argv, capsys)
+    assert status == 0 and stderr == ""
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == str(export_dir / "model_fp32.tflite") and report["test_time_augmentation"] is False
+    assert "burden_%" in stdout and "ct" in stdout and f"written: {out}/report.json" in stdout
+    status, _, stderr = run(argv[:-1] + ["--window", "400", "-1000"], capsys)
+    assert status == 2 and "--window" in stderr and "low < high" in stderr
+    status, _, stderr = run(argv + ["--overlays", "some"], capsys)
+    assert status == 2 and "overlays must be all, none or a number of slices (e.g. 6), got 'some'" in stderr
+
+
+@pytest.mark.parametrize("choice, count", [("none", 0), (2, 2), ("all", 5)])
+def test_overlays_are_written_for_the_slices_chosen(choice, count, export_dir, nifti_path, tmp_path):
+    out = tmp_path / "pred"
+    report = tf_resattn.predict(export_dir / "model_fp32.tflite", nifti_path, out, progress=False, overlays=choice)
+    drawn = report["scans"][0]["overlays"]
+    assert len(drawn) == count and sorted(p.name for p in (out / "overlays").glob("*.png")) == sorted(
+        pathlib.Path(p).name for p in drawn
+    )
 
 
 def test_same_labels_from_keras_saved_model_and_tflite(export_dir, tmp_path_factory, hu_volume):
@@ -77,7 +114,7 @@ def test_same_labels_from_keras_saved_model_and_tflite(export_dir, tmp_path_fact
         assert np.mean(labels == reference) >= minimum, name
 
 
-def test_png_folder_with_keras_model(tmp_path_factory, tmp_path, capsys):
+def test_png_folder_with_keras_model(tmp_path_factory, tmp_path):
     """8-bit PNG slices: a label PNG at each input's own size and an overlay per slice."""
     model_dir = tmp_path / "run8bit"
     model_dir.mkdir()
@@ -89,17 +126,15 @@ def test_png_folder_with_keras_model(tmp_path_factory, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "slices" / "a.png"), grey[0])
     cv2.imwrite(str(tmp_path / "slices" / "b.jpg"), cv2.resize(grey[1], (50, 40)))
     out = tmp_path / "pred"
-    status, _, _ = run(["--model", str(model_dir / "best.keras"), "--input", str(tmp_path / "slices"), "--out", str(out)], capsys)
-    assert status == 0
+    report = tf_resattn.predict(model_dir / "best.keras", tmp_path / "slices", out, progress=False)
     assert cv2.imread(str(out / "labels" / "a.png"), cv2.IMREAD_UNCHANGED).shape == (70, 90)
     assert cv2.imread(str(out / "labels" / "b.png"), cv2.IMREAD_UNCHANGED).shape == (40, 50)
     assert cv2.imread(str(out / "overlays" / "a.png")).shape == (70, 90, 3)
-    report = json.loads((out / "report.json").read_text())
     assert [s["quantification"]["unit"] for s in report["scans"]] == ["pixels", "pixels"]
     assert "pixel counts" in report["scans"][0]["quantification"]["note"]
 
 
-def test_dicom_series_gives_a_dicom_seg_over_it(export_dir, tmp_path, hu_volume, capsys):
+def test_dicom_series_gives_a_dicom_seg_over_it(export_dir, tmp_path, hu_volume):
     import highdicom
     import pydicom
 
@@ -108,14 +143,22 @@ def test_dicom_series_gives_a_dicom_seg_over_it(export_dir, tmp_path, hu_volume,
     from tf_resattn.inference.predictors import load_predictor
 
     stored = (hu_volume[0][:3] + 1024).clip(0, None).astype(np.uint16)
-    series = write_dicom_series(tmp_path / "series", stored, [5.0, 0.0, 2.5], ["s0.dcm", "s1.dcm", "s2.dcm"], intercept=-1024.0, spacing=(0.6, 0.9))
+    series = write_dicom_series(
+        tmp_path / "series",
+        stored,
+        [5.0, 0.0, 2.5],
+        ["s0.dcm", "s1.dcm", "s2.dcm"],
+        intercept=-1024.0,
+        spacing=(0.6, 0.9),
+    )
     model = export_dir / "model_fp32.tflite"
     out = tmp_path / "pred"
-    status, _, _ = run(["--model", str(model), "--input", str(series), "--out", str(out)], capsys)
-    assert status == 0
+    report = tf_resattn.predict(model, series, out, progress=False)
     assert [p.name for p in (out / "labels").iterdir()] == ["series_seg.dcm"]
     seg = highdicom.seg.segread(out / "labels" / "series_seg.dcm")
-    sources = [pydicom.dcmread(series / name) for name in ("s1.dcm", "s2.dcm", "s0.dcm")]  # patient order: z = 0, 2.5, 5
+    sources = [
+        pydicom.dcmread(series / name) for name in ("s1.dcm", "s2.dcm", "s0.dcm")
+    ]  # patient order: z = 0, 2.5, 5
     # Segments: the three infection classes, background (label 0) is none.
     assert seg.Modality == "SEG" and seg.SegmentationType == "BINARY"
     assert [seg.get_segment_description(n).segment_label for n in seg.segment_numbers] == list(class_names(4)[1:])
@@ -134,9 +177,11 @@ def test_dicom_series_gives_a_dicom_seg_over_it(export_dir, tmp_path, hu_volume,
     assert [float(v) for v in measures.PixelSpacing] == [0.6, 0.9]
     orientation = seg.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient
     assert [float(v) for v in orientation] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    positions = {float(f.PlanePositionSequence[0].ImagePositionPatient[2]) for f in seg.PerFrameFunctionalGroupsSequence}
+    positions = {
+        float(f.PlanePositionSequence[0].ImagePositionPatient[2]) for f in seg.PerFrameFunctionalGroupsSequence
+    }
     assert positions == {0.0, 2.5, 5.0}
-    quantification = json.loads((out / "report.json").read_text())["scans"][0]["quantification"]
+    quantification = report["scans"][0]["quantification"]
     assert quantification["unit"] == "mL"
     assert quantification["amount_per_pixel"] == pytest.approx(0.6 * 0.9 * 2.5 / 1000)
 
@@ -172,28 +217,39 @@ def test_bad_inputs_exit_2_with_one_line_and_no_output(export_dir, nifti_path, t
         assert not out.exists() and not list(tmp_path.glob(f".{out.name}*")), name
 
 
-def test_model_that_does_not_fit_is_refused(export_dir, nifti_path, tmp_path, capsys):
+def test_model_that_does_not_fit_is_refused(export_dir, nifti_path, tmp_path):
     # Class count: the model predicts 4 classes, the caller expects 3.
-    status, _, stderr = run(["--model", str(export_dir / "saved_model"), "--input", str(nifti_path), "--out", str(tmp_path / "a"), "--num-classes", "3"], capsys)
-    assert status == 2 and "predicts 4 classes" in stderr and not (tmp_path / "a").exists()
+    with pytest.raises(InferenceError, match="predicts 4 classes"):
+        tf_resattn.predict(
+            export_dir / "saved_model", nifti_path, tmp_path / "a", num_classes=3, notify=lambda notice: None
+        )
+    assert not (tmp_path / "a").exists()
     # Input size: a TFLite file whose preprocessing.json says another training size.
     mismatched = tmp_path / "mismatched"
     mismatched.mkdir()
     shutil.copy(export_dir / "model_fp32.tflite", mismatched)
     write_preprocessing(mismatched, "hu", image_size=128)
-    status, _, stderr = run(["--model", str(mismatched / "model_fp32.tflite"), "--input", str(nifti_path), "--out", str(tmp_path / "b")], capsys)
-    assert status == 2 and "64x64" in stderr and "128x128" in stderr and not (tmp_path / "b").exists()
+    with pytest.raises(ExportError, match="64x64 inputs but the preprocessing.json beside it resizes to 128x128"):
+        tf_resattn.predict(mismatched / "model_fp32.tflite", nifti_path, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(InferenceError, match="batch size must be a positive whole number, got 0"):
+        tf_resattn.predict(export_dir / "model_fp32.tflite", nifti_path, tmp_path / "c", batch_size=0)
+    assert not (tmp_path / "c").exists()
 
 
-def test_existing_output_needs_overwrite(export_dir, nifti_path, tmp_path, capsys):
+def test_existing_output_needs_overwrite(export_dir, nifti_path, tmp_path):
     out = tmp_path / "pred"
     out.mkdir()
     (out / "keep.txt").write_text("earlier work")
-    argv = ["--model", str(export_dir / "model_fp32.tflite"), "--input", str(nifti_path), "--out", str(out), "--quiet"]
-    status, _, stderr = run(argv, capsys)
-    assert status == 2 and "--overwrite" in stderr and (out / "keep.txt").read_text() == "earlier work"
-    status, _, stderr = run(argv + ["--overwrite"], capsys)  # --overwrite replaces only a folder an earlier run wrote
-    assert status == 2 and "not written by tf_resattn" in stderr and (out / "keep.txt").read_text() == "earlier work"
+    model = export_dir / "model_fp32.tflite"
+    with pytest.raises(ExportError, match="--overwrite"):
+        tf_resattn.predict(model, nifti_path, out, progress=False)
+    assert (out / "keep.txt").read_text() == "earlier work"
+    with pytest.raises(
+        ExportError, match="not written by tf_resattn"
+    ):  # overwrite replaces only a folder an earlier run wrote
+        tf_resattn.predict(model, nifti_path, out, progress=False, overwrite=True)
+    assert (out / "keep.txt").read_text() == "earlier work"
     (out / MARKER).write_text("")
-    status, _, _ = run(argv + ["--overwrite"], capsys)
-    assert status == 0 and (out / "report.json").is_file() and not (out / "keep.txt").exists()
+    tf_resattn.predict(model, nifti_path, out, progress=False, overwrite=True)
+    assert (out / "report.json").is_file() and not (out / "keep.txt").exists()

@@ -5,10 +5,9 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from data_helpers import write_png_set
+
 from tf_resattn.inference import robustness, robustness_cli
-from tf_resattn.inference.lung_field import lung_field_slice, truth_inside_lung_field
 
 
 @pytest.fixture
@@ -24,9 +23,10 @@ def slices():
 
 @pytest.mark.parametrize("name", list(robustness.SHIFTS))
 def test_every_shift_keeps_shape_and_range(name, slices):
-    raw, _ = slices
-    shifted = robustness.SHIFTS[name](raw.copy())
+    raw, masks = slices
+    shifted, shifted_masks = robustness.SHIFTS[name](raw.copy(), masks)
     assert shifted.shape == raw.shape and shifted.min() >= 0 and shifted.max() <= 255
+    assert shifted_masks.shape == masks.shape
     if name != "none":
         assert not np.allclose(shifted, raw)
 
@@ -42,10 +42,12 @@ def test_shifts_reach_the_model_and_masks_are_scored_unchanged(slices):
     rows = robustness.robustness_table(threshold, raw, masks, 4, shifts=["gamma 2", "level -25 (darker)"])
     assert [r["shift"] for r in rows] == ["none", "gamma 2", "level -25 (darker)"]
     np.testing.assert_array_equal(seen[0], raw)
-    np.testing.assert_allclose(seen[1], robustness.SHIFTS["gamma 2"](raw))
+    np.testing.assert_allclose(seen[1], robustness.SHIFTS["gamma 2"](raw, masks)[0])
     expected_none = robustness.infection_dice(masks, threshold(raw))
     assert rows[0]["infection_dice"] == pytest.approx(expected_none) and rows[0]["infection_ratio"] == 1.0
-    darker = robustness.infection_dice(masks, (robustness.SHIFTS["level -25 (darker)"](raw) > 200).astype(np.uint8))
+    darker = robustness.infection_dice(
+        masks, (robustness.SHIFTS["level -25 (darker)"](raw, masks)[0] > 200).astype(np.uint8)
+    )
     assert rows[2]["infection_dice"] == pytest.approx(darker)
     assert rows[2]["infection_ratio"] == pytest.approx(darker / expected_none)
 
@@ -61,7 +63,6 @@ def test_infection_dice_merges_the_classes():
 
 def test_command_line_writes_table_json_and_plot(tmp_path, capsys):
     import keras
-
     from export_helpers import write_preprocessing
 
     rng = np.random.default_rng(2)
@@ -69,47 +70,90 @@ def test_command_line_writes_table_json_and_plot(tmp_path, capsys):
     masks = np.zeros((3, 20, 20), np.uint8)
     masks[:, 5:10, 5:10] = 1
     data = write_png_set(tmp_path / "data", list(images), list(masks))
-    model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(4, 3, padding="same", activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((None, None, 1)), keras.layers.Conv2D(4, 3, padding="same", activation="softmax")]
+    )
     (tmp_path / "m").mkdir()
     model.save(tmp_path / "m" / "best.keras")
     write_preprocessing(tmp_path / "m", "uint8", image_size=16)
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"train": ["0000"], "test": ["0001", "0002"]}))
     out = tmp_path / "out"
-    argv = [str(tmp_path / "m" / "best.keras"), "--data", str(data), "--splits", str(split), "--names", "conv", "--out", str(out)]
+    argv = [
+        str(tmp_path / "m" / "best.keras"),
+        "--data",
+        str(data),
+        "--splits",
+        str(split),
+        "--names",
+        "conv",
+        "--out",
+        str(out),
+    ]
     assert robustness_cli.main(argv) == 0
     saved = json.loads((out / "robustness.json").read_text())
     assert saved["slices"] == 2 and [r["shift"] for r in saved["models"]["conv"]] == list(robustness.SHIFTS)
     assert "| gamma 2 |" in (out / "robustness.md").read_text() and "| gamma 2 |" in capsys.readouterr().out
     assert cv2.imread(str(out / "robustness.png")) is not None
-    assert robustness_cli.main(argv[:1] + ["--data", str(data), "--splits", str(tmp_path / "nope.json"), "--out", str(out)]) == 2
+    assert (
+        robustness_cli.main(
+            argv[:1] + ["--data", str(data), "--splits", str(tmp_path / "nope.json"), "--out", str(out)]
+        )
+        == 2
+    )
     assert robustness_cli.main(argv + ["--shifts", "gamma 2"]) == 0
     rows = json.loads((out / "robustness.json").read_text())["models"]["conv"]
-    assert [r["shift"] for r in rows] == ["none", "gamma 2"] and set(rows[0]["dice"]) == {"ground_glass", "consolidation", "pleural_effusion"}
+    assert [r["shift"] for r in rows] == ["none", "gamma 2"] and set(rows[0]["dice"]) == {
+        "ground_glass",
+        "consolidation",
+        "pleural_effusion",
+    }
     assert robustness_cli.main(argv + ["--shifts", "gamma 3"]) == 2
     assert "unknown shift 'gamma 3'" in capsys.readouterr().err
-    assert robustness_cli.main(argv + ["--shifts", "gamma 2", "--lung-field", "1"]) == 0
+    assert (
+        robustness_cli.main(argv + ["--shifts", "gamma 2", "--field-margin", "0.1", "--lung-constraint", "none"]) == 0
+    )
     saved = json.loads((out / "robustness.json").read_text())
     coverage = saved["truth_inside_lung_field"]
-    assert saved["lung_field_margin"] == 1 and list(coverage) == ["none", "gamma 2"]
+    assert (
+        saved["field_margin"] == 0.1
+        and list(coverage) == ["none", "gamma 2"]
+        and saved["lung_constraint"] == {"conv": None}
+    )
     raw, masks = robustness_cli.scored_slices(str(data), str(split))
     assert coverage["gamma 2"] == pytest.approx(
-        truth_inside_lung_field(robustness.SHIFTS["gamma 2"](raw), masks, "uint8", 1, 4))
-    assert "| gamma 2 | " in (out / "robustness.md").read_text().split("the truth inside that field")[1]
-    assert robustness_cli.main(argv + ["--lung-field", "-1"]) == 2
-    assert "--lung-field takes a margin of 0 or more pixels, got -1" in capsys.readouterr().err
+        robustness.truth_inside_field(*robustness.SHIFTS["gamma 2"](raw, masks), 0.1, 4)
+    )
+    assert "| gamma 2 | " in (out / "robustness.md").read_text().split("the field's share of the image")[1]
+    assert cv2.imread(str(out / "worst-combined.png")) is not None and len(saved["worst_under_combined"]) == 2
+    assert robustness_cli.main(argv + ["--lung-constraint", "-1"]) == 2
+    assert "--lung-constraint takes a margin in [0, 1]" in capsys.readouterr().err
 
 
-def test_lung_field_constraint_reaches_the_scored_labels(monkeypatch):
-    """With --lung-field the scored labels are the model's labels cleared outside the field of the shifted slice."""
-    raw = np.full((1, 30, 30), 30.0, np.float32)  # air
-    raw[0, 3:27, 3:27] = 200.0  # body
-    raw[0, 8:20, 8:20] = 30.0  # one dark lung
-    labels = np.ones((1, 30, 30), np.uint8)
-    monkeypatch.setattr("tf_resattn.inference.predict.segment", lambda predictor, slices, batch_size: labels)
-    args = robustness_cli.parse_args(["m.keras", "--data", "d", "--out", "o", "--lung-field", "0"])
-    constrained = robustness_cli._segmenter(None, args)(raw)
-    np.testing.assert_array_equal(constrained[0] > 0, lung_field_slice(raw[0], "uint8"))
-    assert constrained.sum() == 144
-    args.lung_field = None
-    np.testing.assert_array_equal(robustness_cli._segmenter(None, args)(raw), labels)
+def test_lung_constraint_override_reaches_the_scored_labels(tmp_path, monkeypatch):
+    """--lung-constraint replaces the model's own setting before the slices are segmented."""
+    seen = []
+
+    class Predictor:
+        preprocessing = robustness_cli.dataclasses.replace(
+            __import__("tf_resattn").data.Preprocessing("uint8"), lung_constraint=0.3
+        )
+        num_classes = 4
+
+    predictor = Predictor()
+    monkeypatch.setattr("tf_resattn.inference.predictors.load_predictor", lambda path, tta=False: predictor)
+    monkeypatch.setattr(
+        "tf_resattn.inference.robustness.robustness_table",
+        lambda segment, raw, masks, classes, shifts: seen.append(predictor.preprocessing) or [{"shift": "none"}],
+    )
+    monkeypatch.setattr(
+        robustness_cli, "scored_slices", lambda data, splits: (np.zeros((1, 8, 8)), np.zeros((1, 8, 8)))
+    )
+    monkeypatch.setattr(robustness_cli, "field_coverage", lambda *a: {"none": {"infection": 1.0, "area": 0.5}})
+    monkeypatch.setattr(robustness_cli, "write_worst_under_combined", lambda *a: [])
+    monkeypatch.setattr("tf_resattn.inference.robustness.plot", lambda tables, path: None)
+    monkeypatch.setattr("tf_resattn.inference.robustness.markdown_table", lambda tables: "")
+    robustness_cli.run(
+        robustness_cli.parse_args(["m.keras", "--data", "d", "--out", str(tmp_path), "--lung-constraint", "0.01"])
+    )
+    assert seen[-1].lung_constraint == 0.01

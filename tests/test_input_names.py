@@ -31,7 +31,9 @@ def test_training_slices_of_one_name_are_refused_naming_both_files(tmp_path):
 def test_manifest_rows_of_one_id_are_refused(tmp_path):
     write_pair(tmp_path, "img_0001", ".png", 80)
     write_pair(tmp_path, "img_0002", ".png", 90)
-    (tmp_path / "manifest.csv").write_text("image,mask,id\nimages/img_0001.png,masks/mask_0001.png,p1\nimages/img_0002.png,masks/mask_0002.png,p1\n")
+    (tmp_path / "manifest.csv").write_text(
+        "image,mask,id\nimages/img_0001.png,masks/mask_0001.png,p1\nimages/img_0002.png,masks/mask_0002.png,p1\n"
+    )
     with pytest.raises(DataError, match="img_0001.png and .*img_0002.png are both slice 'p1'"):
         load_slices(tmp_path)
 
@@ -48,7 +50,9 @@ def test_predict_refuses_two_inputs_of_one_output_name(tmp_path, capsys):
     for ext in (".png", ".jpg", ".tif"):
         cv2.imwrite(str(tmp_path / "slices" / f"a{ext}"), np.full((32, 32), 90, np.uint8))
     before = snapshot(tmp_path / "slices")
-    status, _, stderr = run_predict(["--model", model, "--input", tmp_path / "slices", "--out", tmp_path / "pred"], capsys)
+    status, _, stderr = run_predict(
+        ["--model", model, "--input", tmp_path / "slices", "--out", tmp_path / "pred"], capsys
+    )
     assert status == 2 and len(stderr.strip().splitlines()) == 1, stderr
     assert "a.jpg and" in stderr and "a.png would both be written as labels/a.png" in stderr
     assert snapshot(tmp_path / "slices") == before and not (tmp_path / "pred").exists()

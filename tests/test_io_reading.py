@@ -125,7 +125,9 @@ def test_nifti_round_trip_values_orientation_spacing(tmp_path):
     np.testing.assert_array_equal(slices.masks, masks)
     # the documented orientation: slice k is data[:, :, k].T, i.e. fliplr(rot90(data[:, :, k], 3))
     data = np.asarray(nibabel.load(str(tmp_path / "tr_im.nii.gz")).dataobj)
-    np.testing.assert_allclose(slices.images[1, ..., 0] * 1400 - 1000, np.fliplr(np.rot90(data[:, :, 1], 3)).clip(-1000, 400), atol=1e-3)
+    np.testing.assert_allclose(
+        slices.images[1, ..., 0] * 1400 - 1000, np.fliplr(np.rot90(data[:, :, 1], 3)).clip(-1000, 400), atol=1e-3
+    )
     np.testing.assert_allclose(slices.spacing_mm, [[0.8, 0.7]] * 3)
     half = load_slices(tmp_path / "tr_im.nii.gz", image_size=(12, 16))
     np.testing.assert_allclose(half.spacing_mm, [[1.6, 1.4]] * 3)
@@ -155,7 +157,9 @@ def test_dicom_series_rescaled_to_hu_and_ordered_by_position(tmp_path):
     rng = np.random.default_rng(6)
     stored = rng.integers(0, 1500, size=(4, 12, 10)).astype(np.uint16)
     positions = [30.0, -10.0, 20.0, 0.0]  # file order is not patient order
-    folder = write_dicom_series(tmp_path / "series", stored, positions, ["a.dcm", "b.dcm", "c.dcm", "d.dcm"], slope=2.0, intercept=-1024.0)
+    folder = write_dicom_series(
+        tmp_path / "series", stored, positions, ["a.dcm", "b.dcm", "c.dcm", "d.dcm"], slope=2.0, intercept=-1024.0
+    )
     masks = rng.integers(0, 4, size=(4, 12, 10)).astype(np.uint8)
     order = np.argsort(positions)
     write_nifti(folder / "mask.nii.gz", masks[order], dtype=np.uint8)

@@ -52,7 +52,7 @@ def _dicom(folder, sizes=None):
     write_dicom_series(folder, stored, [0.0, 2.5, 5.0], ["a.dcm", "b.dcm", "c.dcm"], intercept=-1024.0)
     write_nifti(folder / "mask.nii.gz", HU_LABELS, dtype=np.uint8)
     if sizes:
-        write_dicom_series(folder, stored[:1, :sizes[0], :sizes[1]], [7.5], ["d.dcm"], intercept=-1024.0)
+        write_dicom_series(folder, stored[:1, : sizes[0], : sizes[1]], [7.5], ["d.dcm"], intercept=-1024.0)
     return folder
 
 
@@ -82,7 +82,10 @@ BAD = {
     "corrupt_jpg_manifest": lambda d: (_manifest(d / "set", ".jpg", GREY), _corrupt(d / "set" / "1.jpg"))[0],
     "truncated_nifti": lambda d: _corrupt(d / "tr_im.nii.gz", b"\x1f\x8b\x08\x00"),
     "nifti_4d": lambda d: _nifti(d / "vol", HU, HU_LABELS, shape=(20, 24, 1, 3)),
-    "corrupt_dicom": lambda d: (_dicom(d / "series"), _corrupt(d / "series" / "b.dcm", b"\0" * 128 + b"DICM" + b"\1" * 40))[0],
+    "corrupt_dicom": lambda d: (
+        _dicom(d / "series"),
+        _corrupt(d / "series" / "b.dcm", b"\0" * 128 + b"DICM" + b"\1" * 40),
+    )[0],
     "dicom_mixed_sizes": lambda d: _dicom(d / "series", sizes=(16, 20)),
     "manifest_without_image_column": lambda d: _corrupt(d / "manifest.csv", b"picture,label\na.png,b.png\n"),
 }

@@ -73,7 +73,9 @@ def test_illegal_arguments_raise(factory, message):
         factory()
 
 
-@pytest.mark.parametrize("size, multiple, padded", [((5, 7), 4, (8, 8)), ((16, 16), 16, (16, 16)), ((1, 33), 8, (8, 40))])
+@pytest.mark.parametrize(
+    "size, multiple, padded", [((5, 7), 4, (8, 8)), ((16, 16), 16, (16, 16)), ((1, 33), 8, (8, 40))]
+)
 def test_pad_to_multiple_and_crop_back(size, multiple, padded):
     x = np.random.default_rng(2).random((1, *size, 2), dtype=np.float32)
     y = layers.PadToMultiple(multiple)(x)
@@ -140,7 +142,9 @@ def _random(*shape):
             0,
             id="dihedral",
         ),
-        pytest.param(layers.HistogramEqualization, {"levels": 64}, _random(2, 5, 7, 2), (2, 5, 7, 2), 0, 0, id="equalize"),
+        pytest.param(
+            layers.HistogramEqualization, {"levels": 64}, _random(2, 5, 7, 2), (2, 5, 7, 2), 0, 0, id="equalize"
+        ),
     ],
 )
 def test_layer_contract(layer_cls, init_kwargs, input_data, output_shape, trainable, non_trainable):

@@ -75,8 +75,14 @@ def _reference(name, y_true, y_pred, weights, smooth=1.0):
     batch_focal = np.full(len(p), (np.maximum(1 - batch_tversky, 1e-7) ** 0.75 * weights).sum() / weights.sum())
     batch_dice = (2 * (truth * p).sum(batch) + smooth) / (truth.sum(batch) + p.sum(batch) + smooth)
     batch_dice_loss = 1 - (batch_dice * weights)[1:].sum() / weights[1:].sum()
-    return {"ce": ce, "dice": dice_loss, "ce_dice": ce + dice_loss, "ce_batch_dice": ce + batch_dice_loss,
-            "focal_tversky": focal, "focal_tversky_batch": batch_focal}[name]
+    return {
+        "ce": ce,
+        "dice": dice_loss,
+        "ce_dice": ce + dice_loss,
+        "ce_batch_dice": ce + batch_dice_loss,
+        "focal_tversky": focal,
+        "focal_tversky_batch": batch_focal,
+    }[name]
 
 
 def _random_batch(seed, shape=(3, 6, 5), num_classes=4):
@@ -154,7 +160,9 @@ def test_weight_on_a_badly_predicted_class_raises_the_loss(name):
 @pytest.mark.parametrize("perfect", [False, True], ids=["random", "perfect one-hot"])
 def test_gradient_is_finite(name, perfect):
     y_true, _ = _random_batch(3)
-    logits = np.where(np.eye(4)[y_true] > 0, 40.0, -40.0) if perfect else np.random.default_rng(3).normal(size=(3, 6, 5, 4))
+    logits = (
+        np.where(np.eye(4)[y_true] > 0, 40.0, -40.0) if perfect else np.random.default_rng(3).normal(size=(3, 6, 5, 4))
+    )
     logits = tf.Variable(logits.astype("float32"))
     with tf.GradientTape() as tape:
         value = losses.get(name, 4, class_weights=[0.5, 1, 1, 2])(y_true, tf.nn.softmax(logits))
@@ -175,8 +183,16 @@ def test_float16_probabilities_give_finite_float32_loss(name):
 
 
 BAD_ARGUMENTS = [
-    ("unknown name", lambda: losses.get("dice_ce", 4), "valid names: ce, dice, ce_dice, ce_batch_dice, focal_tversky, focal_tversky_batch"),
-    ("no foreground dice", lambda: losses.CEDiceLoss(3, class_weights=[1, 0, 0], dice_background=False), "foreground weight > 0"),
+    (
+        "unknown name",
+        lambda: losses.get("dice_ce", 4),
+        "valid names: ce, dice, ce_dice, ce_batch_dice, focal_tversky, focal_tversky_batch",
+    ),
+    (
+        "no foreground dice",
+        lambda: losses.CEDiceLoss(3, class_weights=[1, 0, 0], dice_background=False),
+        "foreground weight > 0",
+    ),
     ("weights too short", lambda: losses.get("ce", 4, class_weights=[1, 1]), "2 entries but num_classes is 4"),
     ("negative weight", lambda: losses.SoftDiceLoss(2, class_weights=[1, -1]), r"\[1.0, -1.0\]"),
     ("all-zero weights", lambda: losses.CEDiceLoss(2, class_weights=[0, 0]), "not all 0"),
@@ -184,9 +200,17 @@ BAD_ARGUMENTS = [
     ("zero smooth", lambda: losses.SoftDiceLoss(4, smooth=0), "smooth must be > 0"),
     ("no gamma", lambda: losses.FocalTverskyLoss(4, gamma=0), "gamma=0"),
     ("no loss term", lambda: losses.CEDiceLoss(4, ce_weight=0, dice_weight=0), "not both 0"),
-    ("channels differ", lambda: losses.CrossEntropyLoss(4)(np.zeros((1, 2, 2)), np.zeros((1, 2, 2, 3))), r"\[B, H, W, 4\]"),
+    (
+        "channels differ",
+        lambda: losses.CrossEntropyLoss(4)(np.zeros((1, 2, 2)), np.zeros((1, 2, 2, 3))),
+        r"\[B, H, W, 4\]",
+    ),
     ("one-hot labels", lambda: losses.SoftDiceLoss(4)(np.zeros((1, 2, 2, 4)), np.zeros((1, 2, 2, 4))), "one-hot"),
-    ("size mismatch", lambda: losses.FocalTverskyLoss(4)(np.zeros((1, 3, 2)), np.zeros((1, 2, 2, 4))), "does not match"),
+    (
+        "size mismatch",
+        lambda: losses.FocalTverskyLoss(4)(np.zeros((1, 3, 2)), np.zeros((1, 2, 2, 4))),
+        "does not match",
+    ),
 ]
 
 

@@ -29,6 +29,7 @@ def attention_path(request):
     with scope:
         yield request.param
 
+
 SELF_MASK, PADDING_MASK = -1e5, -1e9
 
 
@@ -102,7 +103,9 @@ def test_multi_chunk_matches_numpy_reference(length, bucket_size, valid_length, 
     qk, v = _random((2, length, 8), 3), _random((2, length, 8), 4)
     rotations = _random((8, n_hashes, max_buckets // 2), 5)
     got = np.asarray(lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets))
-    want = numpy_lsh_attention(qk.astype(np.float64), v.astype(np.float64), rotations, bucket_size, valid_length, max_buckets)
+    want = numpy_lsh_attention(
+        qk.astype(np.float64), v.astype(np.float64), rotations, bucket_size, valid_length, max_buckets
+    )
     assert np.abs(got[:, :valid_length] - want[:, :valid_length]).max() <= 1e-5
 
 
@@ -125,7 +128,11 @@ def _layer_reference(layer, x):
     batch, length, _ = x.shape
 
     def split(t):
-        return t.reshape(batch, length, layer.num_heads, layer.key_dim).transpose(0, 2, 1, 3).reshape(-1, length, layer.key_dim)
+        return (
+            t.reshape(batch, length, layer.num_heads, layer.key_dim)
+            .transpose(0, 2, 1, 3)
+            .reshape(-1, length, layer.key_dim)
+        )
 
     qk, v = split(qk), split(v)
     if length <= 2 * layer.bucket_size:
@@ -137,7 +144,9 @@ def _layer_reference(layer, x):
         attended = numpy_lsh_attention(
             np.pad(qk, pad), np.pad(v, pad), rotations, layer.bucket_size, length, layer.max_buckets
         )[:, :length]
-    merged = attended.reshape(batch, layer.num_heads, length, layer.key_dim).transpose(0, 2, 1, 3).reshape(batch, length, -1)
+    merged = (
+        attended.reshape(batch, layer.num_heads, length, layer.key_dim).transpose(0, 2, 1, 3).reshape(batch, length, -1)
+    )
     return merged @ keras.ops.convert_to_numpy(layer.output_dense.kernel) + keras.ops.convert_to_numpy(
         layer.output_dense.bias
     )

@@ -87,7 +87,8 @@ def test_heads_side_by_side_give_what_heads_as_rows_give():
     rotations = tf.constant(_random((8, 2, 8), 10))
     upstream = tf.constant(_random((2, 96, 3, 8), 11))
     np.testing.assert_array_equal(
-        compiled.lsh_hash(qk, rotations, 12, 90).numpy(), compiled.lsh_hash(heads_to_rows(qk), rotations, 12, 90).numpy()
+        compiled.lsh_hash(qk, rotations, 12, 90).numpy(),
+        compiled.lsh_hash(heads_to_rows(qk), rotations, 12, 90).numpy(),
     )
     results = []
     for scope, layout in ((contextlib.nullcontext(), lambda x: x), (ops.pure_path(), heads_to_rows)):

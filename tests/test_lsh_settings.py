@@ -43,8 +43,16 @@ BAD_SETTINGS = [
 NOT_IN_TRAINING = [
     ("n_hashes", True, "n_hashes (hash rounds) must be a whole number >= 1, got True; pass e.g. n_hashes=4"),
     ("key_dim", 8.0, "key_dim (dimensions of each head) must be a whole number >= 1, got 8.0; pass e.g. key_dim=32"),
-    ("max_buckets", 7, "max_buckets (cap on hash buckets per round) must be an even whole number >= 2, got 7; pass e.g. max_buckets=256"),
-    ("max_buckets", True, "max_buckets (cap on hash buckets per round) must be an even whole number >= 2, got True; pass e.g. max_buckets=256"),
+    (
+        "max_buckets",
+        7,
+        "max_buckets (cap on hash buckets per round) must be an even whole number >= 2, got 7; pass e.g. max_buckets=256",
+    ),
+    (
+        "max_buckets",
+        True,
+        "max_buckets (cap on hash buckets per round) must be an even whole number >= 2, got True; pass e.g. max_buckets=256",
+    ),
 ]
 
 

@@ -13,9 +13,9 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 
 import tf_resattn
-from conftest import REPO_ROOT
 from tf_resattn_process import onednn, quiet_start
 
 ON_X86_64 = platform.machine().lower() in onednn.X86_64
@@ -50,7 +50,9 @@ def _fresh_python(*arguments, onednn=None):
     env = {key: value for key, value in os.environ.items() if key not in TENSORFLOW_SETTINGS}
     if onednn is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = onednn
-    result = subprocess.run([sys.executable, *map(str, arguments)], capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, *map(str, arguments)], capture_output=True, text=True, env=env, check=False
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -64,7 +66,7 @@ VARIANTS = ("unet", "no_attention")
 """Convolutions, group norm and the ResNeXt encoder; with LSH attention a rounding-level change can move a token to
 another bucket (docs/performance.md), so `resattn` is compared on a trained model (the slow test below)."""
 
-FRESH = """
+FRESH = f"""
 import json, os, sys, traceback
 folder, setting = sys.argv[1:]
 package_writes = []
@@ -83,11 +85,11 @@ import tf_resattn, keras
 from tf_resattn.data.pipeline import make_dataset
 from tensorflow.python.util import _pywrap_util_port as port
 print(port.IsMklEnabled())
-settings = {{name: os.environ.get(name) for name in {settings}}}
+settings = {{name: os.environ.get(name) for name in {TENSORFLOW_SETTINGS}}}
 set_up = "tf_resattn_process" in sys.modules
 print(json.dumps({{"package_writes": package_writes, "settings": settings, "set_up": set_up}}))
 images = np.load(os.path.join(folder, "images.npy"))
-for variant in {variants}:
+for variant in {VARIANTS}:
     model = keras.saving.load_model(os.path.join(folder, variant + ".keras"))
     np.save(os.path.join(folder, variant + "_" + setting + ".npy"), model.predict(images, verbose=0))
 rng = np.random.default_rng(0)
@@ -95,7 +97,7 @@ slices, masks = rng.random((4, 16, 16, 1), dtype=np.float32), rng.integers(0, 4,
 for _, labels in make_dataset(slices, masks, 2, augment="online", shuffle=True, seed=0):
     assert set(np.unique(labels.numpy())) <= {{0, 1, 2, 3}}
 print("augmented")
-""".format(variants=VARIANTS, settings=TENSORFLOW_SETTINGS)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +108,14 @@ def fresh_processes(tmp_path_factory):
     (an audit hook) and TensorFlow's two settings. Returns ({setting: process}, folder)."""
     folder = tmp_path_factory.mktemp("onednn")
     for variant in VARIANTS:
-        tf_resattn.build_model(variant, input_shape=(32, 32, 1), base_filters=8, depth=2).save(folder / f"{variant}.keras")
+        tf_resattn.build_model(variant, input_shape=(32, 32, 1), base_filters=8, depth=2).save(
+            folder / f"{variant}.keras"
+        )
     np.save(folder / "images.npy", np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32))
-    return {setting: _fresh_python("-c", FRESH, folder, setting, onednn=onednn) for setting, onednn in (("unset", None), ("0", "0"))}, folder
+    return {
+        setting: _fresh_python("-c", FRESH, folder, setting, onednn=onednn)
+        for setting, onednn in (("unset", None), ("0", "0"))
+    }, folder
 
 
 def _environment(process):

@@ -352,7 +352,10 @@ def test_failed_install_build_is_named_in_the_warning(monkeypatch, tmp_path):
     monkeypatch.setattr(loader, "LIBRARY_PATH", tmp_path / "_lsh_sort_ops.so")
     monkeypatch.setattr(loader, "_loaded", None)
     monkeypatch.setattr(dispatch, "_warned", False)
-    with pytest.warns(RuntimeWarning, match=r"could not be built at install \(C\+\+ compiler 'g\+\+' not found \(install g\+\+ or set CXX\)\); fix that and reinstall"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"could not be built at install \(C\+\+ compiler 'g\+\+' not found \(install g\+\+ or set CXX\)\); fix that and reinstall",
+    ):
         ops.bucket_sort(tf.constant([[1, 0]], tf.int32), 2)
 
 
@@ -386,7 +389,9 @@ class _SortByFirstFeature(keras.layers.Layer):
 
 def _one_training_step(jit_compile):
     keras.utils.set_random_seed(7)
-    model = keras.Sequential([keras.Input((16, 4)), keras.layers.Dense(4), _SortByFirstFeature(), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((16, 4)), keras.layers.Dense(4), _SortByFirstFeature(), keras.layers.Dense(1)]
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", jit_compile=jit_compile)
     rng = np.random.default_rng(8)
     model.fit(rng.standard_normal((8, 16, 4)), rng.standard_normal((8, 16, 1)), batch_size=8, epochs=1, verbose=0)

@@ -234,8 +234,16 @@ def test_layer_inside_pure_path_has_no_custom_call(layer):
 def _tiny_model():
     keras.utils.set_random_seed(0)
     return tf_resattn.build_model(
-        "resattn", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 1), base_filters=4, depth=1, cardinality=2,
-        bottleneck_width=2, num_heads=1, key_dim=8, bucket_size=16, n_hashes=2,
+        "resattn",
+        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
+        base_filters=4,
+        depth=1,
+        cardinality=2,
+        bottleneck_width=2,
+        num_heads=1,
+        key_dim=8,
+        bucket_size=16,
+        n_hashes=2,
     )
 
 

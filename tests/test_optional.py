@@ -9,13 +9,13 @@ from tf_resattn import optional
 
 BLOCKED = ("cv2", "keras_tuner", "highdicom")
 
-WITHOUT_EXTRAS = """
+WITHOUT_EXTRAS = f"""
 import contextlib, io, sys
 
 class Blocked:
-    '''Refuses {blocked}, as if they were not installed.'''
+    '''Refuses {BLOCKED}, as if they were not installed.'''
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {blocked}:
+        if name.split(".")[0] in {BLOCKED}:
             raise ImportError(f"No module named {{name!r}}")
 
 sys.meta_path.insert(0, Blocked())
@@ -38,7 +38,7 @@ stderr = io.StringIO()
 with contextlib.redirect_stderr(stderr):
     status = tf_resattn_process.commands.tune(["--help"])
 print(status, stderr.getvalue(), end="")
-""".format(blocked=BLOCKED)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -77,5 +77,5 @@ def test_require_names_the_distribution_and_the_extra():
 def test_stand_in_fails_on_first_use_only():
     stand_in = optional.module("no_such_module_of_tf_resattn", "io")
     with pytest.raises(optional.MissingExtraError, match=r"pip install 'tf_resattn\[io\]'"):
-        stand_in.anything
+        stand_in.anything  # noqa: B018  (the attribute access is what fails)
     assert optional.module("json", "io").__name__ == "json"

@@ -57,7 +57,9 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("case, source, out, overwrite, expected, kept", REFUSED, ids=[c[0] for c in REFUSED])
-def test_refused_outputs_leave_every_file_as_it_was(case, source, out, overwrite, expected, kept, workspace, grey_model, capsys):
+def test_refused_outputs_leave_every_file_as_it_was(
+    case, source, out, overwrite, expected, kept, workspace, grey_model, capsys
+):
     (workspace / "home" / "mine.txt").write_text("the user's home")
     before = {path: snapshot(workspace / path) for path in kept}
     out = os.path.expanduser(out)
@@ -117,7 +119,9 @@ def test_exchange_swaps_two_folders_in_one_call(tmp_path):
 def deny_writes(monkeypatch, folder):
     """Makes `folder` read-only: by its mode, and (as root ignores modes) by what `os.access` reports for it."""
     folder.chmod(0o555)
-    monkeypatch.setattr(output_folder_module.os, "access", lambda path, mode: os.path.realpath(path) != str(folder.resolve()))
+    monkeypatch.setattr(
+        output_folder_module.os, "access", lambda path, mode: os.path.realpath(path) != str(folder.resolve())
+    )
     return folder
 
 
@@ -162,12 +166,16 @@ with module.output_lock(sys.argv[2]):
 
 def hold_lock_in_another_process(out):
     """A second Python process (without TensorFlow) that holds `out`'s lock until killed."""
-    process = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(LOCK_MODULE), str(out)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(LOCK_MODULE), str(out)], stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline().strip() == "locked"
     return process
 
 
-def test_a_second_run_fails_at_once_naming_the_first_and_a_killed_runs_lock_is_taken_over(workspace, grey_model, capsys):
+def test_a_second_run_fails_at_once_naming_the_first_and_a_killed_runs_lock_is_taken_over(
+    workspace, grey_model, capsys
+):
     from tf_resattn.inference.output_lock import OutputLocked, lock_path, output_lock
 
     out = workspace / "pred"
@@ -201,8 +209,21 @@ def test_a_real_predict_run_holds_its_output_until_done(workspace, grey_model, c
     out = workspace / "pred"
     predict = "import sys; from tf_resattn.inference.predict_cli import main; sys.exit(main(sys.argv[1:]))"
     first = subprocess.Popen(
-        [sys.executable, "-c", predict, "--model", str(grey_model), "--input", str(volume), "--out", str(out), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            predict,
+            "--model",
+            str(grey_model),
+            "--input",
+            str(volume),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     while not lock_path(out).is_file() or not lock_path(out).read_text().strip():
         assert first.poll() is None, first.stderr.read()
@@ -214,5 +235,8 @@ def test_a_real_predict_run_holds_its_output_until_done(workspace, grey_model, c
 
 def test_output_folder_refusals_are_export_errors(tmp_path):
     (tmp_path / "input").mkdir()
-    with pytest.raises(ExportError, match="holds the input"), output_folder(tmp_path, overwrite=True, protected=[tmp_path / "input"]):
+    with (
+        pytest.raises(ExportError, match="holds the input"),
+        output_folder(tmp_path, overwrite=True, protected=[tmp_path / "input"]),
+    ):
         pass

@@ -7,7 +7,6 @@ import zipfile
 
 import pytest
 import tensorflow as tf
-
 from conftest import REPO_ROOT
 
 LIBRARY = "tf_resattn/ops/_lsh_sort_ops.so"
@@ -34,13 +33,20 @@ def test_wheel_built_in_isolation_carries_a_loadable_library(tmp_path):
     result, members = _build_wheel(tmp_path, TF_RESATTN_REQUIRE_OPS="1")
     assert result.returncode == 0, result.stderr[-2000:]
     assert LIBRARY in members and BUILD_ERROR not in members
+    # The package alone: the development tools of tools/ (GPU check, benchmarks) stay in the repository.
+    assert {member.split("/")[0] for member in members if ".dist-info/" not in member} == {
+        "tf_resattn",
+        "tf_resattn_process",
+    }
     # The released models install inside the package (tf_resattn.from_pretrained reads them there).
     assert "tf_resattn/saved_models/resattn_medseg100/model.keras" in members
     with zipfile.ZipFile(next(tmp_path.glob("*.whl"))) as wheel:
         wheel.extract(LIBRARY, tmp_path / "unpacked")
     # A fresh process: loading a second copy of the ops here would register their kernels twice.
-    load = (f"import tensorflow as tf; print(tf.load_op_library({str(tmp_path / 'unpacked' / LIBRARY)!r})"
-            ".tf_resattn_library_info().numpy().decode())")
+    load = (
+        f"import tensorflow as tf; print(tf.load_op_library({str(tmp_path / 'unpacked' / LIBRARY)!r})"
+        ".tf_resattn_library_info().numpy().decode())"
+    )
     loaded = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, check=False)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     info = dict(item.split("=", 1) for item in loaded.stdout.strip().splitlines()[-1].split(";"))

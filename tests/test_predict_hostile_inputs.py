@@ -46,7 +46,9 @@ def test_nan_voxels_are_predicted_around_counted_and_warned_once(hu_model, volum
     write_nifti(tmp_path / "ct.nii.gz", nan_volume, dtype=np.float32)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        status, _, stderr = run_predict(["--model", hu_model, "--input", tmp_path / "ct.nii.gz", "--out", tmp_path / "pred", "--quiet"], capsys)
+        status, _, stderr = run_predict(
+            ["--model", hu_model, "--input", tmp_path / "ct.nii.gz", "--out", tmp_path / "pred", "--quiet"], capsys
+        )
     assert status == 0, stderr
     notes = [str(w.message) for w in caught if "non-finite" in str(w.message)]
     assert len(notes) == 1 and ": 290 in 2 slices (ct:000, ct:002)" in notes[0], notes
@@ -63,7 +65,9 @@ def test_a_slice_without_one_finite_value_is_refused(hu_model, volume, tmp_path,
     nan_volume = volume.copy()
     nan_volume[3] = np.nan
     write_nifti(tmp_path / "ct.nii.gz", nan_volume, dtype=np.float32)
-    status, _, stderr = run_predict(["--model", hu_model, "--input", tmp_path / "ct.nii.gz", "--out", tmp_path / "pred"], capsys)
+    status, _, stderr = run_predict(
+        ["--model", hu_model, "--input", tmp_path / "ct.nii.gz", "--out", tmp_path / "pred"], capsys
+    )
     assert status == 2 and "slice 3 holds no finite value" in stderr and not (tmp_path / "pred").exists()
 
 
@@ -81,19 +85,69 @@ def hostile_inputs(tmp_path, volume):
     write_nifti(tmp_path / "mixed_nifti" / "ct.nii.gz", volume)
     write_png(tmp_path / "mixed_dicom" / "a.png", grey)
     write_png(tmp_path / "mixed_dicom" / "b.png", grey)
-    write_dicom_series(tmp_path / "mixed_dicom", np.full((1, 40, 40), 24, np.uint16), [0.0], ["one.dcm"], intercept=-1024.0)
+    write_dicom_series(
+        tmp_path / "mixed_dicom", np.full((1, 40, 40), 24, np.uint16), [0.0], ["one.dcm"], intercept=-1024.0
+    )
     empty = tmp_path / "empty.nii.gz"
     nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 0), np.int16), np.eye(4)), str(empty))
     return [
-        ("nifti_beside_pngs", tmp_path / "mixed_nifti", "uint8", [], "mixes 2 image files (a.png, b.png), 1 NIfTI volumes (ct.nii.gz)", None),
-        ("dicom_among_pngs", tmp_path / "mixed_dicom", "uint8", [], "mixes 1 DICOM files (one.dcm), 2 image files", None),
-        ("window_equal", tmp_path / "mixed_nifti" / "ct.nii.gz", "uint8", ["--window", "100", "100"], "low < high", None),
-        ("window_reversed", tmp_path / "mixed_nifti" / "ct.nii.gz", "uint8", ["--window", "400", "-1000"], "low < high", None),
-        ("window_nan", tmp_path / "mixed_nifti" / "ct.nii.gz", "uint8", ["--window", "nan", "100"], "two finite numbers", None),
-        ("16_bit_png", write_png(tmp_path / "deep.png", np.full((40, 40), 3000, np.uint16)), "uint8", [],
-         "neither 8-bit grey", "input_kind"),
+        (
+            "nifti_beside_pngs",
+            tmp_path / "mixed_nifti",
+            "uint8",
+            [],
+            "mixes 2 image files (a.png, b.png), 1 NIfTI volumes (ct.nii.gz)",
+            None,
+        ),
+        (
+            "dicom_among_pngs",
+            tmp_path / "mixed_dicom",
+            "uint8",
+            [],
+            "mixes 1 DICOM files (one.dcm), 2 image files",
+            None,
+        ),
+        (
+            "window_equal",
+            tmp_path / "mixed_nifti" / "ct.nii.gz",
+            "uint8",
+            ["--window", "100", "100"],
+            "low < high",
+            None,
+        ),
+        (
+            "window_reversed",
+            tmp_path / "mixed_nifti" / "ct.nii.gz",
+            "uint8",
+            ["--window", "400", "-1000"],
+            "low < high",
+            None,
+        ),
+        (
+            "window_nan",
+            tmp_path / "mixed_nifti" / "ct.nii.gz",
+            "uint8",
+            ["--window", "nan", "100"],
+            "two finite numbers",
+            None,
+        ),
+        (
+            "16_bit_png",
+            write_png(tmp_path / "deep.png", np.full((40, 40), 3000, np.uint16)),
+            "uint8",
+            [],
+            "neither 8-bit grey",
+            "input_kind",
+        ),
         ("0_slice_nifti", empty, "hu", [], "holds no voxels", "1D"),
-        ("1x1_image", write_png(tmp_path / "dot.png", np.full((1, 1), 90, np.uint8)), "uint8", [], "1x1 pixels, too small", None),
+        (
+            "1x1_image",
+            write_png(tmp_path / "dot.png", np.full((1, 1), 90, np.uint8)),
+            "uint8",
+            [],
+            "1x1 pixels, too small",
+            None,
+        ),
     ]
 
 
@@ -102,7 +156,9 @@ def test_hostile_inputs_are_one_line_exit_2_and_leave_nothing(hu_model, grey_mod
     for case, source, kind, options, expected, misleading in hostile_inputs(tmp_path, volume):
         before = snapshot(source)
         out = tmp_path / f"out_{case}"
-        status, _, stderr = run_predict(["--model", models[kind], "--input", source, "--out", out, "--quiet", *options], capsys)
+        status, _, stderr = run_predict(
+            ["--model", models[kind], "--input", source, "--out", out, "--quiet", *options], capsys
+        )
         assert status == 2, (case, stderr)
         assert len(stderr.strip().splitlines()) == 1 and expected in stderr, (case, stderr)
         assert misleading is None or misleading not in stderr, (case, stderr)
@@ -110,7 +166,9 @@ def test_hostile_inputs_are_one_line_exit_2_and_leave_nothing(hu_model, grey_mod
 
 
 def test_the_series_mask_is_no_second_kind(tmp_path, volume):
-    series = write_dicom_series(tmp_path / "series", (volume[:2] + 1024).astype(np.uint16), [0.0, 5.0], ["a.dcm", "b.dcm"], intercept=-1024.0)
+    series = write_dicom_series(
+        tmp_path / "series", (volume[:2] + 1024).astype(np.uint16), [0.0, 5.0], ["a.dcm", "b.dcm"], intercept=-1024.0
+    )
     nibabel.save(nibabel.Nifti1Image(np.zeros((40, 48, 2), np.uint8), np.eye(4)), str(series / "mask.nii.gz"))
     (scan,) = read_scans(series, masks=True)
     assert scan.kind == "dicom" and len(scan.masks) == 2
@@ -121,7 +179,9 @@ def test_a_truncated_keras_file_is_named_as_such(grey_model, tmp_path, capsys):
     truncated.write_bytes(grey_model.read_bytes()[:2000])
     (tmp_path / "preprocessing.json").write_bytes((grey_model.parent / "preprocessing.json").read_bytes())
     write_png(tmp_path / "slice.png", np.full((40, 40), 90, np.uint8))
-    status, _, stderr = run_predict(["--model", truncated, "--input", tmp_path / "slice.png", "--out", tmp_path / "pred"], capsys)
+    status, _, stderr = run_predict(
+        ["--model", truncated, "--input", tmp_path / "slice.png", "--out", tmp_path / "pred"], capsys
+    )
     assert status == 2 and "not a complete .keras file" in stderr and "not found" not in stderr, stderr
     assert not (tmp_path / "pred").exists()
 

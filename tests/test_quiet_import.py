@@ -31,4 +31,3 @@ def test_other_backends_leave_tensorflow_alone(monkeypatch):
     assert not quiet_start.keras_backend_is_tensorflow()
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     assert quiet_start.keras_backend_is_tensorflow()
-

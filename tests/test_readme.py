@@ -58,8 +58,10 @@ def test_the_sample_is_called_synthetic_wherever_it_is_shown():
 def test_readme_fits_and_its_links_resolve():
     readme = (REPO_ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 250
-    anchors = {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
-               for heading in re.findall(r"^#+ (.*)$", readme, re.M)}
+    anchors = {
+        re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
+        for heading in re.findall(r"^#+ (.*)$", readme, re.M)
+    }
     for target in re.findall(r"\]\(([^)\s]+)\)", readme):
         if target.startswith(("http://", "https://")):
             continue

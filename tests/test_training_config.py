@@ -4,7 +4,17 @@ import json
 
 import pytest
 
-from tf_resattn.training.config import PRESETS, ConfigError, config_from_dict, incompatible_fields, resolve_config
+from tf_resattn.models.residual_attention_unet import default_arguments
+from tf_resattn.training.config import (
+    HPARAM_KEYS,
+    PRESETS,
+    ConfigError,
+    TrainingConfig,
+    config_from_dict,
+    incompatible_fields,
+    resolve_config,
+)
+from tf_resattn.training.model_arguments import MODEL_KEYS, RUN_ARGUMENTS, argument_help
 
 
 def test_paper_preset_is_the_papers_protocol():
@@ -28,9 +38,52 @@ def test_layers_override_in_order_preset_config_hparams_flags(tmp_path):
     cfg = resolve_config(None, config, hparams, {"learning_rate": 5e-4, "epochs": None})
     assert cfg.preset == "smoke" and cfg.image_size == PRESETS["smoke"]["image_size"]
     assert cfg.epochs == 3  # config file; a None flag does not override
-    assert cfg.base_filters == 16 and cfg.num_heads == 4  # hparams over config
+    assert cfg.model["base_filters"] == 16 and cfg.model["num_heads"] == 4  # hparams over config
     assert cfg.learning_rate == 5e-4  # flag over everything
     assert cfg.variants == ("unet",)
+
+
+def test_the_model_mapping_is_every_argument_of_the_class_but_those_the_run_sets():
+    assert set(MODEL_KEYS) | set(RUN_ARGUMENTS) == set(default_arguments())
+    assert set(MODEL_KEYS) <= set(HPARAM_KEYS)
+    assert TrainingConfig().model == {k: v for k, v in default_arguments().items() if k in MODEL_KEYS}
+    assert all(argument_help()[k] for k in MODEL_KEYS)
+
+
+def test_presets_train_the_models_they_trained_before_the_mapping():
+    assert resolve_config("demo").model == dict(
+        base_filters=8,
+        depth=3,
+        cardinality=4,
+        bottleneck_width=4,
+        attention_levels="all",
+        num_heads=2,
+        key_dim=16,
+        bucket_size=64,
+        n_hashes=2,
+        max_buckets=256,
+        norm="group",
+        input_normalization="none",
+    )
+    assert resolve_config("paper").model_kwargs() == {k: v for k, v in default_arguments().items() if k in MODEL_KEYS}
+
+
+def test_model_arguments_come_flat_or_as_a_mapping_from_files_and_flags(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("model: {norm: batch, max_buckets: 64, depth: 3}\ndepth: 2\nattention_levels: 1\n")
+    cfg = resolve_config("smoke", config, overrides={"max_buckets": "128"})
+    assert cfg.model["norm"] == "batch" and cfg.model["depth"] == 2  # a flat key wins over the mapping's
+    assert cfg.model["max_buckets"] == 128 and cfg.model["attention_levels"] == [1]
+    assert cfg.settings()["norm"] == "batch" and "model" not in cfg.settings()
+    assert json.loads(json.dumps(cfg.to_dict()))["model"] == cfg.model
+
+
+def test_a_flat_config_json_of_an_older_run_reads_as_today(tmp_path):
+    cfg = resolve_config("cpu")
+    flat = {**{k: v for k, v in cfg.to_dict().items() if k != "model"}, **cfg.model}
+    del flat["norm"], flat["max_buckets"]
+    flat["attention_levels"] = "all"
+    assert config_from_dict(flat) == cfg
 
 
 def test_flag_strings_are_coerced():
@@ -42,7 +95,9 @@ def test_oversampling_flag_and_file_values_become_class_and_times(tmp_path):
     from tf_resattn.training.cli import build_parser
 
     args = build_parser().parse_args(["--oversample", "3", "4", "--lr-schedule", "cosine", "--warmup-epochs", "2"])
-    cfg = resolve_config("demo", overrides={k: getattr(args, k) for k in ("oversample", "lr_schedule", "warmup_epochs")})
+    cfg = resolve_config(
+        "demo", overrides={k: getattr(args, k) for k in ("oversample", "lr_schedule", "warmup_epochs")}
+    )
     assert (cfg.oversample, cfg.lr_schedule, cfg.warmup_epochs) == ((3, 4), "cosine", 2)
     assert config_from_dict(cfg.to_dict()) == cfg
 
@@ -81,6 +136,13 @@ def test_oversampling_of_the_cpu_preset_is_switched_off_by_none_from_a_flag_or_a
         ("smoke", {"oversample": [3, 2.5]}, "two whole numbers CLASS TIMES"),
         ("smoke", {"equalized_share": 1.5}, r"equalized_share is a probability in \[0, 1\].*got 1.5"),
         ("smoke", {"equalized_share": -0.1}, r"equalized_share is a probability in \[0, 1\]"),
+        ("smoke", {"depth": 0}, r"ResidualAttentionUNet: `depth` must be a positive integer, got 0\.$"),
+        ("smoke", {"depth": 9}, "`depth` of 9 poolings is impossible"),
+        ("smoke", {"norm": "instance"}, "norm must be one of group, batch, got 'instance'"),
+        ("smoke", {"max_buckets": 6.5}, "max_buckets must be a whole number, got 6.5"),
+        ("smoke", {"max_buckets": 7}, "max_buckets .* must be an even whole number >= 2, got 7"),
+        ("smoke", {"attention_levels": "0,x"}, "attention_levels must be 'all', 'none' or level numbers"),
+        ("smoke", {"attention_levels": [-1]}, r"`attention_levels` must be 'all', 'none' or decoder levels"),
     ],
 )
 def test_impossible_settings_are_named(preset, overrides, message):
@@ -107,5 +169,7 @@ def test_unknown_keys_and_unreadable_files_are_named(tmp_path):
 
 def test_runtime_fields_do_not_make_runs_incompatible():
     a = resolve_config("smoke")
-    assert incompatible_fields(a, resolve_config("smoke", overrides={"variants": ["unet"], "strategy": "mirrored"})) == []
+    assert (
+        incompatible_fields(a, resolve_config("smoke", overrides={"variants": ["unet"], "strategy": "mirrored"})) == []
+    )
     assert incompatible_fields(a, resolve_config("smoke", overrides={"epochs": 5})) == ["epochs"]

@@ -17,8 +17,16 @@ from tf_resattn.training.schedule import learning_rate_at
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EPOCHS = 2
 FOLD = 1
-SETTINGS = {"synthetic_slices": 18, "batch_size": 2, "augment": "online", "acquisition_augment": True,
-            "epochs": EPOCHS, "loss": "ce", "variants": ["unet"], "lr_schedule": "cosine"}
+SETTINGS = {
+    "synthetic_slices": 18,
+    "batch_size": 2,
+    "augment": "online",
+    "acquisition_augment": True,
+    "epochs": EPOCHS,
+    "loss": "ce",
+    "variants": ["unet"],
+    "lr_schedule": "cosine",
+}
 """Smoke data whose training fold (7 slices) leaves a last batch of 1 (one replica), and one slice out with two replicas."""
 
 SCRIPT = textwrap.dedent(
@@ -84,8 +92,13 @@ SCRIPT = textwrap.dedent(
 def fed(tmp_path_factory):
     """What `fit` got, per epoch, from the trainer and the hypermodel with one and with two replicas."""
     out = tmp_path_factory.mktemp("feed")
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(out), json.dumps(SETTINGS), str(FOLD)], cwd=REPO,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(out), json.dumps(SETTINGS), str(FOLD)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with open(out / "batches.pkl", "rb") as f:
         return pickle.load(f)
@@ -98,14 +111,18 @@ def expected_batch_sizes(n, global_batch, replicas):
     return [global_batch] * (n // global_batch) + ([rest] if rest else [])
 
 
-SLOW_FEED = pytest.mark.slow  # the recording trains four times in a fresh process with two logical CPU devices (about 60 s)
+SLOW_FEED = (
+    pytest.mark.slow
+)  # the recording trains four times in a fresh process with two logical CPU devices (about 60 s)
 
 
 @SLOW_FEED
 @pytest.mark.parametrize("replicas", [1, 2])
 def test_trainer_and_hypermodel_fit_the_same_batches(fed, replicas):
     trainer_fits, tuning_fits = fed[("trainer", replicas)], fed[("hypermodel", replicas)]
-    assert [f["epochs"] for f in trainer_fits] == [f["epochs"] for f in tuning_fits] == [(e, e + 1) for e in range(EPOCHS)]
+    assert (
+        [f["epochs"] for f in trainer_fits] == [f["epochs"] for f in tuning_fits] == [(e, e + 1) for e in range(EPOCHS)]
+    )
     global_batch = SETTINGS["batch_size"] * replicas
     n_train = len(fed["split"]["train"])
     for ours, theirs in zip(trainer_fits, tuning_fits):
@@ -133,7 +150,9 @@ def test_every_epoch_trains_at_its_scheduled_rate(fed, source):
 @SLOW_FEED
 def test_the_training_fold_exercises_both_last_batch_rules(fed):
     n_train = len(fed["split"]["train"])
-    assert n_train % 2 == 1 and n_train % 4 == 3  # one replica keeps a batch of 1; two leave one slice out, keep one of 2
+    assert (
+        n_train % 2 == 1 and n_train % 4 == 3
+    )  # one replica keeps a batch of 1; two leave one slice out, keep one of 2
 
 
 def test_offline_set_is_built_once_and_epoch_seeds_differ():

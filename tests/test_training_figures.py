@@ -16,8 +16,14 @@ def _fake_run(tmp_path):
     predicted[3, 2:6, 4:6] = 0
     fold = tmp_path / "resattn" / "fold_0"
     fold.mkdir(parents=True)
-    np.savez(fold / "predictions.npz", indices=np.arange(4), names=np.array(["good", "bad", "empty", "half"]),
-             y_true=truth, y_pred=predicted, images=np.full((4, 8, 8), 100, np.uint8))
+    np.savez(
+        fold / "predictions.npz",
+        indices=np.arange(4),
+        names=np.array(["good", "bad", "empty", "half"]),
+        y_true=truth,
+        y_pred=predicted,
+        images=np.full((4, 8, 8), 100, np.uint8),
+    )
     return tmp_path
 
 

@@ -54,7 +54,10 @@ def test_splits_file_is_reused_and_checked_against_the_data(tmp_path):
     first = load_or_make_splits(path, NAMES, 3)
     save_splits(path, first)
     edited = json.loads(path.read_text())
-    edited["folds"][0]["val"], edited["folds"][0]["train"] = edited["folds"][0]["train"][:2], edited["folds"][0]["train"][2:] + edited["folds"][0]["val"]
+    edited["folds"][0]["val"], edited["folds"][0]["train"] = (
+        edited["folds"][0]["train"][:2],
+        edited["folds"][0]["train"][2:] + edited["folds"][0]["val"],
+    )
     path.write_text(json.dumps(edited))
     assert load_or_make_splits(path, NAMES, 3, seed=99) == edited  # reused, not remade
     with pytest.raises(ConfigError, match="other slices"):

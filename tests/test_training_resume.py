@@ -15,8 +15,23 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def command(out, variant, epochs):
-    return [sys.executable, str(REPO / "scripts" / "cv_train.py"), "--preset", "smoke", "--variants", variant,
-            "--folds", "0", "--epochs", str(epochs), "--deterministic", "--verbose", "2", "--out", str(out)]
+    return [
+        sys.executable,
+        str(REPO / "scripts" / "cv_train.py"),
+        "--preset",
+        "smoke",
+        "--variants",
+        variant,
+        "--folds",
+        "0",
+        "--epochs",
+        str(epochs),
+        "--deterministic",
+        "--verbose",
+        "2",
+        "--out",
+        str(out),
+    ]
 
 
 def run_to_end(out, variant, epochs):
@@ -28,7 +43,9 @@ def run_to_end(out, variant, epochs):
 def kill_after_first_epoch(out, variant, epochs):
     """Starts the run and SIGKILLs it as soon as one epoch is checkpointed (before the last)."""
     state = out / variant / "fold_0" / "checkpoint" / "state.json"
-    process = subprocess.Popen(command(out, variant, epochs), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command(out, variant, epochs), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 600
     while not state.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -5,47 +5,54 @@ import dataclasses
 import numpy as np
 import pytest
 from data_helpers import write_png_set
+from tuning_helpers import TINY_SPACE, tiny_config
 
 from tf_resattn.data import synthetic_slices
-from tf_resattn.training.cli import main as cv_main
 from tf_resattn.training.config import ConfigError, resolve_config
+from tf_resattn.training.cross_validation import cross_validate
 from tf_resattn.training.run_data import fold_groups, load_data
-from tf_resattn.tuning.cli import main as tune_main
-from tuning_helpers import tiny_args
+from tf_resattn.tuning.tune import tune
 
 
-@pytest.mark.parametrize("group_folds, given, expected", [
-    ("auto", ["a", "a", "b"], ["a", "a", "b"]),
-    ("auto", None, None),
-    ("yes", ["a", "a", "b"], ["a", "a", "b"]),
-    ("no", ["a", "a", "b"], None),
-    ("no", None, None),
-])
+@pytest.mark.parametrize(
+    "group_folds, given, expected",
+    [
+        ("auto", ["a", "a", "b"], ["a", "a", "b"]),
+        ("auto", None, None),
+        ("yes", ["a", "a", "b"], ["a", "a", "b"]),
+        ("no", ["a", "a", "b"], None),
+        ("no", None, None),
+    ],
+)
 def test_fold_groups(group_folds, given, expected):
     cfg = resolve_config("smoke", overrides={"group_folds": group_folds})
     slices = dataclasses.replace(synthetic_slices(n=3, image_size=8), groups=given)
     assert fold_groups(cfg, slices) == expected
 
 
-def test_group_folds_yes_without_groups_is_the_same_error_in_training_and_tuning(tmp_path, capsys):
+def test_group_folds_yes_without_groups_is_the_same_error_in_training_and_tuning(tmp_path):
     cfg = resolve_config("smoke", overrides={"group_folds": "yes"})
-    with pytest.raises(ConfigError, match="--group-folds yes, but synthetic gives no groups"):
+    with pytest.raises(ConfigError, match="--group-folds yes, but synthetic gives no groups") as direct:
         fold_groups(cfg, load_data(cfg))
-
-    assert cv_main(["--preset", "smoke", "--group-folds", "yes", "--out", str(tmp_path / "cv")]) == 2
-    training = capsys.readouterr().err.strip()
-    assert tune_main(tiny_args(tmp_path, tmp_path / "search", "--group-folds", "yes")) == 2
-    tuning = capsys.readouterr().err.strip()
-    assert training.startswith("cv_train.py: error: ") and tuning.startswith("tune.py: error: ")
-    assert training.split(": error: ")[1] == tuning.split(": error: ")[1]
-    assert "--group-folds yes" in training and len(training.splitlines()) == 1
+    with pytest.raises(ConfigError) as training:
+        cross_validate(cfg, tmp_path / "cv")
+    with pytest.raises(ConfigError) as tuning:
+        tune(tiny_config(group_folds="yes"), tmp_path / "search", variant="unet", space=TINY_SPACE)
+    assert str(training.value) == str(tuning.value) == str(direct.value)
     assert not (tmp_path / "cv").exists() and not (tmp_path / "search").exists()
 
 
 def test_load_data_keeps_the_preprocessing_it_applied():
     cfg = resolve_config("smoke", overrides={"hu_window": [-900.0, 300.0]})
     slices = load_data(cfg)
-    assert slices.preprocessing.to_config() == {"input_kind": "hu", "hu_window": [-900.0, 300.0], "image_size": [32, 32], "source_window": None}
+    assert slices.preprocessing.to_config() == {
+        "input_kind": "hu",
+        "hu_window": [-900.0, 300.0],
+        "image_size": [32, 32],
+        "source_window": None,
+        "lung_crop": None,
+        "lung_constraint": None,
+    }
 
 
 def test_source_window_is_recorded_for_8_bit_slices_and_refused_for_hu(tmp_path):

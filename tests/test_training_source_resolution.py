@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
-
 from data_helpers import labelled_squares, write_png_set
-from tf_resattn.data import load_slices
+
+from tf_resattn.data import Preprocessing, SliceSet, load_slices
 from tf_resattn.metrics import segmentation_report, segmentation_report_by_slice
 from tf_resattn.training import cli
 from tf_resattn.training.trainer import source_resolution_labels
@@ -40,7 +40,14 @@ def test_probabilities_are_resized_back_before_the_argmax():
     probabilities = np.zeros((1, 4, 4, 2), np.float32)
     probabilities[..., 0] = 1.0
     probabilities[0, :, 2:] = [0.0, 1.0]  # right half class 1 at the training size
-    (labels,) = source_resolution_labels(probabilities, [np.zeros((8, 12), np.uint8)])
+    test = SliceSet(
+        np.zeros((1, 4, 4, 1), np.float32),
+        np.zeros((1, 4, 4), np.uint8),
+        ["a"],
+        Preprocessing(image_size=4),
+        source_masks=[np.zeros((8, 12), np.uint8)],
+    )
+    (labels,) = source_resolution_labels(probabilities, test)
     assert labels.shape == (8, 12) and labels.dtype == np.uint8
     expected = np.zeros((8, 12), np.uint8)
     expected[:, 6:] = 1
@@ -63,7 +70,18 @@ def test_loaded_slices_keep_their_original_masks(png_folder):
 
 def test_fold_metrics_and_report_carry_both_resolutions(png_folder, tmp_path):
     out = tmp_path / "run"
-    argv = ["--preset", "smoke", "--variants", "unet", "--data", str(png_folder), "--image-size", "24", "--out", str(out)]
+    argv = [
+        "--preset",
+        "smoke",
+        "--variants",
+        "unet",
+        "--data",
+        str(png_folder),
+        "--image-size",
+        "24",
+        "--out",
+        str(out),
+    ]
     assert cli.main(argv) == 0
     metrics = json.loads((out / "unet" / "fold_0" / "metrics.json").read_text())
     predictions = np.load(out / "unet" / "fold_0" / "predictions.npz")

@@ -1,60 +1,96 @@
-"""tune.py's refusals: one line on stderr, exit status 2, nothing written."""
+"""`tune.py` / `tf-resattn-tune`: flags into a `tune` call, the invoked name, one-line errors and exit statuses.
+
+What a search computes and refuses is tested on `tune` itself (`test_tuning_search.py`, `test_tuning_tune.py`).
+"""
 
 import pytest
+from tuning_helpers import tiny_args, tiny_config
 
-from tf_resattn.tuning.cli import main
-from tuning_helpers import free_port, tiny_args
+from tf_resattn.tuning import cli
+from tf_resattn.tuning.tune import TuningResult
 
 
-def run_refused(args, capsys):
-    """Runs `main(args)` expecting status 2; returns the single stderr line."""
+def run_cli(argv):
+    """`cli.main(argv)` as a command line would see it: argparse errors become status 2 too."""
     try:
-        status = main(args)
-    except SystemExit as exit_:  # argparse refusals
-        status = exit_.code
+        return cli.main(argv)
+    except SystemExit as exit_:
+        return exit_.code
+
+
+@pytest.fixture
+def recorded_tune(monkeypatch):
+    """Replaces the search by a recorder of its arguments; `raises` makes it raise that instead."""
+    calls = []
+
+    def fake_tune(config, out, **kwargs):
+        calls.append((config, out, kwargs))
+        if fake_tune.raises:
+            raise fake_tune.raises
+        kwargs["notify"]("a notice")
+        return fake_tune.result
+
+    fake_tune.raises, fake_tune.result = None, None
+    monkeypatch.setattr(cli, "tune", fake_tune)
+    return calls, fake_tune
+
+
+def test_flags_become_the_configuration_and_the_arguments_of_tune(tmp_path, recorded_tune, capsys, monkeypatch):
+    calls, fake_tune = recorded_tune
+    fake_tune.result = TuningResult(
+        out=tmp_path / "search",
+        tuner_id="tuner3",
+        worker=True,
+        trials=[],
+        best_hparams=None,
+        best_trial=None,
+        best_score=None,
+        seconds=1.0,
+    )
+    monkeypatch.setattr("sys.argv", ["/opt/bin/tf-resattn-tune"])
+    assert (
+        run_cli(tiny_args(tmp_path, tmp_path / "search", "--tuner", "random", "--max-trials", "3", "--fold", "1")) == 0
+    )
+    ((config, out, kwargs),) = calls
+    assert config == tiny_config() and out == str(tmp_path / "search")
+    assert {k: kwargs[k] for k in ("variant", "tuner", "max_trials", "fold", "factor", "overwrite")} == {
+        "variant": "unet",
+        "tuner": "random",
+        "max_trials": 3,
+        "fold": 1,
+        "factor": 3,
+        "overwrite": False,
+    }
+    assert kwargs["space"] == str(tmp_path / "tiny_space.json")
+    captured = capsys.readouterr()
+    assert captured.err == "tf-resattn-tune: note: a notice\n"
+    assert "worker tuner3: no trials left, done" in captured.out
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--tuner", "grid"], "invalid choice: 'grid'"),
+        (["--epochs", "0"], "epochs must be >= 1, got 0"),
+        (["--preset", "huge"], "invalid choice: 'huge'"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, extra, words, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["scripts/tune.py"])
+    assert run_cli(tiny_args(tmp_path, tmp_path / "search") + extra) == 2
     err = capsys.readouterr().err
-    assert status == 2
-    assert len(err.strip().splitlines()) == 1, err
-    return err
-
-
-@pytest.mark.parametrize("extra, space_text, words", [
-    (["--tuner", "grid"], None, "invalid choice: 'grid'"),
-    (["--tuner", "hyperband", "--max-trials", "3"], None, "--max-trials is for --tuner random or bayesian"),
-    (["--tuner", "random", "--max-trials", "0"], None, "--max-trials must be >= 1"),
-    ([], "{}", "is empty"),
-    ([], '{"depth": {"values": []}}', "depth: empty search space"),
-    ([], '{"depth": {"values": [2, 3]}, "attention_levels": {"values": ["2"]}}', "contradictory search space"),
-    ([], '{"learning_rate": {"min": 0.1, "max": 0.01}}', "contradictory range"),
-    (["--fold", "5"], None, "--folds 5: fold numbers run from 0 to 1"),
-    (["--data", "/nonexistent/ct"], None, "/nonexistent/ct"),
-])
-def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, extra, space_text, words):
-    out = tmp_path / "search"
-    args = tiny_args(tmp_path, out) + extra
-    if space_text is not None:
-        (tmp_path / "space.json").write_text(space_text)
-        args += ["--space", str(tmp_path / "space.json")]
-    assert words in run_refused(args, capsys)
-    assert not out.exists()
-
-
-def test_unreachable_chief_gives_up_after_the_timeout(tmp_path, capsys, monkeypatch):
-    port = free_port()
-    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
-    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
-    err = run_refused(tiny_args(tmp_path, tmp_path / "search", "--chief-timeout", "1.5"), capsys)
-    assert f"cannot reach the tuning chief at 127.0.0.1:{port} within 1.5 s" in err
-    monkeypatch.delenv("KERASTUNER_ORACLE_PORT")
-    assert "KERASTUNER_ORACLE_PORT" in run_refused(tiny_args(tmp_path, tmp_path / "search"), capsys)
+    assert len(err.strip().splitlines()) == 1 and err.startswith("tune.py: error: ") and words in err, err
     assert not (tmp_path / "search").exists()
 
 
-def test_splits_of_other_data_are_refused(tmp_path, capsys):
-    other = tmp_path / "other_splits.json"
-    other.write_text('{"n_folds": 2, "seed": 0, "grouped": false, "names": ["a", "b"], "folds": []}')
-    err = run_refused(tiny_args(tmp_path, tmp_path / "search", "--splits", str(other)), capsys)
-    assert "was made for other slices" in err and not (tmp_path / "search").exists()
-    err = run_refused(tiny_args(tmp_path, tmp_path / "search", "--splits", str(tmp_path / "missing.json")), capsys)
-    assert "--splits file not found" in err
+def test_an_interrupted_search_exits_130_with_the_resume_hint(tmp_path, recorded_tune, capsys):
+    _, fake_tune = recorded_tune
+    fake_tune.raises = KeyboardInterrupt()
+    assert run_cli(tiny_args(tmp_path, tmp_path / "search")) == 130
+    assert "run the same command with the same --out to resume" in capsys.readouterr().err
+
+
+def test_help_names_the_command_as_invoked(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["/opt/bin/tf-resattn-tune"])
+    assert run_cli(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: tf-resattn-tune ")

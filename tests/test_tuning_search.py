@@ -1,17 +1,23 @@
-"""The search on tiny synthetic data: nested inside the outer fold, results usable by cv_train, resumable."""
+"""`tf_resattn.tune` on tiny synthetic data: nested inside the outer fold, results usable by cv_train, resumable."""
 
 import hashlib
 import json
 
 import pytest
+from tuning_helpers import TINY_SPACE, tiny_config
 
-from tf_resattn.training.run_data import load_data
-from tf_resattn.training.cli import main as cv_main
-from tf_resattn.training.config import resolve_config
+import tf_resattn
+from tf_resattn.training.config import ConfigError, config_from_dict, resolve_config
+from tf_resattn.training.cross_validation import cross_validate
 from tf_resattn.training.folds import make_splits
-from tf_resattn.tuning.cli import main
+from tf_resattn.training.run_data import load_data
 from tf_resattn.tuning.hypermodel import SegmentationHyperModel
-from tuning_helpers import tiny_args
+from tf_resattn.tuning.tune import tune
+
+
+def tiny_search(out, **kwargs):
+    """`tune` of unet over `TINY_SPACE` on `tiny_config()`, silent, with `kwargs`."""
+    return tune(tiny_config(), out, variant="unet", space=TINY_SPACE, verbose=0, **kwargs)
 
 
 def slice_hashes(images):
@@ -21,7 +27,10 @@ def slice_hashes(images):
 
 def trial_statuses(out):
     """{trial id: status} from keras-tuner's trial files."""
-    return {p.parent.name: json.loads(p.read_text())["status"] for p in (out / "keras_tuner" / "search").glob("trial_*/trial.json")}
+    return {
+        p.parent.name: json.loads(p.read_text())["status"]
+        for p in (out / "keras_tuner" / "search").glob("trial_*/trial.json")
+    }
 
 
 @pytest.fixture
@@ -62,63 +71,78 @@ def check_only_inner_split_seen(calls, out, fold):
 def test_search_sees_only_the_inner_split_and_writes_hparams_for_cv_train(tmp_path, recorded_fits):
     calls, _ = recorded_fits
     out = tmp_path / "search"
-    assert main(tiny_args(tmp_path, out, "--fold", "1")) == 0  # Hyperband (the default), one epoch: one trial
+    result = tiny_search(out, fold=1)  # Hyperband (the default), one epoch: one trial
     check_only_inner_split_seen(calls, out, fold=1)
     assert list(trial_statuses(out).values()) == ["COMPLETED"]
+    assert tf_resattn.tune is tune
 
     best = json.loads((out / "best_hparams.json").read_text())
+    assert result.best_hparams == best and not result.worker and len(result.trials) == 1
+    assert result.best_trial == result.trials[0]["trial"] and result.best_score == result.trials[0]["val_mean_fg_dice"]
     assert best["loss"] == calls[0]["hp"]["loss"] and best["base_filters"] == 4
     assert not any(k.startswith("tuner/") for k in best)
     # read exactly as `cv_train.py --preset cpu --hparams best_hparams.json` reads it
     cfg = resolve_config("cpu", hparams_file=str(out / "best_hparams.json"))
-    assert {k: getattr(cfg, k) for k in best} == best
+    assert {k: cfg.settings()[k] for k in best} == best
     assert "| COMPLETED | tuner0 | 4 | 2 |" in (out / "trials.md").read_text()
+
+    # a search folder whose tuning.json holds the flat configuration of older versions resumes (no trial is redone)
+    settings = json.loads((out / "tuning.json").read_text())
+    model = settings["config"].pop("model")
+    del model["norm"], model["max_buckets"]
+    (out / "tuning.json").write_text(json.dumps({**settings, "config": {**settings["config"], **model}}))
+    calls.clear()
+    assert tiny_search(out, fold=1).best_hparams == best and calls == []
 
 
 @pytest.mark.slow
 def test_hyperband_brackets_then_cv_train_runs_with_the_result(tmp_path, recorded_fits):
     calls, _ = recorded_fits
     out = tmp_path / "search"
-    assert main(tiny_args(tmp_path, out, "--fold", "1", "--epochs", "2", "--factor", "2")) == 0
+    tune(tiny_config(epochs=2), out, variant="unet", space=TINY_SPACE, verbose=0, fold=1, factor=2)
     assert len(calls) >= 3  # two brackets; one trial continues from an earlier one's weights
     splits = check_only_inner_split_seen(calls, out, fold=1)
     assert set(trial_statuses(out).values()) == {"COMPLETED"}
     best = json.loads((out / "best_hparams.json").read_text())
     cv_out = tmp_path / "cv"
-    assert cv_main(["--preset", "smoke", "--synthetic-slices", "12", "--image-size", "32", "--augment", "none",
-                    "--hparams", str(out / "best_hparams.json"), "--variants", "unet", "--folds", "1",
-                    "--no-figures", "--no-tensorboard", "--verbose", "0", "--out", str(cv_out)]) == 0
-    used = json.loads((cv_out / "config.json").read_text())
+    cfg = resolve_config(
+        "smoke",
+        hparams_file=str(out / "best_hparams.json"),
+        overrides={"synthetic_slices": 12, "image_size": 32, "augment": "none", "variants": ["unet"], "figures": False},
+    )
+    cross_validate(cfg, cv_out, folds=[1], verbose=0)
+    used = config_from_dict(json.loads((cv_out / "config.json").read_text())).settings()
     assert {k: used[k] for k in best} == best
     assert json.loads((cv_out / "splits.json").read_text()) == splits
 
 
-def test_interrupted_search_resumes_and_overwrite_starts_afresh(tmp_path, recorded_fits, capsys):
+def test_interrupted_search_resumes_and_overwrite_starts_afresh(tmp_path, recorded_fits):
     calls, fit = recorded_fits
     out = tmp_path / "search"
-    args = tiny_args(tmp_path, out, "--tuner", "bayesian", "--max-trials", "2")
+    settings = dict(tuner="bayesian", max_trials=2)
     fit.interrupt_at = 2
-    assert main(args) == 130
-    assert "run the same command" in capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt):
+        tiny_search(out, **settings)
     assert sorted(trial_statuses(out).values()) == ["COMPLETED", "RUNNING"]
     assert not (out / "best_hparams.json").exists()
     interrupted = calls[-1]["hp"]
 
     calls.clear()
     fit.interrupt_at = None
-    assert main(args) == 0
+    assert len(tiny_search(out, **settings).trials) == 2
     assert [c["hp"] for c in calls] == [interrupted]  # the finished trial is not redone
     assert sorted(trial_statuses(out).values()) == ["COMPLETED", "COMPLETED"]
     table = (out / "trials.md").read_text()
 
     calls.clear()
-    assert main(args) == 0
+    tiny_search(out, **settings)
     assert calls == [] and (out / "trials.md").read_text() == table
 
-    assert main(args + ["--fold", "1"]) == 2
-    assert "other settings (fold)" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"other settings \(fold\)"):
+        tiny_search(out, fold=1, **settings)
 
     calls.clear()
     fit.interrupt_at = 1  # a fresh start: the first trial of the new search is trial 0 again
-    assert main(args + ["--overwrite"]) == 130
+    with pytest.raises(KeyboardInterrupt):
+        tiny_search(out, overwrite=True, **settings)
     assert trial_statuses(out) == {"trial_0": "RUNNING"} and not (out / "trials.md").exists()

@@ -2,6 +2,11 @@
 
     python -m tf_resattn.kernel_check
 
+Importing the package starts TensorFlow, so its start-up notices come first; for
+the quiet start of the command lines (CI's way, `.ci/run`):
+
+    python -c 'import tf_resattn_process; tf_resattn_process.configure_process(); from tf_resattn.kernel_check import main; raise SystemExit(main())'
+
 Compares the sort and gather, and (where they run) the LSH hash, chunk
 attention and layer and group normalisations, with the pure path. Prints one
 line and exits 0 when the compiled ops are usable; otherwise prints the reason

@@ -199,15 +199,25 @@ class CEDiceLoss(_SegmentationLoss):
     """
 
     def __init__(
-        self, num_classes, class_weights=None, ce_weight=1.0, dice_weight=1.0, smooth=1.0, batch_dice=False,
-        dice_background=True, name="ce_dice", **kwargs
+        self,
+        num_classes,
+        class_weights=None,
+        ce_weight=1.0,
+        dice_weight=1.0,
+        smooth=1.0,
+        batch_dice=False,
+        dice_background=True,
+        name="ce_dice",
+        **kwargs,
     ):
         super().__init__(num_classes, class_weights, name=name, **kwargs)
         if ce_weight < 0 or dice_weight < 0 or ce_weight + dice_weight == 0:
             raise ValueError(f"ce_weight and dice_weight must be >= 0 and not both 0, got {ce_weight}, {dice_weight}")
         self.dice_weights = self.class_weights if dice_background else (0.0,) + self.class_weights[1:]
         if sum(self.dice_weights) == 0:
-            raise ValueError(f"without the background the Dice term needs a foreground weight > 0, got {list(self.class_weights)}")
+            raise ValueError(
+                f"without the background the Dice term needs a foreground weight > 0, got {list(self.class_weights)}"
+            )
         self.ce_weight = float(ce_weight)
         self.dice_weight = float(dice_weight)
         self.smooth = _validate_smooth(smooth)
@@ -223,8 +233,13 @@ class CEDiceLoss(_SegmentationLoss):
 
     def get_config(self):
         config = super().get_config()
-        config.update(ce_weight=self.ce_weight, dice_weight=self.dice_weight, smooth=self.smooth,
-                      batch_dice=self.batch_dice, dice_background=self.dice_background)
+        config.update(
+            ce_weight=self.ce_weight,
+            dice_weight=self.dice_weight,
+            smooth=self.smooth,
+            batch_dice=self.batch_dice,
+            dice_background=self.dice_background,
+        )
         return config
 
 
@@ -297,8 +312,9 @@ class FocalTverskyLoss(_SegmentationLoss):
 
     def get_config(self):
         config = super().get_config()
-        config.update(alpha=self.alpha, beta=self.beta, gamma=self.gamma, smooth=self.smooth,
-                      batch_tversky=self.batch_tversky)
+        config.update(
+            alpha=self.alpha, beta=self.beta, gamma=self.gamma, smooth=self.smooth, batch_tversky=self.batch_tversky
+        )
         return config
 
 

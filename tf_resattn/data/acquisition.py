@@ -31,7 +31,15 @@ import tensorflow as tf
 
 from tf_resattn.grey_levels import equalize_histogram
 
-PROBABILITIES = {"window": 0.5, "gamma": 0.5, "contrast": 0.3, "equalise": 0.2, "noise": 0.3, "blur": 0.2, "resolution": 0.2}
+PROBABILITIES = {
+    "window": 0.5,
+    "gamma": 0.5,
+    "contrast": 0.3,
+    "equalise": 0.2,
+    "noise": 0.3,
+    "blur": 0.2,
+    "resolution": 0.2,
+}
 
 
 def acquisition_shift(image, seed):
@@ -90,7 +98,9 @@ def _equalise(image, seed):
 
 def _noise(image, seed):
     sigma = _uniform(seed, 0.0, 0.05)
-    return image + sigma * tf.random.stateless_normal(tf.shape(image), tf.random.experimental.stateless_fold_in(seed, 1))
+    return image + sigma * tf.random.stateless_normal(
+        tf.shape(image), tf.random.experimental.stateless_fold_in(seed, 1)
+    )
 
 
 def _blur(image, seed):
@@ -98,8 +108,12 @@ def _blur(image, seed):
     taps = tf.exp(-0.5 * tf.square(tf.range(-2.0, 3.0) / sigma))
     taps /= tf.reduce_sum(taps)
     kernel = tf.tile((taps[:, None] * taps[None, :])[:, :, None, None], [1, 1, tf.shape(image)[-1], 1])
-    blurred = tf.nn.depthwise_conv2d(tf.pad(image[None], [[0, 0], [2, 2], [2, 2], [0, 0]], mode="SYMMETRIC"),
-                                     kernel, strides=[1, 1, 1, 1], padding="VALID")
+    blurred = tf.nn.depthwise_conv2d(
+        tf.pad(image[None], [[0, 0], [2, 2], [2, 2], [0, 0]], mode="SYMMETRIC"),
+        kernel,
+        strides=[1, 1, 1, 1],
+        padding="VALID",
+    )
     return blurred[0]
 
 

@@ -10,11 +10,23 @@ and needs the TensorFlow backend.
 import keras
 import numpy as np
 
+from tf_resattn.arguments import check_positive_int
 from tf_resattn.data.augmentation import PER_EPOCH_MODES, augment_offline, check_pairs
 
 
-def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False,
-                 equalized_share=0.0):
+def make_batches(
+    images,
+    masks,
+    batch_size,
+    *,
+    augment="none",
+    shuffle=False,
+    seed=0,
+    acquisition=False,
+    equalized_share=0.0,
+    scanner_share=0.0,
+    lung_crop=None,
+):
     """Batches slices and labels for `model.fit` / `model.evaluate` on the current Keras backend.
 
     Args:
@@ -27,6 +39,8 @@ def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, se
         acquisition: random acquisition changes of the images (`tf_resattn.data.acquisition`;
             TensorFlow backend only).
         equalized_share: probability that a slice is shown histogram-equalised (TensorFlow backend only).
+        scanner_share: probability that a slice is shown as from another scanner, re-cropped with
+            `lung_crop` (TensorFlow backend only; `tf_resattn.data.pipeline`).
 
     Returns:
         A `tf.data.Dataset` on TensorFlow, an `ArrayBatches` elsewhere; both yield
@@ -35,11 +49,28 @@ def make_batches(images, masks, batch_size, *, augment="none", shuffle=False, se
     if keras.backend.backend() == "tensorflow":
         from tf_resattn.data.pipeline import make_dataset
 
-        return make_dataset(images, masks, batch_size, augment=augment, shuffle=shuffle, seed=seed, acquisition=acquisition,
-                            equalized_share=equalized_share)
-    if augment in PER_EPOCH_MODES or acquisition or equalized_share > 0:
-        what = (f"augment={augment!r}" if augment in PER_EPOCH_MODES
-                else "acquisition augmentation" if acquisition else "equalized_share")
+        return make_dataset(
+            images,
+            masks,
+            batch_size,
+            augment=augment,
+            shuffle=shuffle,
+            seed=seed,
+            acquisition=acquisition,
+            equalized_share=equalized_share,
+            scanner_share=scanner_share,
+            lung_crop=lung_crop,
+        )
+    if augment in PER_EPOCH_MODES or acquisition or equalized_share > 0 or scanner_share > 0:
+        what = (
+            f"augment={augment!r}"
+            if augment in PER_EPOCH_MODES
+            else "acquisition augmentation"
+            if acquisition
+            else "equalized_share"
+            if equalized_share > 0
+            else "scanner_share"
+        )
         raise ValueError(
             f"{what} draws its transforms in tf.data and needs the TensorFlow backend, not "
             f"{keras.backend.backend()!r}; use augment='offline' or 'none' without acquisition, or KERAS_BACKEND=tensorflow"
@@ -66,8 +97,7 @@ class ArrayBatches(keras.utils.PyDataset):
         super().__init__()
         if augment not in ("none", "offline"):
             raise ValueError(f"ArrayBatches augment must be 'none' or 'offline', got {augment!r}")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         check_pairs(images, masks)
         self.images = np.asarray(images, dtype=np.float32)
         self.masks = np.asarray(masks, dtype=np.uint8)
@@ -88,7 +118,7 @@ class ArrayBatches(keras.utils.PyDataset):
         return -(-len(self.images) // self.batch_size)
 
     def __getitem__(self, index):
-        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         return self.images[rows], self.masks[rows].astype(np.int32)
 
     def on_epoch_end(self):

@@ -68,8 +68,10 @@ def estimate_display_window(images):
     for image in images:
         image = np.asarray(image)
         if image.dtype != np.uint8:
-            raise DataError(f"the display window is estimated from 8-bit slices, got {image.dtype}; "
-                            "give --source-window LOW HIGH instead")
+            raise DataError(
+                f"the display window is estimated from 8-bit slices, got {image.dtype}; "
+                "give --source-window LOW HIGH instead"
+            )
         windows.append(slice_window(image.reshape(image.shape[:2])))
     if not windows:
         raise DataError("no slices to estimate the display window from; give --source-window LOW HIGH")

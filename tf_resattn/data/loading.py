@@ -4,13 +4,13 @@ import warnings
 
 import numpy as np
 
+from tf_resattn.data.framing import framed_pairs
 from tf_resattn.data.preprocessing import (
     INPUT_KINDS,
     LUNG_WINDOW,
     Preprocessing,
     detect_input_kind,
     normalize_image_size,
-    resize_mask,
 )
 from tf_resattn.data.slices import SliceSet
 from tf_resattn.data.synthetic import synthetic_slices
@@ -20,7 +20,17 @@ SYNTHETIC = "synthetic"
 SYNTHETIC_DEFAULT_SIZE = 128
 
 
-def load_slices(path, *, image_size=None, num_classes=4, input_kind="auto", hu_window=LUNG_WINDOW, mask_path=None):
+def load_slices(
+    path,
+    *,
+    image_size=None,
+    num_classes=4,
+    input_kind="auto",
+    hu_window=LUNG_WINDOW,
+    mask_path=None,
+    lung_crop=None,
+    lung_constraint=None,
+):
     """Reads slices and labels from disk (or the synthetic default) and preprocesses them.
 
     Args:
@@ -35,6 +45,10 @@ def load_slices(path, *, image_size=None, num_classes=4, input_kind="auto", hu_w
             `"hu"`, anything else is an error), `"hu"` or `"uint8"` to say what the values are.
         hu_window: (low, high) HU mapped to 0 and 1 for HU input; the lung window by default.
         mask_path: the label volume of a NIfTI image or DICOM series, when not found by name.
+        lung_crop: None, or the margin of the square around each slice's lung field that images
+            and masks are cropped to before resizing (`Preprocessing.lung_crop`).
+        lung_constraint: None, or the margin of the lung field outside which predictions become
+            background (`Preprocessing.lung_constraint`; recorded here, applied when scoring).
 
     Returns:
         `SliceSet`: images float32 `[N, H, W, 1]` in [0, 1], masks uint8 `[N, H, W]`. Slices without
@@ -67,20 +81,37 @@ def load_slices(path, *, image_size=None, num_classes=4, input_kind="auto", hu_w
             )
     check_labels(raw.masks, num_classes, raw.mask_files)
     masks = [_integer_labels(m, f) for m, f in zip(raw.masks, raw.mask_files)]
+    if size is None and lung_crop is not None:
+        raise DataError("lung_crop crops every slice to a square of its own size: pass image_size to resize them all")
     if size is None and len({im.shape[:2] for im in raw.images}) > 1:
         shapes = sorted({f"{im.shape[0]}x{im.shape[1]}" for im in raw.images})
-        raise DataError(f"{raw.source}: slices have different sizes ({', '.join(shapes)}); pass image_size to resize them all")
+        raise DataError(
+            f"{raw.source}: slices have different sizes ({', '.join(shapes)}); pass image_size to resize them all"
+        )
 
-    kind = input_kind if input_kind != "auto" else detect_input_kind(raw.images, from_volume=raw.from_volume, source=raw.source)
-    prep = Preprocessing(kind, hu_window, size)
-    images = np.stack([prep.apply(im) for im in raw.images])
+    kind = (
+        input_kind
+        if input_kind != "auto"
+        else detect_input_kind(raw.images, from_volume=raw.from_volume, source=raw.source)
+    )
+    prep = Preprocessing(kind, hu_window, size, lung_crop=lung_crop, lung_constraint=lung_constraint)
     source_masks = masks
-    masks = np.stack([resize_mask(m, images.shape[1:3]) for m in masks])
+    images, masks, regions = framed_pairs(raw.images, masks, prep)
     spacing = None
     if raw.spacing_mm is not None:
-        stored = np.array([im.shape[:2] for im in raw.images], dtype=np.float64)
-        spacing = np.asarray(raw.spacing_mm, dtype=np.float64) * stored / np.array(images.shape[1:3], dtype=np.float64)
-    return SliceSet(images, masks, list(raw.names), prep, raw.groups, spacing, raw.source, source_masks)
+        framed = np.array([(r.box.side,) * 2 if r.box else r.frame_size for r in regions], dtype=np.float64)
+        spacing = np.asarray(raw.spacing_mm, dtype=np.float64) * framed / np.array(images.shape[1:3], dtype=np.float64)
+    return SliceSet(
+        images,
+        masks,
+        list(raw.names),
+        prep,
+        raw.groups,
+        spacing,
+        raw.source,
+        source_masks,
+        regions if regions[0].field is not None else None,
+    )
 
 
 def check_labels(masks, num_classes, files):

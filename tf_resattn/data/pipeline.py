@@ -20,6 +20,9 @@ Augmentation modes (use them on training folds only, after the split):
 (window and level, gamma, contrast, histogram, noise, blur, resolution; masks untouched), drawn
 anew per slice and epoch: see `tf_resattn.data.acquisition`. `equalized_share=p` then shows each
 slice histogram-equalised with probability p (`acquisition.equalized_view`), anew per epoch.
+`scanner_share=p` shows each slice with probability p as another scanner would make it (field of
+view, wide window, CLAHE, JPEG: `tf_resattn.data.scanner_shifts.training_view`, NumPy inside
+`tf.numpy_function`; with `lung_crop` the shifted slice is cropped to its lung field again).
 
 Randomness is seeded (`seed`) and stateless: the same seed gives the same batches, epoch after
 epoch, in every run.
@@ -28,8 +31,10 @@ epoch, in every run.
 import numpy as np
 import tensorflow as tf
 
+from tf_resattn.arguments import check_positive_int
 from tf_resattn.data.acquisition import acquisition_shift, equalized_view
 from tf_resattn.data.augmentation import PER_EPOCH_MODES, augment_offline, check_pairs
+from tf_resattn.data.scanner_shifts import training_view
 
 AUGMENT_MODES = ("none", "offline", *PER_EPOCH_MODES)
 ONLINE_SCALE_RANGE = (0.5, 1.5)
@@ -37,8 +42,19 @@ ONLINE_SCALE_PROBABILITY = 0.5
 UPRIGHT_MAX_DEGREES = 15.0
 
 
-def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, seed=0, acquisition=False,
-                 equalized_share=0.0):
+def make_dataset(
+    images,
+    masks,
+    batch_size,
+    *,
+    augment="none",
+    shuffle=False,
+    seed=0,
+    acquisition=False,
+    equalized_share=0.0,
+    scanner_share=0.0,
+    lung_crop=None,
+):
     """Batches slices and labels for `model.fit` / `model.evaluate`.
 
     Args:
@@ -51,6 +67,8 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
         seed: seed of the shuffling and of the online transforms.
         acquisition: also change each image's acquisition at random (training only).
         equalized_share: probability in [0, 1] that a slice is shown histogram-equalised (training only).
+        scanner_share: probability in [0, 1] that a slice is shown as from another scanner (training only).
+        lung_crop: the preprocessing's lung-crop margin (re-crop after a field-of-view shift), or None.
 
     Returns:
         `tf.data.Dataset` of `(image float32 [B, H, W, C], mask int32 [B, H, W])`.
@@ -61,8 +79,7 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
     """
     if augment not in AUGMENT_MODES:
         raise ValueError(f"augment must be one of {AUGMENT_MODES}, got {augment!r}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     check_pairs(images, masks)
     images = np.asarray(images, dtype=np.float32)
     masks = np.asarray(masks, dtype=np.uint8)
@@ -74,11 +91,19 @@ def make_dataset(images, masks, batch_size, *, augment="none", shuffle=False, se
     if augment in PER_EPOCH_MODES:
         height, width = images.shape[1:3]
         upright = augment == "upright"
-        dataset = _map_seeded(dataset, seed, 0, lambda image, mask, s: augment_online(image, mask, s, height, width, upright=upright))
+        dataset = _map_seeded(
+            dataset, seed, 0, lambda image, mask, s: augment_online(image, mask, s, height, width, upright=upright)
+        )
+    if scanner_share > 0:
+        dataset = _map_seeded(
+            dataset, seed, 3, lambda image, mask, s: _scanner_view(image, mask, s, scanner_share, lung_crop)
+        )
     if acquisition:
         dataset = _map_seeded(dataset, seed, 1, lambda image, mask, s: (acquisition_shift(image, s), mask))
     if equalized_share > 0:
-        dataset = _map_seeded(dataset, seed, 2, lambda image, mask, s: (equalized_view(image, s, equalized_share), mask))
+        dataset = _map_seeded(
+            dataset, seed, 2, lambda image, mask, s: (equalized_view(image, s, equalized_share), mask)
+        )
     dataset = dataset.map(lambda image, mask: (image, tf.cast(mask, tf.int32)))
     return dataset.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
@@ -94,6 +119,20 @@ def _map_seeded(dataset, seed, stream, transform):
         lambda pair, r: transform(pair[0], pair[1], tf.stack([r, tf.constant(seed, tf.int64)])),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
+
+
+def _scanner_view(image, mask, seed, share, lung_crop):
+    """With probability `share`, `scanner_shifts.training_view` of `image` `[h, w, 1]` and `mask` `[h, w]`."""
+
+    def view(image, mask, seed):
+        return training_view(image, mask, seed, lung_crop)
+
+    def shifted():
+        new_image, new_mask = tf.numpy_function(view, [image, tf.cast(mask, tf.uint8), seed], [tf.float32, tf.uint8])
+        return tf.ensure_shape(new_image, image.shape), tf.cast(tf.ensure_shape(new_mask, mask.shape), mask.dtype)
+
+    apply = tf.random.stateless_uniform([], tf.reverse(seed, [0])) < share
+    return tf.cond(apply, shifted, lambda: (image, mask))
 
 
 def augment_online(image, mask, seed, height, width, upright=False):
@@ -141,13 +180,24 @@ def rotate_about_centre(image, angle, interpolation):
     centre_y, centre_x = (tf.cast(shape[0], tf.float32) - 1) / 2, (tf.cast(shape[1], tf.float32) - 1) / 2
     cos, sin = tf.cos(angle), tf.sin(angle)
     # The transform maps each output pixel (x, y) to the input pixel it samples.
-    transform = tf.stack([
-        cos, -sin, centre_x - cos * centre_x + sin * centre_y,
-        sin, cos, centre_y - sin * centre_x - cos * centre_y,
-        0.0, 0.0,
-    ])
+    transform = tf.stack(
+        [
+            cos,
+            -sin,
+            centre_x - cos * centre_x + sin * centre_y,
+            sin,
+            cos,
+            centre_y - sin * centre_x - cos * centre_y,
+            0.0,
+            0.0,
+        ]
+    )
     turned = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[tf.newaxis], transforms=transform[tf.newaxis], output_shape=shape[:2],
-        fill_value=0.0, interpolation=interpolation, fill_mode="CONSTANT",
+        images=image[tf.newaxis],
+        transforms=transform[tf.newaxis],
+        output_shape=shape[:2],
+        fill_value=0.0,
+        interpolation=interpolation,
+        fill_mode="CONSTANT",
     )
     return turned[0]

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from tf_resattn import optional
+from tf_resattn.data.roi import crop
 from tf_resattn.io import DataError
 
 cv2 = optional.module("cv2", "io")
@@ -86,7 +87,9 @@ def detect_input_kind(raw_images, *, from_volume, source, kind_option="input_kin
     if from_volume:
         if low < AIR_THRESHOLD_HU:
             return "hu"
-        not_hu = f"{source}: values {low:g}..{high:g} do not look like Hounsfield units (no air below {AIR_THRESHOLD_HU:g})"
+        not_hu = (
+            f"{source}: values {low:g}..{high:g} do not look like Hounsfield units (no air below {AIR_THRESHOLD_HU:g})"
+        )
         if fits_8bit and kind_option:
             raise DataError(f"{not_hu}; if it holds 8-bit windowed grey values pass {kind_option}='uint8'")
         raise DataError(f"{not_hu}; rescale it to HU (slope/intercept){say_kind}")
@@ -137,6 +140,11 @@ class Preprocessing:
         source_window: for `"uint8"`, the (low, high) HU window the 8-bit training slices were
             made with (`tf_resattn.data.display_window`), or None when unknown: HU input is
             windowed to the same grey levels (`for_input`).
+        lung_crop: None, or the margin (a share of the lung field's longer side) of the square
+            each slice is cropped to before resizing (`tf_resattn.data.roi`); probabilities are
+            pasted back at the source size, background outside the square.
+        lung_constraint: None, or the margin (a share of the lung field's longer side) by which the
+            lung field is grown before every prediction outside it is set to background.
 
     Example:
         >>> prep = Preprocessing("hu", (-1000, 400), 128)
@@ -150,6 +158,8 @@ class Preprocessing:
     hu_window: tuple = LUNG_WINDOW
     image_size: tuple | None = None
     source_window: tuple | None = None
+    lung_crop: float | None = None
+    lung_constraint: float | None = None
 
     def __post_init__(self):
         if self.input_kind not in INPUT_KINDS:
@@ -158,6 +168,13 @@ class Preprocessing:
         if self.source_window is not None:
             self.source_window = check_window(self.source_window, "source_window")
         self.image_size = normalize_image_size(self.image_size)
+        for name in ("lung_crop", "lung_constraint"):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(float(value)) and 0.0 <= float(value) <= 1.0):
+                raise ValueError(
+                    f"{name} must be None or a margin in [0, 1] (a share of the lung field's side), got {value!r}"
+                )
+            setattr(self, name, None if value is None else float(value))
 
     def to_config(self):
         """Returns a JSON-serialisable dict (the content of `preprocessing.json`)."""
@@ -166,12 +183,21 @@ class Preprocessing:
             "hu_window": list(self.hu_window),
             "image_size": None if self.image_size is None else list(self.image_size),
             "source_window": None if self.source_window is None else list(self.source_window),
+            "lung_crop": self.lung_crop,
+            "lung_constraint": self.lung_constraint,
         }
 
     @classmethod
     def from_config(cls, config):
-        """Inverse of `to_config` (a file written before `source_window` existed reads as None)."""
-        return cls(config["input_kind"], tuple(config["hu_window"]), config["image_size"], config.get("source_window"))
+        """Inverse of `to_config` (a file written before `source_window` or the lung settings existed reads them as None)."""
+        return cls(
+            config["input_kind"],
+            tuple(config["hu_window"]),
+            config["image_size"],
+            config.get("source_window"),
+            config.get("lung_crop"),
+            config.get("lung_constraint"),
+        )
 
     def resized(self, image_size):
         """The same preprocessing with another `image_size`."""
@@ -206,9 +232,14 @@ class Preprocessing:
             return np.clip((image - low) / (high - low), 0.0, 1.0)
         return np.clip(image / 255.0, 0.0, 1.0)
 
-    def apply(self, raw_image):
-        """Scales and resizes a raw 2-D slice `[h, w]`; returns float32 `[H, W, 1]` in [0, 1]."""
+    def apply(self, raw_image, box=None):
+        """Scales, crops to `box` (a `tf_resattn.data.roi.CropBox`, if given) and resizes a raw 2-D slice `[h, w]`.
+
+        Returns float32 `[H, W, 1]` in [0, 1]; where the box leaves the frame, the slice's lowest value.
+        """
         image = self.scale(raw_image)
+        if box is not None:
+            image = crop(image, box, fill=float(image.min()))
         if self.image_size is not None:
             image = resize_image(image, self.image_size)
         return image[..., None]

@@ -24,6 +24,8 @@ class SliceSet:
         source: where the slices came from (a path or a description of the generator).
         source_masks: N label maps uint8 `[h_i, w_i]` at each slice's stored size (before resizing),
             for scoring at the scans' own resolution; None when the slices were made at this size.
+        regions: N `tf_resattn.data.framing.SliceRegion` (crop square and lung field of each stored
+            slice) when the preprocessing crops to the lung field, else None.
 
     Example:
         >>> from tf_resattn.data import load_slices
@@ -41,6 +43,7 @@ class SliceSet:
     spacing_mm: np.ndarray | None = None
     source: str = ""
     source_masks: list | None = None
+    regions: list | None = None
 
     def __post_init__(self):
         n = len(self.names)
@@ -56,6 +59,8 @@ class SliceSet:
             raise DataError(f"SliceSet spacing_mm must be [{n}, 2], got {np.shape(self.spacing_mm)}")
         if self.source_masks is not None and len(self.source_masks) != n:
             raise DataError(f"SliceSet has {n} slices but {len(self.source_masks)} source masks")
+        if self.regions is not None and len(self.regions) != n:
+            raise DataError(f"SliceSet has {n} slices but {len(self.regions)} regions")
         size = self.preprocessing.image_size
         if size is not None and size != self.image_size:
             raise DataError(f"SliceSet images are {self.image_size} but their preprocessing resizes to {size}")
@@ -84,4 +89,5 @@ class SliceSet:
             groups=None if self.groups is None else [self.groups[i] for i in indices],
             spacing_mm=None if self.spacing_mm is None else np.asarray(self.spacing_mm)[indices],
             source_masks=None if self.source_masks is None else [self.source_masks[i] for i in indices],
+            regions=None if self.regions is None else [self.regions[i] for i in indices],
         )

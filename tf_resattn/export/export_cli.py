@@ -9,21 +9,32 @@ import argparse
 
 from tf_resattn.command_line import run_with_one_line_errors
 from tf_resattn.data import DataError
-from tf_resattn.inference.model_files import ExportError
-from tf_resattn.export.parity import MEDSEG100, TARGETS_PERCENT, format_parity
+from tf_resattn.export.parity import MEDSEG100, format_parity
+from tf_resattn.inference.errors import ExportError
 
 PROGRAM = "tf-resattn-export"
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
-    parser.add_argument("model", help="trained .keras model (preprocessing.json beside it), or a cv_train run folder (its fold ensemble)")
+    parser.add_argument(
+        "model",
+        help="trained .keras model (preprocessing.json beside it), or a cv_train run folder (its fold ensemble)",
+    )
     parser.add_argument("--out", required=True, help="output folder to create")
-    parser.add_argument("--tta", action="store_true", help="bake in test-time augmentation (8 quarter turns and mirror images, 8x the time)")
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="bake in test-time augmentation (8 quarter turns and mirror images, 8x the time)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size of a model without a fixed one")
+    parser.add_argument(
+        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size of a model without a fixed one"
+    )
     parser.add_argument("--parity-slices", type=int, default=16, help="slices for the parity check (default 16)")
-    parser.add_argument("--data", default=str(MEDSEG100), help=f"MedSeg folder for the parity check (default {MEDSEG100})")
+    parser.add_argument(
+        "--data", default=str(MEDSEG100), help=f"MedSeg folder for the parity check (default {MEDSEG100})"
+    )
     return parser.parse_args(argv)
 
 
@@ -37,7 +48,7 @@ def export(args):
     """Exports `args.model` into `args.out` and prints the parity report; returns 0, or 1 when a target is missed."""
     from tf_resattn.export.exporter import export_model
 
-    report = export_model(
+    exported = export_model(
         args.model,
         args.out,
         image_size=args.image_size,
@@ -46,10 +57,9 @@ def export(args):
         overwrite=args.overwrite,
         tta=args.tta,
     )
-    print(format_parity(report))
+    print(format_parity(exported.parity))
     print(f"written: {args.out}")
-    missed = [q for q in TARGETS_PERCENT if not report[q]["meets_target"]]
-    if missed:
-        print(f"{PROGRAM}: parity below target for {', '.join(missed)} (see {args.out}/parity.json)")
+    if exported.missed_targets:
+        print(f"{PROGRAM}: parity below target for {', '.join(exported.missed_targets)} (see {args.out}/parity.json)")
         return 1
     return 0

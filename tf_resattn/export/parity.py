@@ -2,9 +2,10 @@
 
 For each TFLite file: the largest absolute difference of the probabilities and
 the share of pixels whose label (argmax) agrees, against the Keras model on the
-same preprocessed slices at the training size. For the SavedModel: the same
-against the NumPy pipeline (`Preprocessing.apply`, the Keras model, probabilities
-resized back to the input size), on the raw slices at their own size.
+same model inputs at the training size (`tf_resattn.data.framing`: lung crop,
+scaling, resizing). For the SavedModel: the same against the NumPy pipeline (the
+framing, the Keras model, probabilities put back at the input size), on the raw
+slices at their own size, as `predict` serves it (`SavedModelPredictor`).
 Targets (pixel agreement): float32 99.99 %, float16 99.9 %, int8 99 %.
 """
 
@@ -12,8 +13,8 @@ import pathlib
 
 import numpy as np
 
-from tf_resattn.data.preprocessing import restore_size
-from tf_resattn.inference.predictors import preprocess
+from tf_resattn.data.framing import model_inputs, slice_regions, source_probabilities
+from tf_resattn.inference.predictors import SavedModelPredictor
 from tf_resattn.inference.tflite_runner import TFLiteRunner
 from tf_resattn.io import read_scans
 
@@ -67,22 +68,20 @@ def parity_report(model, preprocessing, export_dir, raw_slices, description, bat
         `fp16`, `int8`) its agreement, `file_size_bytes` and, for TFLite, the
         `target_percent` and `meets_target`.
     """
-    import tensorflow as tf
-
     export_dir = pathlib.Path(export_dir)
-    images = preprocess(raw_slices, preprocessing)
+    regions = slice_regions(raw_slices, preprocessing)
+    images = model_inputs(raw_slices, preprocessing, regions)
     reference = model.predict(images, batch_size=batch_size, verbose=0)
     report = {"slices": description}
 
-    served = tf.saved_model.load(str(export_dir / "saved_model")).signatures["serving_default"]
+    served = SavedModelPredictor(export_dir / "saved_model")
     served_probabilities = np.concatenate(
-        [
-            served(images=tf.constant(raw_slices[i : i + batch_size, ..., None]))["probabilities"].numpy()
-            for i in range(0, len(raw_slices), batch_size)
-        ]
+        [served(raw_slices[i : i + batch_size]) for i in range(0, len(raw_slices), batch_size)]
     )
-    report["saved_model"] = agreement(restore_size(reference, raw_slices.shape[1:3]), served_probabilities)
-    report["saved_model"]["file_size_bytes"] = sum(f.stat().st_size for f in (export_dir / "saved_model").rglob("*") if f.is_file())
+    report["saved_model"] = agreement(source_probabilities(reference, preprocessing, regions), served_probabilities)
+    report["saved_model"]["file_size_bytes"] = sum(
+        f.stat().st_size for f in (export_dir / "saved_model").rglob("*") if f.is_file()
+    )
 
     for quantization, target in TARGETS_PERCENT.items():
         path = export_dir / f"model_{quantization}.tflite"

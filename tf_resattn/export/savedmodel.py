@@ -17,7 +17,13 @@ Hounsfield units, windowed to the grey levels the training slices were made with
 
 Signature `metadata` (no inputs) says what the input must be: `input_kind`
 ("hu" or "uint8"), `hu_window`, `image_size` (training size), `source_window`
-(empty when unknown), `num_classes`, `class_names`, `variant`.
+(empty when unknown), `num_classes`, `class_names`, `variant`, and the lung
+settings `lung_crop` and `lung_constraint` (-1 when unused). A model trained on
+lung crops needs the crop done by the caller: each slice cut to the square around
+its lung field (`tf_resattn.data.roi.lung_crop`, margin `lung_crop`) before
+`serving_default`, and the probabilities put back with `tf_resattn.data.roi.paste`
+(background outside); with `lung_constraint`, background outside the lung field
+grown by that margin (`tf_resattn.data.framing`). `predict` does both.
 
 The model is traced on the pure-TensorFlow sort/gather, so the SavedModel holds
 standard TensorFlow ops only and loads with `tf.saved_model.load` in a process
@@ -82,6 +88,8 @@ def metadata(model, preprocessing):
         "hu_window": list(preprocessing.hu_window),
         "image_size": list(preprocessing.image_size or (0, 0)),
         "source_window": list(preprocessing.source_window or ()),
+        "lung_crop": -1.0 if preprocessing.lung_crop is None else preprocessing.lung_crop,
+        "lung_constraint": -1.0 if preprocessing.lung_constraint is None else preprocessing.lung_constraint,
         "num_classes": num_classes,
         "class_names": list(class_names(num_classes)),
         "variant": getattr(model, "variant", model.name),
@@ -97,7 +105,14 @@ def export_saved_model(model, preprocessing, path):
         path: output folder (must not exist yet).
     """
     values = metadata(model, preprocessing)
-    dtypes = {"hu_window": tf.float32, "source_window": tf.float32, "image_size": tf.int32, "num_classes": tf.int32}
+    dtypes = {
+        "hu_window": tf.float32,
+        "source_window": tf.float32,
+        "image_size": tf.int32,
+        "num_classes": tf.int32,
+        "lung_crop": tf.float64,
+        "lung_constraint": tf.float64,
+    }
     images = tf.TensorSpec([None, None, None, 1], tf.float32, name="images")
 
     def describe():
@@ -106,7 +121,9 @@ def export_saved_model(model, preprocessing, path):
     archive = keras.export.ExportArchive()
     archive.track(model)
     with pure_path():
-        archive.add_endpoint(name="serving_default", fn=serving_function(model, preprocessing), input_signature=[images])
+        archive.add_endpoint(
+            name="serving_default", fn=serving_function(model, preprocessing), input_signature=[images]
+        )
         if preprocessing.source_window is not None:
             bridged = dataclasses.replace(preprocessing, input_kind="hu", hu_window=preprocessing.hu_bridge())
             archive.add_endpoint(name="serve_hu", fn=serving_function(model, bridged), input_signature=[images])

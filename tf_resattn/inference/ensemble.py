@@ -15,7 +15,7 @@ import pathlib
 
 import keras
 
-from tf_resattn.inference.model_files import ExportError
+from tf_resattn.inference.errors import ExportError
 from tf_resattn.layers import DihedralTransform
 
 BEST_MODEL = "best.keras"
@@ -33,21 +33,23 @@ def averaged_model(models, tta=False, name=None):
         name: the model's name (default `ensemble_<n>` or `<member>_tta`).
 
     Returns:
-        A `keras.Model`; a single model without `tta` is returned as it is. Members that share a
-        name (the fold models of a run all carry the variant's) are renamed `<name>_<k>` in place,
-        since one Keras model cannot hold two layers of one name.
+        A `keras.Model`; a single model without `tta` is returned as it is. The members are left
+        as they are: members that share a name (the fold models of a run all carry the variant's)
+        each run inside a model of their own named `<name>_<k>` (`distinct_names`), since one
+        Keras model cannot hold two layers of one name.
     """
     models = list(models)
     if not models:
         raise ValueError("averaged_model needs at least one model")
     if len(models) == 1 and not tta:
         return models[0]
-    if len({model.name for model in models}) < len(models):
-        for k, model in enumerate(models):
-            model.name = f"{model.name}_{k}"
+    first = models[0]
+    models = distinct_names(models)
     shape = tuple(models[0].input_shape[1:])
     if tta and None not in shape[:2] and shape[0] != shape[1]:
-        raise ValueError(f"test-time quarter turns need square inputs or a model of any size; this one takes {shape[0]}x{shape[1]}")
+        raise ValueError(
+            f"test-time quarter turns need square inputs or a model of any size; this one takes {shape[0]}x{shape[1]}"
+        )
     inputs = keras.Input(shape, name="images")
     outputs = []
     for model in models:
@@ -56,10 +58,25 @@ def averaged_model(models, tta=False, name=None):
             y = model(x)
             outputs.append(DihedralTransform(turns, flip, inverse=True)(y) if (turns or flip) else y)
     mean = keras.layers.Average(dtype="float32")(outputs) if len(outputs) > 1 else outputs[0]
-    default = f"ensemble_{len(models)}" if len(models) > 1 else models[0].name
+    default = f"ensemble_{len(models)}" if len(models) > 1 else first.name
     averaged = keras.Model(inputs, mean, name=name or default + ("_tta" if tta else ""))
-    averaged.variant = getattr(models[0], "variant", models[0].name)
+    averaged.variant = getattr(first, "variant", first.name)
     return averaged
+
+
+def distinct_names(models):
+    """`models` as they are when their names differ, else each inside a functional model named `<name>_<k>`.
+
+    A wrapper `[N, H, W, 1] -> [N, H, W, C]` calls its member unchanged (same weights, same
+    outputs); the caller's model objects keep their names and attributes.
+    """
+    if len({model.name for model in models}) == len(models):
+        return models
+    wrapped = []
+    for k, model in enumerate(models):
+        inputs = keras.Input(tuple(model.input_shape[1:]))
+        wrapped.append(keras.Model(inputs, model(inputs), name=f"{model.name}_{k}"))
+    return wrapped
 
 
 def fold_models(path):

@@ -15,17 +15,11 @@ import warnings
 import zipfile
 
 from tf_resattn.data import Preprocessing
+from tf_resattn.inference.ensemble import averaged_model, fold_models
+from tf_resattn.inference.errors import ExportError
 
 PREPROCESSING_FILE = "preprocessing.json"
 MODEL_KINDS = ("keras", "saved_model", "tflite")
-
-
-class ExportError(ValueError):
-    """A model, path or option that export or prediction cannot use.
-
-    The message is one line naming the problem and the fix, so that a command
-    line can print it as it is and exit with status 2.
-    """
 
 
 def model_kind(path):
@@ -38,13 +32,17 @@ def model_kind(path):
             return "saved_model"
         if (path / "saved_model" / "saved_model.pb").is_file():
             raise ExportError(f"{path} is an export folder; pass {path / 'saved_model'} or one of its .tflite files")
-        raise ExportError(f"folder {path} holds no saved_model.pb; pass a SavedModel folder, a .keras or a .tflite file")
+        raise ExportError(
+            f"folder {path} holds no saved_model.pb; pass a SavedModel folder, a .keras or a .tflite file"
+        )
     suffix = path.suffix.lower()
     if suffix == ".keras":
         return "keras"
     if suffix == ".tflite":
         return "tflite"
-    raise ExportError(f"{path}: unknown model file type {suffix!r}; pass a .keras file, a SavedModel folder or a .tflite file")
+    raise ExportError(
+        f"{path}: unknown model file type {suffix!r}; pass a .keras file, a SavedModel folder or a .tflite file"
+    )
 
 
 MODEL_FILE = "model.keras"
@@ -113,12 +111,16 @@ def load_keras_model(path, preprocessing=None):
     if model_kind(path) != "keras":
         raise ExportError(f"{path} is not a .keras model; export starts from the .keras file of a training run")
     if not zipfile.is_zipfile(path):
-        raise ExportError(f"{path} is not a complete .keras file (one is a zip archive; this one is truncated or corrupt); copy or save it again")
+        raise ExportError(
+            f"{path} is not a complete .keras file (one is a zip archive; this one is truncated or corrupt); copy or save it again"
+        )
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # keras raises many types for corrupt or foreign files
         message = " ".join(str(e).split())[:200]
-        raise ExportError(f"cannot load Keras model {path} ({type(e).__name__}: {message}); pass a .keras file saved by tf_resattn") from e
+        raise ExportError(
+            f"cannot load Keras model {path} ({type(e).__name__}: {message}); pass a .keras file saved by tf_resattn"
+        ) from e
     if preprocessing is None:
         preprocessing = read_preprocessing(path, required=False)
     if preprocessing is None:
@@ -141,13 +143,13 @@ def load_averaged_model(path, tta=False):
         ExportError: as `load_keras_model`, a run folder of several variants, or fold models
             trained with different preprocessing.
     """
-    from tf_resattn.inference.ensemble import averaged_model, fold_models
-
     paths = fold_models(path) or [path]
     loaded = [load_keras_model(p) for p in paths]
     for member, (_, preprocessing) in zip(paths[1:], loaded[1:]):
         if preprocessing != loaded[0][1]:
-            raise ExportError(f"{member} was trained with other preprocessing than {paths[0]}; ensemble the folds of one run")
+            raise ExportError(
+                f"{member} was trained with other preprocessing than {paths[0]}; ensemble the folds of one run"
+            )
     try:
         return averaged_model([model for model, _ in loaded], tta=tta), loaded[0][1]
     except ValueError as error:  # quarter turns of a fixed non-square input size
@@ -164,7 +166,9 @@ def fit_preprocessing(model, preprocessing, source):
     """Checks that `model` takes one channel and agrees with `preprocessing`; returns the preprocessing to use."""
     channels = model.input_shape[-1]
     if channels != 1:
-        raise ExportError(f"{source} takes {channels} input channels; CT slices have one, use a model trained on grey slices")
+        raise ExportError(
+            f"{source} takes {channels} input channels; CT slices have one, use a model trained on grey slices"
+        )
     size = model_input_size(model)
     if size is None:
         return preprocessing

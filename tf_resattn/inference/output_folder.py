@@ -21,8 +21,8 @@ import os
 import pathlib
 import shutil
 
+from tf_resattn.inference.errors import ExportError
 from tf_resattn.inference.folder_swap import replace_folder
-from tf_resattn.inference.model_files import ExportError
 from tf_resattn.inference.output_lock import OutputLocked, output_lock
 from tf_resattn.version import __version__
 
@@ -92,9 +92,13 @@ def refuse_overlap(out_dir, protected):
         if out == kept:
             raise ExportError(f"output {out_dir} is the input {path}; choose a new folder for --out")
         if out in kept.parents:
-            raise ExportError(f"output {out_dir} holds the input {path}; choose a new folder for --out, outside the input")
+            raise ExportError(
+                f"output {out_dir} holds the input {path}; choose a new folder for --out, outside the input"
+            )
         if kept in out.parents:
-            raise ExportError(f"output {out_dir} lies inside the input {path}; choose a new folder for --out, outside the input")
+            raise ExportError(
+                f"output {out_dir} lies inside the input {path}; choose a new folder for --out, outside the input"
+            )
 
 
 def check_replaceable(out_dir, out, overwrite):
@@ -104,7 +108,9 @@ def check_replaceable(out_dir, out, overwrite):
     if not out.is_dir():
         raise ExportError(f"output {out_dir} is an existing file; --out names a folder to create, choose another name")
     if not overwrite:
-        raise ExportError(f"output {out_dir} already exists; choose another folder or pass --overwrite to replace an earlier result")
+        raise ExportError(
+            f"output {out_dir} already exists; choose another folder or pass --overwrite to replace an earlier result"
+        )
     if not (out / MARKER).is_file():
         raise ExportError(
             f"output {out_dir} was not written by tf_resattn (no {MARKER} inside), so --overwrite does not replace it; "
@@ -112,7 +118,9 @@ def check_replaceable(out_dir, out, overwrite):
         )
     for folder, _, _ in os.walk(out):
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise ExportError(f"cannot replace output {out_dir}: folder {folder} inside it is read-only; make it writable or choose another --out")
+            raise ExportError(
+                f"cannot replace output {out_dir}: folder {folder} inside it is read-only; make it writable or choose another --out"
+            )
 
 
 def write_json(path, value):
@@ -128,7 +136,9 @@ def _locked(out_dir, out):
             stack.enter_context(output_lock(out))
         except OutputLocked as error:
             owner = f"pid {error.pid}" if error.pid is not None else "its pid not yet recorded"
-            raise ExportError(f"output {out_dir} is being written by another run ({owner}); wait for it to finish or choose another --out") from None
+            raise ExportError(
+                f"output {out_dir} is being written by another run ({owner}); wait for it to finish or choose another --out"
+            ) from None
         except OSError as error:
             raise _unwritable(out.parent, error) from None
         yield

@@ -1,23 +1,30 @@
 """One interface over the three model formats, chosen by path (`load_predictor`).
 
 A predictor maps raw slices float32 `[N, H, W]` (HU or 8-bit grey, as its
-`preprocessing.input_kind` says) to probabilities float32 `[N, H, W, C]` at the
-input's own size. `.keras` and `.tflite` run `Preprocessing.apply` and the
-size restoration (`tf_resattn.data.preprocessing.restore_size`: area when shrinking,
-else bilinear) in NumPy; a SavedModel does both inside with TensorFlow ops.
+`preprocessing.input_kind` says), and optionally their `SliceRegion`s, to
+probabilities float32 `[N, H, W, C]` at the input's own size. `.keras` and `.tflite` run the framing of `tf_resattn.data.framing`
+in NumPy (lung crop, scaling, resizing; back: paste or resize, lung constraint); a
+SavedModel scales and resizes inside with TensorFlow ops, and the lung crop and
+constraint, which its metadata records, are done around it here in NumPy.
 """
+
+import dataclasses
 
 import numpy as np
 
 from tf_resattn.data import Preprocessing
-from tf_resattn.data.preprocessing import restore_size
+from tf_resattn.data.framing import model_inputs, slice_regions, source_probabilities
+from tf_resattn.data.roi import background, crop, paste
 from tf_resattn.inference.ensemble import fold_models
-from tf_resattn.inference.model_files import ExportError, load_averaged_model, model_kind, read_preprocessing
+from tf_resattn.inference.errors import ExportError, InferenceError
+from tf_resattn.inference.model_files import load_averaged_model, model_kind, read_preprocessing
 
 
-def preprocess(raw_slices, preprocessing):
-    """Raw slices `[N, H, W]` -> float32 `[N, h, w, 1]` in [0, 1] at the preprocessing's size (`Preprocessing.apply`)."""
-    return np.stack([preprocessing.apply(raw) for raw in raw_slices]).astype(np.float32)
+def framed(run, raw_slices, preprocessing, regions=None):
+    """Probabilities `[N, H, W, C]` of raw slices `[N, H, W]`: `run` (model inputs `[N, h, w, 1]` -> `[N, h, w, C]`)
+    between the framing steps of `tf_resattn.data.framing`; `regions` as `slice_regions` gives them, or None to find them."""
+    regions = slice_regions(raw_slices, preprocessing) if regions is None else regions
+    return source_probabilities(run(model_inputs(raw_slices, preprocessing, regions)), preprocessing, regions)
 
 
 class KerasPredictor:
@@ -30,9 +37,8 @@ class KerasPredictor:
         self.model, self.preprocessing = load_averaged_model(path, tta=tta)
         self.num_classes = int(self.model.output_shape[-1])
 
-    def __call__(self, raw_slices):
-        probabilities = self.model.predict(preprocess(raw_slices, self.preprocessing), verbose=0)
-        return restore_size(probabilities, raw_slices.shape[1:3])
+    def __call__(self, raw_slices, regions=None):
+        return framed(lambda images: self.model.predict(images, verbose=0), raw_slices, self.preprocessing, regions)
 
 
 class TFLitePredictor:
@@ -51,8 +57,8 @@ class TFLitePredictor:
         self.preprocessing = prep.resized(self.runner.image_size)
         self.num_classes = self.runner.num_classes
 
-    def __call__(self, raw_slices):
-        return restore_size(self.runner(preprocess(raw_slices, self.preprocessing)), raw_slices.shape[1:3])
+    def __call__(self, raw_slices, regions=None):
+        return framed(self.runner, raw_slices, self.preprocessing, regions)
 
 
 class SavedModelPredictor:
@@ -66,22 +72,46 @@ class SavedModelPredictor:
         except Exception as e:  # TensorFlow raises many types for corrupt SavedModels
             raise ExportError(f"cannot load SavedModel {path} ({type(e).__name__}); re-export it") from e
         if "serving_default" not in loaded.signatures or "metadata" not in loaded.signatures:
-            raise ExportError(f"SavedModel {path} lacks the serving_default/metadata signatures of tf_resattn's export; re-export it")
+            raise ExportError(
+                f"SavedModel {path} lacks the serving_default/metadata signatures of tf_resattn's export; re-export it"
+            )
         self._loaded = loaded
         self._serve = loaded.signatures["serving_default"]
         info = {key: value.numpy() for key, value in loaded.signatures["metadata"]().items()}
         size = tuple(int(v) for v in info["image_size"])
         source_window = tuple(info["source_window"].tolist()) if "source_window" in info else ()
+        lung = {
+            key: float(info[key]) if float(info.get(key, -1.0)) >= 0 else None
+            for key in ("lung_crop", "lung_constraint")
+        }
         self.preprocessing = Preprocessing(
-            info["input_kind"].decode(), tuple(info["hu_window"].tolist()), size if min(size) > 0 else None, source_window or None
+            info["input_kind"].decode(),
+            tuple(info["hu_window"].tolist()),
+            size if min(size) > 0 else None,
+            source_window or None,
+            **lung,
         )
         self.num_classes = int(info["num_classes"])
 
-    def __call__(self, raw_slices):
+    def __call__(self, raw_slices, regions=None):
+        raw_slices = np.asarray(raw_slices, dtype=np.float32)
+        if self.preprocessing.lung_crop is None and self.preprocessing.lung_constraint is None:
+            return self._serve_raw(raw_slices)
+        regions = slice_regions(raw_slices, self.preprocessing) if regions is None else regions
+        squares = [raw if r.box is None else crop(raw, r.box, float(raw.min())) for raw, r in zip(raw_slices, regions)]
+        served = [self._serve_raw(square[None])[0] for square in squares]
+        pasted = [
+            p if r.box is None else paste(p, r.box, r.frame_size, background(p.shape[-1]))
+            for p, r in zip(served, regions)
+        ]
+        no_crop = dataclasses.replace(self.preprocessing, lung_crop=None)
+        return source_probabilities(np.stack(pasted), no_crop, [dataclasses.replace(r, box=None) for r in regions])
+
+    def _serve_raw(self, raw_slices):
+        """The `serving_default` signature on raw slices `[N, H, W]`: probabilities `[N, H, W, C]`."""
         import tensorflow as tf
 
-        images = tf.constant(np.asarray(raw_slices, dtype=np.float32)[..., None])
-        return self._serve(images=images)["probabilities"].numpy()
+        return self._serve(images=tf.constant(raw_slices[..., None]))["probabilities"].numpy()
 
 
 PREDICTORS = {"keras": KerasPredictor, "saved_model": SavedModelPredictor, "tflite": TFLitePredictor}
@@ -99,12 +129,14 @@ def trust_notice(path, safe_only=False):
     only; a SavedModel's graph can read and write files as TensorFlow allows.
 
     Raises:
-        ExportError: a SavedModel and `safe_only`.
+        InferenceError: a SavedModel and `safe_only`.
     """
     if model_format(path) != "saved_model":
         return None
     if safe_only:
-        raise ExportError(f"--safe-only refuses SavedModel {path}, whose graph runs as code; pass the .keras or .tflite model instead")
+        raise InferenceError(
+            f"--safe-only refuses SavedModel {path}, whose graph runs as code; pass the .keras or .tflite model instead"
+        )
     return (
         f"SavedModel {path} runs its own TensorFlow graph, which can read and write files like any program; "
         "use SavedModels only from a source you trust (--safe-only refuses them)"
@@ -122,17 +154,20 @@ def load_predictor(path, num_classes=None, tta=False):
             export has it baked in by `export.py --tta`).
 
     Raises:
-        ExportError: unknown or unreadable model, one whose class count differs, or `tta` for an export.
+        ExportError: unknown or unreadable model.
+        InferenceError: a model whose class count differs from `num_classes`, or `tta` for an export.
     """
     kind = model_format(path)
     if kind == "keras":
         predictor = KerasPredictor(path, tta=tta)
     elif tta:
-        raise ExportError(f"{path} is an export: test-time augmentation is baked in when exporting (`export.py --tta`), not added here")
+        raise InferenceError(
+            f"{path} is an export: test-time augmentation is baked in when exporting (`export.py --tta`), not added here"
+        )
     else:
         predictor = PREDICTORS[kind](path)
     if num_classes is not None and predictor.num_classes != num_classes:
-        raise ExportError(
+        raise InferenceError(
             f"model {path} predicts {predictor.num_classes} classes but {num_classes} are expected; "
             f"pass --num-classes {predictor.num_classes} or use a {num_classes}-class model"
         )

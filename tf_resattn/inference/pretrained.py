@@ -14,7 +14,8 @@ import dataclasses
 import numpy as np
 
 from tf_resattn.inference import predict as prediction
-from tf_resattn.inference.model_files import ExportError, load_keras_model, pretrained_model_path, released_or_path
+from tf_resattn.inference.errors import InferenceError
+from tf_resattn.inference.model_files import load_keras_model, pretrained_model_path, released_or_path
 from tf_resattn.inference.predictors import KerasPredictor
 from tf_resattn.io import Scan
 
@@ -68,21 +69,30 @@ def segment(volume, spacing=None, model=DEFAULT_MODEL, window=None, batch_size=8
 
     Returns:
         A `Segmentation`.
+
+    Raises:
+        InferenceError: a volume that is not `[H, W]` or `[N, H, W]`, or a spacing of other than 2 or 3 values.
     """
     volume = np.asarray(volume)
     if volume.ndim not in (2, 3):
-        raise ExportError(f"segment takes one slice [H, W] or slices [N, H, W], got shape {list(volume.shape)}")
+        raise InferenceError(f"segment takes one slice [H, W] or slices [N, H, W], got shape {list(volume.shape)}")
     slices = volume[None] if volume.ndim == 2 else volume
     spacing = None if spacing is None else tuple(float(s) for s in spacing)
     if spacing is not None and len(spacing) not in (2, 3):
-        raise ExportError(f"spacing is (slice, row, col) or (row, col) in mm, got {spacing}")
+        raise InferenceError(f"spacing is (slice, row, col) or (row, col) in mm, got {spacing}")
     path = released_or_path(model)
     predictor = KerasPredictor(path, tta=tta)
     # 8-bit arrays are grey slices; any other dtype is taken for a volume in HU, as a NIfTI file would be.
-    scan = Scan(name="volume", kind="image" if slices.dtype == np.uint8 else "nifti", slices=slices,
-                slice_names=[str(k) for k in range(len(slices))], image_files=["array"] * len(slices), source="the array",
-                spacing_mm=None if spacing is None else spacing[-2:],
-                thickness_mm=spacing[0] if spacing is not None and len(spacing) == 3 else None)
+    scan = Scan(
+        name="volume",
+        kind="image" if slices.dtype == np.uint8 else "nifti",
+        slices=slices,
+        slice_names=[str(k) for k in range(len(slices))],
+        image_files=["array"] * len(slices),
+        source="the array",
+        spacing_mm=None if spacing is None else spacing[-2:],
+        thickness_mm=spacing[0] if spacing is not None and len(spacing) == 3 else None,
+    )
     (scan,), (applied_window,) = prediction.match_input_kind([scan], predictor.preprocessing, path, window)
-    labels, report = prediction.segment_scan(predictor, scan, batch_size)
+    labels, report, _ = prediction.segment_scan(predictor, scan, batch_size)
     return Segmentation(labels, report, None if applied_window is None else tuple(applied_window))

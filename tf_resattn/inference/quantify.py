@@ -84,10 +84,17 @@ def format_table(items):
         rows.append(
             [name, q["unit"]]
             + [_number(q["classes"][c]["amount"]) for c in names]
-            + [_number(q["infection"]["amount"]), _number(q["lung_field"]["amount"]), "-" if burden is None else f"{burden:.2f}"]
+            + [
+                _number(q["infection"]["amount"]),
+                _number(q["lung_field"]["amount"]),
+                "-" if burden is None else f"{burden:.2f}",
+            ]
         )
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header] + rows]
+    lines = [
+        "  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in [header] + rows
+    ]
     return "\n".join(lines)
 
 

@@ -36,10 +36,10 @@ SAMPLE_WINDOW = (-1350.0, 150.0)
 def release_samples():
     """The sample inputs a release is checked on: `{"hu": float32 [3, 160, 144], "uint8": uint8 [3, 160, 144]}`.
 
-    Three synthetic chest slices (`synthetic_hu_slices`, seed 11) in Hounsfield units, and the
+    Three synthetic chest slices (`synthetic_hu_slices`, seed 11, the first generator) in Hounsfield units, and the
     same slices windowed to 8-bit grey with the lung window.
     """
-    hu, _ = synthetic_hu_slices(n=3, image_size=(160, 144), seed=11)
+    hu, _ = synthetic_hu_slices(n=3, image_size=(160, 144), seed=11, version=1)
     return {"hu": hu, "uint8": np.round(window_to_grey(hu, SAMPLE_WINDOW)).astype(np.uint8)}
 
 
@@ -76,6 +76,9 @@ def write_release(best_model, out_folder):
     labels = {kind: segment(volume, model=out_folder / MODEL_FILE).labels for kind, volume in release_samples().items()}
     np.savez_compressed(out_folder / SAMPLES_FOLDER / EXPECTED_LABELS, **labels)
     write_sample_volume(out_folder / SAMPLES_FOLDER / SAMPLE_VOLUME)
-    checksums = {MODEL_FILE: sha256(out_folder / MODEL_FILE), EXPECTED_LABELS: sha256(out_folder / SAMPLES_FOLDER / EXPECTED_LABELS)}
+    checksums = {
+        MODEL_FILE: sha256(out_folder / MODEL_FILE),
+        EXPECTED_LABELS: sha256(out_folder / SAMPLES_FOLDER / EXPECTED_LABELS),
+    }
     (out_folder / SAMPLES_FOLDER / CHECKSUMS).write_text(json.dumps(checksums, indent=2) + "\n")
     return checksums

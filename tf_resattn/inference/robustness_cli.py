@@ -1,15 +1,17 @@
-"""`scripts/robustness.py MODEL [MODEL ...] --data DIR`: Dice under controlled acquisition shifts, per model.
+"""`scripts/robustness.py MODEL [MODEL ...] --data DIR`: Dice under controlled acquisition and other-scanner shifts, per model.
 
-Writes `robustness.json`, `robustness.md` (the table) and `robustness.png` (the plot) into `--out`
-and prints the table. Exit status 0, 2 on bad input (one line on stderr), 130 when interrupted.
+Writes `robustness.json`, `robustness.md` (the table, and the share of the true infection inside
+the lung field under each shift), `robustness.png` (the plot) and `worst-combined.png` (the first
+model's worst slices under the combined other-scanner shift) into `--out` and prints the table. Exit status 0, 2 on bad input (one line on stderr), 130 when interrupted.
 """
 
 import argparse
+import dataclasses
 import json
 import pathlib
 
 from tf_resattn.command_line import run_with_one_line_errors
-from tf_resattn.inference.model_files import ExportError
+from tf_resattn.inference.errors import ExportError, InferenceError
 from tf_resattn.io import DataError
 
 PROGRAM = "robustness.py"
@@ -18,15 +20,31 @@ PROGRAM = "robustness.py"
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("models", nargs="+", help=".keras files or cv_train run folders (fold ensembles) to compare")
-    parser.add_argument("--data", required=True, help="folder of 8-bit slices with masks (e.g. ../shared/data/medseg100)")
+    parser.add_argument(
+        "--data", required=True, help="folder of 8-bit slices with masks (e.g. ../shared/data/medseg100)"
+    )
     parser.add_argument("--splits", help="score only the test ids of this split file (e.g. splits/infnet-50-48.json)")
     parser.add_argument("--names", nargs="+", help="one display name per model (default: the paths)")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation for every model")
-    parser.add_argument("--shifts", nargs="+", metavar="SHIFT",
-                        help="only these shifts, by name (quoted, e.g. none 'gamma 2'; default all; 'none' is always scored)")
-    parser.add_argument("--lung-field", type=int, metavar="MARGIN",
-                        help="set predicted labels outside the lung field grown by MARGIN pixels to background, and "
-                             "report how much of the true infection that field holds under each shift")
+    parser.add_argument(
+        "--shifts",
+        nargs="+",
+        metavar="SHIFT",
+        help="only these shifts, by name (quoted, e.g. none 'gamma 2'; default all; 'none' is always scored)",
+    )
+    parser.add_argument(
+        "--lung-constraint",
+        metavar="MARGIN|none",
+        help="override the models' lung constraint: predictions outside the lung field grown by MARGIN "
+        "(a share of its side, e.g. 0.02) become background; none: no constraint (default: each model's own)",
+    )
+    parser.add_argument(
+        "--field-margin",
+        type=float,
+        default=0.0,
+        metavar="MARGIN",
+        help="the lung field's growth for the coverage table (a share of its side; default 0)",
+    )
     parser.add_argument("--out", required=True, help="folder for robustness.json, .md and .png")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
     return parser.parse_args(argv)
@@ -38,15 +56,11 @@ def scored_slices(data, splits):
 
     slices = load_slices(data, image_size=None)
     if slices.input_kind != "uint8":
-        raise ExportError(f"{data} holds Hounsfield units; the robustness shifts are defined for 8-bit grey slices")
+        raise InferenceError(f"{data} holds Hounsfield units; the robustness shifts are defined for 8-bit grey slices")
     if splits:
-        from tf_resattn.training.config import ConfigError
-        from tf_resattn.training.folds import read_fixed_split
+        from tf_resattn.data.splits import read_fixed_split
 
-        try:
-            slices = slices.subset(read_fixed_split(splits, slices.names)["test"])
-        except ConfigError as error:
-            raise ExportError(str(error)) from None
+        slices = slices.subset(read_fixed_split(splits, slices.names)["test"])
     return slices.images[..., 0] * 255.0, slices.masks
 
 
@@ -57,54 +71,106 @@ def run(args):
 
     names = args.names or args.models
     if len(names) != len(args.models):
-        raise ExportError(f"--names gives {len(names)} names for {len(args.models)} models")
+        raise InferenceError(f"--names gives {len(names)} names for {len(args.models)} models")
     unknown = [name for name in args.shifts or () if name not in SHIFTS]
     if unknown:
-        raise ExportError(f"unknown shift {unknown[0]!r}; choose from: {', '.join(SHIFTS)}")
-    if args.lung_field is not None and args.lung_field < 0:
-        raise ExportError(f"--lung-field takes a margin of 0 or more pixels, got {args.lung_field}")
+        raise InferenceError(f"unknown shift {unknown[0]!r}; choose from: {', '.join(SHIFTS)}")
+    constraint = _lung_constraint(args.lung_constraint)
+    if not 0.0 <= args.field_margin <= 1.0:
+        raise InferenceError(
+            f"--field-margin takes a share of the lung field's side in [0, 1], got {args.field_margin:g}"
+        )
     raw, masks = scored_slices(args.data, args.splits)
-    tables = {}
+    tables, predictors = {}, []
     for name, path in zip(names, args.models):
         predictor = load_predictor(path, tta=args.tta)
         if predictor.preprocessing.input_kind != "uint8":
-            raise ExportError(f"model {path} takes Hounsfield units; the robustness shifts are for 8-bit grey models")
-        tables[name] = robustness_table(_segmenter(predictor, args), raw, masks, predictor.num_classes, args.shifts)
+            raise InferenceError(
+                f"model {path} takes Hounsfield units; the robustness shifts are for 8-bit grey models"
+            )
+        if constraint != "own":
+            predictor.preprocessing = dataclasses.replace(predictor.preprocessing, lung_constraint=constraint)
+        predictors.append(predictor)
+        tables[name] = robustness_table(
+            _segmenter(predictor, args.batch_size), raw, masks, predictor.num_classes, args.shifts
+        )
     shifts = [row["shift"] for row in next(iter(tables.values()))]
-    coverage = None if args.lung_field is None else field_coverage(raw, masks, predictor.num_classes, shifts, args.lung_field)
+    coverage = field_coverage(raw, masks, predictors[0].num_classes, shifts, args.field_margin)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "robustness.json").write_text(json.dumps({"data": args.data, "splits": args.splits, "tta": args.tta,
-                                                     "lung_field_margin": args.lung_field, "truth_inside_lung_field": coverage,
-                                                     "slices": len(raw), "models": tables}, indent=1))
+    worst = write_worst_under_combined(
+        _segmenter(predictors[0], args.batch_size), raw, masks, predictors[0].num_classes, out / "worst-combined.png"
+    )
+    (out / "robustness.json").write_text(
+        json.dumps(
+            {
+                "data": args.data,
+                "splits": args.splits,
+                "tta": args.tta,
+                "lung_constraint": {name: p.preprocessing.lung_constraint for name, p in zip(names, predictors)},
+                "field_margin": args.field_margin,
+                "truth_inside_lung_field": coverage,
+                "worst_under_combined": worst,
+                "slices": len(raw),
+                "models": tables,
+            },
+            indent=1,
+        )
+    )
     table = markdown_table(tables)
-    if coverage is not None:
-        table += f"\n\nPredictions kept inside the lung field grown by {args.lung_field} pixels; the truth inside that field:\n\n"
-        table += coverage_table(coverage)
-    (out / "robustness.md").write_text(f"# Robustness to acquisition shifts\n\n{len(raw)} slices of {args.data}.\n\n{table}\n")
+    table += (
+        f"\n\nThe truth inside the lung field (`tf_resattn.data.thorax`, grown by {args.field_margin:g} of its side) "
+        "under each shift, and the field's share of the image:\n\n" + coverage_table(coverage)
+    )
+    (out / "robustness.md").write_text(
+        f"# Robustness to acquisition shifts\n\n{len(raw)} slices of {args.data}.\n\n{table}\n"
+    )
     plot(tables, out / "robustness.png")
     print(table)
     return tables
 
 
-def _segmenter(predictor, args):
-    """Raw slices `[n, H, W]` -> label maps, constrained to the lung field when `--lung-field` is given."""
-    from tf_resattn.inference.lung_field import constrain_to_lung_field
+def _lung_constraint(text):
+    """`--lung-constraint`: "own" when not given, None for "none", else the margin in [0, 1]."""
+    if text is None:
+        return "own"
+    if text.lower() == "none":
+        return None
+    try:
+        margin = float(text)
+    except ValueError:
+        margin = -1.0
+    if not 0.0 <= margin <= 1.0:
+        raise InferenceError(
+            f"--lung-constraint takes a margin in [0, 1] (a share of the lung field's side) or none, got {text!r}"
+        )
+    return margin
+
+
+def _segmenter(predictor, batch_size):
+    """Raw slices `[n, H, W]` -> label maps `[n, H, W]` (the predictor's own lung crop and constraint included)."""
     from tf_resattn.inference.predict import segment
 
-    def segmenter(raw):
-        labels = segment(predictor, raw, args.batch_size)
-        return labels if args.lung_field is None else constrain_to_lung_field(raw, labels, "uint8", args.lung_field)
-
-    return segmenter
+    return lambda raw: segment(predictor, raw, batch_size)
 
 
 def field_coverage(raw, masks, num_classes, shifts, margin):
-    """`{shift: truth_inside_lung_field(...)}` for the scored shifts: what the constraint can keep at most."""
-    from tf_resattn.inference.lung_field import truth_inside_lung_field
-    from tf_resattn.inference.robustness import SHIFTS
+    """`{shift: shares}` for the scored shifts: per class (and `"infection"`) the share of the true pixels inside the
+    lung field grown by `margin`, and `"area"`, the field's share of the image: what a lung constraint keeps at most."""
+    from tf_resattn.inference.robustness import SHIFTS, truth_inside_field
 
-    return {name: truth_inside_lung_field(SHIFTS[name](raw), masks, "uint8", margin, num_classes) for name in shifts}
+    return {name: truth_inside_field(*SHIFTS[name](raw, masks), margin, num_classes) for name in shifts}
+
+
+def write_worst_under_combined(segmenter, raw, masks, num_classes, path, count=6):
+    """Overlays of the `count` slices with the lowest infection Dice under the combined shift: image, truth, prediction.
+
+    Returns the `[{"slice": index, "infection_dice": d}]` shown, worst first.
+    """
+    from tf_resattn.inference.robustness import COMBINED, SHIFTS, worst_slices_figure
+
+    shifted, shifted_masks = SHIFTS[COMBINED](raw, masks)
+    return worst_slices_figure(shifted, shifted_masks, segmenter(shifted), num_classes, path, count)
 
 
 def coverage_table(coverage):

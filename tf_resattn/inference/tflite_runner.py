@@ -8,7 +8,7 @@ size is free: the input tensor is resized when it changes.
 import numpy as np
 
 from tf_resattn import optional
-from tf_resattn.inference.model_files import ExportError
+from tf_resattn.inference.errors import ExportError, InferenceError
 
 
 class TFLiteRunner:
@@ -31,7 +31,9 @@ class TFLiteRunner:
         try:
             self.interpreter = Interpreter(num_threads=num_threads, **source)
         except (ValueError, RuntimeError) as e:
-            raise ExportError(f"cannot load TFLite model {source.get('model_path', '<bytes>')} ({' '.join(str(e).split())}); re-export it") from e
+            raise ExportError(
+                f"cannot load TFLite model {source.get('model_path', '<bytes>')} ({' '.join(str(e).split())}); re-export it"
+            ) from e
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self._batch = None
@@ -45,7 +47,7 @@ class TFLiteRunner:
         """Probabilities float32 `[N, h, w, C]` for preprocessed images float32 `[N, h, w, 1]`."""
         images = np.ascontiguousarray(images, dtype=np.float32)
         if images.shape[1:] != (*self.image_size, 1):
-            raise ExportError(
+            raise InferenceError(
                 f"TFLite model takes [N, {self.image_size[0]}, {self.image_size[1]}, 1] images, got {list(images.shape)}"
             )
         if self._batch != len(images):

@@ -15,4 +15,13 @@ from tf_resattn.io.label_maps import check_writable, write_labels
 from tf_resattn.io.reading import read_path, read_scans
 from tf_resattn.io.scan import RawSlices, Scan
 
-__all__ = ["DataError", "IMAGE_EXTENSIONS", "RawSlices", "Scan", "check_writable", "read_path", "read_scans", "write_labels"]
+__all__ = [
+    "DataError",
+    "IMAGE_EXTENSIONS",
+    "RawSlices",
+    "Scan",
+    "check_writable",
+    "read_path",
+    "read_scans",
+    "write_labels",
+]

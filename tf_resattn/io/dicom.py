@@ -52,10 +52,16 @@ def read_dicom_series(folder, mask_path=None, masks=False):
             ds = pydicom.dcmread(f)
             pixels = ds.pixel_array
         except Exception as e:  # pydicom raises many types for corrupt or truncated files
-            raise DataError(f"cannot read DICOM file {f} ({one_line(e)}); the file is corrupt or truncated, replace it") from e
+            raise DataError(
+                f"cannot read DICOM file {f} ({one_line(e)}); the file is corrupt or truncated, replace it"
+            ) from e
         if pixels.ndim != 2:
-            raise DataError(f"{f} is a multi-frame or colour DICOM (pixel shape {pixels.shape}); give one grey slice per file")
-        hu = pixels.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(getattr(ds, "RescaleIntercept", 0))
+            raise DataError(
+                f"{f} is a multi-frame or colour DICOM (pixel shape {pixels.shape}); give one grey slice per file"
+            )
+        hu = pixels.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(
+            getattr(ds, "RescaleIntercept", 0)
+        )
         slices.append((_order_key(ds, f), f, hu, ds))
     _check_one_order(slices, folder)
     slices.sort(key=lambda s: s[0])
@@ -83,7 +89,9 @@ def read_dicom_series(folder, mask_path=None, masks=False):
         image_files=[str(f) for f in files],
         masks=None if labels is None else list(labels.transpose(2, 1, 0)),
         mask_files=None if labels is None else [f"{mask_path} slice {k}" for k in range(len(files))],
-        spacing_mm=tuple(float(s) for s in headers[0].PixelSpacing) if all("PixelSpacing" in ds for ds in headers) else None,
+        spacing_mm=tuple(float(s) for s in headers[0].PixelSpacing)
+        if all("PixelSpacing" in ds for ds in headers)
+        else None,
         thickness_mm=_slice_distance(headers[:2]),
         source=str(folder),
         dicom_files=files,
@@ -121,7 +129,9 @@ def _order_key(ds, path):
 def _slice_distance(first_two):
     """Distance between the first two slices' positions, else SpacingBetweenSlices or SliceThickness, else None."""
     if len(first_two) == 2 and all("ImagePositionPatient" in ds for ds in first_two):
-        distance = float(np.linalg.norm(np.subtract(first_two[1].ImagePositionPatient, first_two[0].ImagePositionPatient)))
+        distance = float(
+            np.linalg.norm(np.subtract(first_two[1].ImagePositionPatient, first_two[0].ImagePositionPatient))
+        )
         if distance > 0:
             return distance
     for keyword in ("SpacingBetweenSlices", "SliceThickness"):

@@ -37,8 +37,15 @@ SEGMENT_CATEGORY = ("SCT", "49755003", "Morphologically Abnormal Structure")
 ALGORITHM_FAMILY = ("DCM", "123109", "Artificial Intelligence")
 
 PATIENT_AND_STUDY_TYPE_2 = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-    "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
 )
 """Type-2 attributes the SEG copies from its source; anonymisers drop them, the SEG then has them empty."""
 REQUIRED_TYPE_1 = (

@@ -68,7 +68,7 @@ def mask_candidates(mask_folder, image_file):
     candidates = [mask_folder / image_file.name]
     for prefix in ("img_", "image_"):
         if stem.startswith(prefix):
-            candidates.insert(0, mask_folder / f"mask_{stem[len(prefix):]}{suffix}")
+            candidates.insert(0, mask_folder / f"mask_{stem[len(prefix) :]}{suffix}")
     return candidates
 
 
@@ -77,7 +77,7 @@ def slice_name(image_file):
     stem = pathlib.Path(image_file).stem
     for prefix in ("img_", "image_"):
         if stem.startswith(prefix):
-            return stem[len(prefix):]
+            return stem[len(prefix) :]
     return stem
 
 
@@ -97,7 +97,9 @@ def read_mask_file(path):
     mask = read_image_file(path)
     if mask.ndim == 3:
         if not np.all(mask == mask[..., :1]):
-            raise DataError(f"mask {path} has colour channels that differ; save label maps as single-channel integer images")
+            raise DataError(
+                f"mask {path} has colour channels that differ; save label maps as single-channel integer images"
+            )
         mask = mask[..., 0]
     return mask
 

@@ -40,7 +40,9 @@ def read_nifti(image_path, mask_path=None, masks=False):
     if masks:
         mask_path = pathlib.Path(mask_path) if mask_path is not None else _default_mask(image_path)
         if mask_path is not None and not mask_path.is_file():
-            raise DataError(f"mask file {mask_path} does not exist; pass the label volume of {image_path.name} as mask_path")
+            raise DataError(
+                f"mask file {mask_path} does not exist; pass the label volume of {image_path.name} as mask_path"
+            )
         labels = None if mask_path is None else load_nifti(mask_path)[0]
         if labels is not None and labels.shape != volume.shape:
             raise DataError(
@@ -72,7 +74,9 @@ def load_nifti(path):
         image = nibabel.load(str(path))
         volume = image.get_fdata(dtype=np.float32)
     except Exception as e:  # nibabel/gzip raise many types for corrupt or truncated files
-        raise DataError(f"cannot read NIfTI file {path} ({one_line(e)}); the file is corrupt or truncated, replace it") from e
+        raise DataError(
+            f"cannot read NIfTI file {path} ({one_line(e)}); the file is corrupt or truncated, replace it"
+        ) from e
     if 0 in image.shape:
         raise DataError(f"{path} holds no voxels (shape {image.shape}); give a volume with at least one slice")
     while volume.ndim > 3 and volume.shape[-1] == 1:
@@ -98,7 +102,7 @@ def nifti_stem(path):
 
 def _default_mask(image_path):
     stem = nifti_stem(image_path)
-    suffix = image_path.name[len(stem):]
+    suffix = image_path.name[len(stem) :]
     for image_token, mask_token in NIFTI_MASK_NAMES:
         if image_token in stem:
             head, _, tail = stem.rpartition(image_token)

@@ -89,7 +89,9 @@ def flatten(scans, source):
         image_files=[scan.image_files[k] for scan, k in per_slice],
         mask_files=[None if scan.mask_files is None else scan.mask_files[k] for scan, k in per_slice],
         groups=None if any(scan.group is None for scan in scans) else [scan.group for scan, _ in per_slice],
-        spacing_mm=None if any(scan.spacing_mm is None for scan in scans) else [scan.spacing_mm for scan, _ in per_slice],
+        spacing_mm=None
+        if any(scan.spacing_mm is None for scan in scans)
+        else [scan.spacing_mm for scan, _ in per_slice],
         from_volume=any(scan.kind != "image" for scan in scans),
         source=str(source),
     )

@@ -2,6 +2,7 @@
 
 import keras
 
+from tf_resattn.arguments import check_positive_int
 from tf_resattn.layers.normalization import check_normalization, make_normalization
 
 
@@ -23,8 +24,7 @@ class ConvBlock(keras.layers.Layer):
 
     def __init__(self, filters, norm="group", **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"ConvBlock: `filters` must be a positive integer, got {filters!r}.")
+        check_positive_int(filters, "ConvBlock: `filters`")
         check_normalization("ConvBlock", norm)
         self.filters = filters
         self.norm = norm

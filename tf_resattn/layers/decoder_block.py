@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from tf_resattn.arguments import check_positive_int
 from tf_resattn.layers.conv_block import ConvBlock
 from tf_resattn.layers.layer_norm import LayerNormalization
 from tf_resattn.layers.lsh_attention import LSHSelfAttention
@@ -54,8 +55,7 @@ class DecoderBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"DecoderBlock: `filters` must be a positive integer, got {filters!r}.")
+        check_positive_int(filters, "DecoderBlock: `filters`")
         check_lsh_settings(num_heads, key_dim, bucket_size, n_hashes, max_buckets)
         self.filters = filters
         self.attention = attention

@@ -32,8 +32,7 @@ def fused_kernels_run(dtype, xla_operands=None):
     under XLA (see `tf_resattn.ops.compiled_kernels`).
     """
     return (
-        tensorflow_ops is not None
-        and tensorflow_ops.compiled_kernels(dtype, fused=True, xla_operands=xla_operands)[0]
+        tensorflow_ops is not None and tensorflow_ops.compiled_kernels(dtype, fused=True, xla_operands=xla_operands)[0]
     )
 
 

@@ -10,6 +10,8 @@ hash rounds; 2 heads of 32 dimensions); the small training presets set
 smaller values explicitly.
 """
 
+from tf_resattn.arguments import is_positive_int
+
 LSH_DEFAULTS = {"num_heads": 2, "key_dim": 32, "bucket_size": 64, "n_hashes": 4, "max_buckets": 256}
 
 _MEANINGS = {
@@ -18,10 +20,6 @@ _MEANINGS = {
     "bucket_size": "tokens per chunk",
     "n_hashes": "hash rounds",
 }
-
-
-def _is_whole_number(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_lsh_settings(num_heads, key_dim, bucket_size, n_hashes, max_buckets=LSH_DEFAULTS["max_buckets"]):
@@ -33,13 +31,18 @@ def check_lsh_settings(num_heads, key_dim, bucket_size, n_hashes, max_buckets=LS
         max_buckets: the cap on hash buckets per round, an even whole number
             >= 2 (the hash splits the buckets into two halves, `+xR` and `-xR`).
     """
-    for name, value in (("num_heads", num_heads), ("key_dim", key_dim), ("bucket_size", bucket_size), ("n_hashes", n_hashes)):
-        if not _is_whole_number(value) or value < 1:
+    for name, value in (
+        ("num_heads", num_heads),
+        ("key_dim", key_dim),
+        ("bucket_size", bucket_size),
+        ("n_hashes", n_hashes),
+    ):
+        if not is_positive_int(value):
             raise ValueError(
                 f"{name} ({_MEANINGS[name]}) must be a whole number >= 1, got {value!r}; "
                 f"pass e.g. {name}={LSH_DEFAULTS[name]}"
             )
-    if not _is_whole_number(max_buckets) or max_buckets < 2 or max_buckets % 2:
+    if not is_positive_int(max_buckets) or max_buckets < 2 or max_buckets % 2:
         raise ValueError(
             f"max_buckets (cap on hash buckets per round) must be an even whole number >= 2, got {max_buckets!r}; "
             f"pass e.g. max_buckets={LSH_DEFAULTS['max_buckets']}"

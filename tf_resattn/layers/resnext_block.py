@@ -2,12 +2,8 @@
 
 import keras
 
+from tf_resattn.arguments import check_positive_int
 from tf_resattn.layers.normalization import check_normalization, make_normalization
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"ResNeXtBlock: `{name}` must be a positive integer, got {value!r}.")
 
 
 @keras.saving.register_keras_serializable(package="tf_resattn")
@@ -48,7 +44,7 @@ class ResNeXtBlock(keras.layers.Layer):
     def __init__(self, filters, cardinality=8, bottleneck_width=4, strides=1, norm="group", **kwargs):
         super().__init__(**kwargs)
         for name, value in (("filters", filters), ("cardinality", cardinality), ("bottleneck_width", bottleneck_width)):
-            _check_positive_int(name, value)
+            check_positive_int(value, f"ResNeXtBlock: `{name}`")
         if strides not in (1, 2):
             raise ValueError(f"ResNeXtBlock: `strides` must be 1 or 2, got {strides!r}.")
         check_normalization("ResNeXtBlock", norm)

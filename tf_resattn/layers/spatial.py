@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from tf_resattn.arguments import check_positive_int
+
 
 @keras.saving.register_keras_serializable(package="tf_resattn")
 class PadToMultiple(keras.layers.Layer):
@@ -17,8 +19,7 @@ class PadToMultiple(keras.layers.Layer):
 
     def __init__(self, multiple, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(multiple, int) or multiple < 1:
-            raise ValueError(f"PadToMultiple: `multiple` must be a positive integer, got {multiple!r}.")
+        check_positive_int(multiple, "PadToMultiple: `multiple`")
         self.multiple = multiple
 
     def call(self, inputs):

@@ -219,7 +219,9 @@ def segmentation_report_by_slice(y_true, y_pred, num_classes):
         ValueError: as `segmentation_report`, for any slice, or a different number of maps.
     """
     if len(y_true) != len(y_pred) or not len(y_true):
-        raise ValueError(f"y_true and y_pred must hold the same number (>= 1) of slices, got {len(y_true)} and {len(y_pred)}")
+        raise ValueError(
+            f"y_true and y_pred must hold the same number (>= 1) of slices, got {len(y_true)} and {len(y_pred)}"
+        )
     confusion = np.concatenate([slice_confusion(t[None], p[None], num_classes) for t, p in zip(y_true, y_pred)])
     return report_from_confusion(confusion)
 

@@ -57,7 +57,7 @@ def xla_platforms():
     return () if module is None else _xla_platforms(module)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _xla_platforms(module):
     return tuple(platform for platform in library_info(module).get("xla", "").split(",") if platform)
 

@@ -69,6 +69,7 @@ def _over_batch(call, operands, results, summed=()):
     Returns:
         The results, each with the batch axis first, then the summed results.
     """
+
     def shaped(batch):
         return [(dtype, (batch, *shape)) for dtype, shape in results] + list(summed)
 

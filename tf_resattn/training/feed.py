@@ -52,6 +52,8 @@ class Feed:
         per_epoch_augment: `"online"` or `"upright"`, the random transform per slice and epoch, or `"none"`.
         acquisition: a random acquisition change per slice and epoch.
         equalized_share: the probability that a training slice is shown histogram-equalised, per epoch.
+        scanner_share: the probability that a training slice is shown as from another scanner, per epoch.
+        lung_crop: the slices' lung-crop margin (a scanner view is cropped again), or None.
         seed, fold: what the epoch seeds are drawn from (`epoch_seed`).
         learning_rate: the learning rate of an epoch (0-based), `learning_rate_at` of the configuration.
     """
@@ -65,6 +67,8 @@ class Feed:
     per_epoch_augment: str
     acquisition: bool
     equalized_share: float
+    scanner_share: float
+    lung_crop: float | None
     seed: int
     fold: int
     learning_rate: Callable[[int], float]
@@ -104,10 +108,19 @@ def make_feed(cfg, train, validation, replicas, fold):
         train_images, train_masks = augment_offline(train_images, train_masks)
     val_images, val_masks = validation
     return Feed(
-        np.asarray(train_images, dtype=np.float32), np.asarray(train_masks, dtype=np.uint8),
-        np.asarray(val_images, dtype=np.float32), np.asarray(val_masks, dtype=np.uint8),
-        cfg.batch_size * replicas, replicas, cfg.augment if cfg.augment in PER_EPOCH_MODES else "none", cfg.acquisition_augment,
-        cfg.equalized_share, cfg.seed, fold,
+        np.asarray(train_images, dtype=np.float32),
+        np.asarray(train_masks, dtype=np.uint8),
+        np.asarray(val_images, dtype=np.float32),
+        np.asarray(val_masks, dtype=np.uint8),
+        cfg.batch_size * replicas,
+        replicas,
+        cfg.augment if cfg.augment in PER_EPOCH_MODES else "none",
+        cfg.acquisition_augment,
+        cfg.equalized_share,
+        cfg.scanner_share,
+        cfg.lung_crop,
+        cfg.seed,
+        fold,
         functools.partial(learning_rate_at, cfg),
     )
 
@@ -119,9 +132,16 @@ def training_batches(feed, epoch):
         `make_batches`'s batches (a `tf.data.Dataset` on TensorFlow) of `(images float32 [B, H, W, 1], masks int32 [B, H, W])`.
     """
     batches = make_batches(
-        feed.train_images, feed.train_masks, feed.batch_size, augment=feed.per_epoch_augment,
-        shuffle=True, seed=epoch_seed(feed.seed, feed.fold, epoch), acquisition=feed.acquisition,
+        feed.train_images,
+        feed.train_masks,
+        feed.batch_size,
+        augment=feed.per_epoch_augment,
+        shuffle=True,
+        seed=epoch_seed(feed.seed, feed.fold, epoch),
+        acquisition=feed.acquisition,
         equalized_share=feed.equalized_share,
+        scanner_share=feed.scanner_share,
+        lung_crop=feed.lung_crop,
     )
     left_out = len(feed.train_images) % feed.replicas
     if left_out:  # replicas > 1: TensorFlow batches; the epoch's last `left_out` shuffled slices wait for the next
@@ -132,7 +152,9 @@ def training_batches(feed, epoch):
 def validation_batches(feed):
     """The validation slices repeated once per replica, in order, in global batches (`make_batches`)."""
     repeat = feed.replicas
-    return make_batches(np.concatenate([feed.val_images] * repeat), np.concatenate([feed.val_masks] * repeat), feed.batch_size)
+    return make_batches(
+        np.concatenate([feed.val_images] * repeat), np.concatenate([feed.val_masks] * repeat), feed.batch_size
+    )
 
 
 class EpochProgbar(keras.callbacks.ProgbarLogger):
@@ -168,8 +190,15 @@ def fit_epochs(model, feed, initial_epoch, epochs, callbacks=(), verbose=1):
     for epoch in range(initial_epoch, epochs):
         keras.utils.set_random_seed(epoch_seed(feed.seed, feed.fold, epoch))
         model.optimizer.learning_rate.assign(feed.learning_rate(epoch))
-        step = model.fit(training_batches(feed, epoch), validation_data=validation, initial_epoch=epoch, epochs=epoch + 1,
-                         shuffle=False, callbacks=callbacks, verbose=verbose)
+        step = model.fit(
+            training_batches(feed, epoch),
+            validation_data=validation,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            shuffle=False,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
         history.epoch += step.epoch
         for name, values in step.history.items():
             history.history.setdefault(name, []).extend(values)

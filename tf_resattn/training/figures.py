@@ -102,7 +102,9 @@ def overlay(run_dir, variants, num_classes, max_slices=4, worst=False):
     else:
         chosen = sorted(common, key=richness, reverse=True)[:max_slices]
     columns = ["image", "truth"] + variants
-    figure, axes = optional.pyplot().subplots(len(chosen), len(columns), figsize=(2.6 * len(columns), 2.6 * len(chosen)), squeeze=False)
+    figure, axes = optional.pyplot().subplots(
+        len(chosen), len(columns), figsize=(2.6 * len(columns), 2.6 * len(chosen)), squeeze=False
+    )
     for row, index in enumerate(chosen):
         image = first["images"][row_of[index]]
         panels = [None, first["y_true"][row_of[index]]]
@@ -114,8 +116,15 @@ def overlay(run_dir, variants, num_classes, max_slices=4, worst=False):
             axis.set_axis_off()
             if row == 0:
                 axis.set_title(title)
-        axes[row][0].text(0.02, 0.98, str(first["names"][row_of[index]]), color="white", fontsize=8,
-                          va="top", transform=axes[row][0].transAxes)
+        axes[row][0].text(
+            0.02,
+            0.98,
+            str(first["names"][row_of[index]]),
+            color="white",
+            fontsize=8,
+            va="top",
+            transform=axes[row][0].transAxes,
+        )
     colours = np.asarray(CLASS_COLORS[:num_classes]) / 255.0
     Patch = optional.require("matplotlib.patches", "train").Patch
     handles = [Patch(color=colours[c], label=name) for c, name in enumerate(class_names(num_classes)) if c > 0]

@@ -17,12 +17,12 @@ above with `"fixed_split": name`, carving the validation slices from the trainin
 (`fixed_split_folds`), whose models `predict.py` averages. A full `splits.json` is taken as it is.
 """
 
-import json
 import pathlib
 
 import numpy as np
 
 from tf_resattn import optional
+from tf_resattn.data.splits import fixed_split_indices, read_split_json
 from tf_resattn.training.config import ConfigError
 from tf_resattn.training.files import read_json, write_json_atomic
 
@@ -61,7 +61,9 @@ def _k_way_split(index, n_folds, groups, seed, items="slices", group_items="grou
     """
     if groups is None:
         if len(index) < n_folds:
-            raise ConfigError(f"{len(index)} {items} cannot make {n_folds} folds; use --n-folds {max(2, len(index))} or fewer, or more data")
+            raise ConfigError(
+                f"{len(index)} {items} cannot make {n_folds} folds; use --n-folds {max(2, len(index))} or fewer, or more data"
+            )
         return model_selection.KFold(n_folds, shuffle=True, random_state=seed).split(index)
     n_groups = len(set(groups))
     if n_groups < n_folds:
@@ -74,7 +76,9 @@ def _k_way_split(index, n_folds, groups, seed, items="slices", group_items="grou
 def _carve_validation(train_val, groups, val_fraction, seed):
     """Splits training-fold indices into (train, val); val holds at least one slice (or group)."""
     if len(train_val) < 2:
-        raise ConfigError(f"a training fold of {len(train_val)} slice(s) leaves none for validation; use fewer folds or more data")
+        raise ConfigError(
+            f"a training fold of {len(train_val)} slice(s) leaves none for validation; use fewer folds or more data"
+        )
     if groups is None:
         order = np.random.default_rng(seed).permutation(train_val)
         n_val = min(len(order) - 1, max(1, round(val_fraction * len(order))))
@@ -97,7 +101,14 @@ def train_all_split(names, *, groups=None, val_fraction=0.1, seed=0):
     """
     train, val = _carve_validation(np.arange(len(names)), groups, val_fraction, seed)
     fold = {"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": []}
-    return {"n_folds": 1, "seed": seed, "grouped": groups is not None, "train_all": True, "names": list(names), "folds": [fold]}
+    return {
+        "n_folds": 1,
+        "seed": seed,
+        "grouped": groups is not None,
+        "train_all": True,
+        "names": list(names),
+        "folds": [fold],
+    }
 
 
 def fold_folder(splits, fold):
@@ -140,16 +151,12 @@ def read_split_file(path, names, *, groups=None, val_fraction=0.1, seed=0, n_fol
         tests the file's test ids.
 
     Raises:
-        ConfigError: unreadable file, ids missing from the data, train and test overlapping, an
-            empty part, more folds than training ids, or a `splits.json` made for other slices.
+        ConfigError: more folds than training ids, or a `splits.json` made for other slices.
+        DataError: a missing or unparsable file, or a fixed split that `tf_resattn.data.splits`
+            refuses (ids missing from the data, train and test overlapping, an empty part).
     """
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--splits file not found: {path} (a fixed split with train and test ids, or a run's splits.json)")
-    try:
-        content = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"--splits {path} is not JSON: {error}") from None
+    content = read_split_json(path)
     if isinstance(content, dict) and "folds" in content:
         if content.get("names") != list(names):
             raise ConfigError(f"--splits {path} was made for other slices than --data gives; use the run it came from")
@@ -161,8 +168,14 @@ def read_split_file(path, names, *, groups=None, val_fraction=0.1, seed=0, n_fol
     else:
         train, val = _carve_validation(np.array(parts["train"]), groups, val_fraction, seed)
         folds = [{"train": sorted(map(int, train)), "val": sorted(map(int, val)), "test": parts["test"]}]
-    return {"n_folds": len(folds), "seed": seed, "grouped": groups is not None, "names": list(names),
-            "fixed_split": str(content.get("name", path.stem)), "folds": folds}
+    return {
+        "n_folds": len(folds),
+        "seed": seed,
+        "grouped": groups is not None,
+        "names": list(names),
+        "fixed_split": str(content.get("name", path.stem)),
+        "folds": folds,
+    }
 
 
 def fixed_split_folds(parts, n_folds, *, groups=None, seed=0):
@@ -185,50 +198,13 @@ def fixed_split_folds(parts, n_folds, *, groups=None, seed=0):
     train_groups = None if groups is None else [groups[i] for i in train_ids]
     folds = _k_way_split(train_ids, n_folds, train_groups, seed, "training ids", "groups of training ids")
     return [
-        {"train": sorted(map(int, train_ids[train])), "val": sorted(map(int, train_ids[val])), "test": list(parts["test"])}
+        {
+            "train": sorted(map(int, train_ids[train])),
+            "val": sorted(map(int, train_ids[val])),
+            "test": list(parts["test"]),
+        }
         for train, val in folds
     ]
-
-
-def read_fixed_split(path, names):
-    """Reads a fixed train/test split file and returns its parts as sorted index lists into `names`.
-
-    Args:
-        path: JSON file with `"train"` and `"test"` lists of slice names, e.g.
-            `../shared/data/medseg100/splits/infnet-50-48.json` (ids `"0000"` as in `img_0000.png`).
-        names: the `SliceSet`'s slice names.
-
-    Returns:
-        `{"train": [...], "test": [...]}` (no validation carve; `read_split_file` adds one).
-
-    Raises:
-        ConfigError: unreadable file, missing or empty lists, ids not in the data, or ids in both lists.
-    """
-    return fixed_split_indices(read_json(path), names, path)
-
-
-def fixed_split_indices(content, names, path):
-    """`{"train": [ids], "test": [ids]}` (the parsed file at `path`) -> sorted index lists into `names`."""
-    if not isinstance(content, dict) or not all(isinstance(content.get(p), list) for p in ("train", "test")):
-        raise ConfigError(f"--splits {path} must hold lists 'train' and 'test' of slice ids, or be a run's splits.json")
-    position = {name: i for i, name in enumerate(names)}
-    parts = {}
-    for part in ("train", "test"):
-        ids = [str(i) for i in content[part]]
-        missing = [i for i in ids if i not in position]
-        if missing:
-            raise ConfigError(
-                f"--splits {path}: {len(missing)} {part} id(s) not in the data ({', '.join(missing[:5])}"
-                f"{', ...' if len(missing) > 5 else ''}); the ids must be slice names such as {names[0]!r}"
-            )
-        if not ids:
-            raise ConfigError(f"--splits {path}: the {part} part is empty")
-        parts[part] = sorted(position[i] for i in set(ids))
-    overlap = sorted(set(parts["train"]) & set(parts["test"]))
-    if overlap:
-        shown = ", ".join(names[i] for i in overlap[:5])
-        raise ConfigError(f"--splits {path}: {len(overlap)} id(s) both in train and test ({shown}); a test slice must not be trained on")
-    return parts
 
 
 def save_splits(path, splits):
@@ -246,7 +222,12 @@ def check_splits(splits):
         parts = [set(fold[p]) for p in ("train", "val", "test")]
         if parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2]:
             raise ConfigError(f"splits.json fold {k}: train, val and test overlap; fix or delete the file")
-        if not parts[0] or not parts[1] or not (parts[2] or splits.get("train_all")) or not set().union(*parts) <= set(range(n)):
+        if (
+            not parts[0]
+            or not parts[1]
+            or not (parts[2] or splits.get("train_all"))
+            or not set().union(*parts) <= set(range(n))
+        ):
             raise ConfigError(f"splits.json fold {k}: train/val/test must be non-empty slice numbers below {n}")
         if "fixed_split" not in splits and set().union(*parts) != set(range(n)):
             raise ConfigError(f"splits.json fold {k}: train/val/test must cover all {n} slices")
@@ -271,4 +252,3 @@ def parse_fold_list(text, n_folds):
     if bad or not folds:
         raise ConfigError(f"--folds {text}: fold numbers run from 0 to {n_folds - 1}")
     return folds
-

@@ -29,5 +29,7 @@ def published_table(split_name):
         "| published method | " + " | ".join(f"Dice {c}" for c in entry["classes"]) + " |",
         "| --- |" + " --- |" * len(entry["classes"]),
     ]
-    lines += [f"| {method} | " + " | ".join(f"{v:.3f}" for v in values) + " |" for method, values in entry["methods"].items()]
+    lines += [
+        f"| {method} | " + " | ".join(f"{v:.3f}" for v in values) + " |" for method, values in entry["methods"].items()
+    ]
     return lines

@@ -111,7 +111,9 @@ def build_results(run_dir):
         "n_folds": splits.get("n_folds", config.get("n_folds")),
         "grouped": splits.get("grouped", False),
         "fixed_split": splits.get("fixed_split"),
-        "split_sizes": [{part: len(fold[part]) for part in ("train", "val", "test")} for fold in splits.get("folds", [])],
+        "split_sizes": [
+            {part: len(fold[part]) for part in ("train", "val", "test")} for fold in splits.get("folds", [])
+        ],
         "config": config,
         "variants": variants,
     }
@@ -150,10 +152,13 @@ def results_markdown(results):
     fixed = results.get("fixed_split")
     if fixed:
         sizes = results["split_sizes"][0]
-        layout = f"fixed split `{fixed}` ({sizes['train']} training, {sizes['val']} validation, {sizes['test']} test slices)"
+        layout = (
+            f"fixed split `{fixed}` ({sizes['train']} training, {sizes['val']} validation, {sizes['test']} test slices)"
+        )
         tested = (
-            "Figures on the split's test slices (one model per variant, so no spread is given)." if n_folds == 1 else
-            f"Mean ± sample standard deviation over the {n_folds} fold models, each trained on {n_folds - 1} of {n_folds} "
+            "Figures on the split's test slices (one model per variant, so no spread is given)."
+            if n_folds == 1
+            else f"Mean ± sample standard deviation over the {n_folds} fold models, each trained on {n_folds - 1} of {n_folds} "
             "parts of the training ids (its best epoch picked on the part it leaves out) and tested on the same test slices; "
             "`predict.py --model` or `robustness.py` with a variant's folder scores their ensemble."
         )
@@ -164,7 +169,8 @@ def results_markdown(results):
     older = [v for v, r in results["variants"].items() if r.get("resolution") == "training"]
     resolution_note = (
         " (each test slice's prediction resized back to its stored size, scored against its original mask)"
-        if not older else f" (not recorded for {', '.join(older)}: folds trained before it was; their rows repeat the training size)"
+        if not older
+        else f" (not recorded for {', '.join(older)}: folds trained before it was; their rows repeat the training size)"
     )
     lines = [
         "# Fixed-split results" if fixed else "# Cross-validation results",

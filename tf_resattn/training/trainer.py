@@ -32,10 +32,17 @@ import keras
 import numpy as np
 
 from tf_resattn import losses, metrics
+from tf_resattn.data.framing import SliceRegion, source_probabilities
 from tf_resattn.models import build_model
-from tf_resattn.data.preprocessing import restore_size
 from tf_resattn.training.feed import fit_epochs, make_feed
-from tf_resattn.training.files import copy_atomic, read_json, save_model_atomic, save_npz_atomic, write_json_atomic, write_text_atomic
+from tf_resattn.training.files import (
+    copy_atomic,
+    read_json,
+    save_model_atomic,
+    save_npz_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 MONITOR = "val_mean_fg_dice"
 """Checkpoint selection score: mean foreground Dice on the validation slices (higher is better)."""
@@ -50,7 +57,9 @@ def make_optimizer(cfg):
 
 def build_compiled_model(cfg, variant, image_shape):
     """Builds and compiles `variant` for `image_shape` (H, W, C) as `cfg` says."""
-    model = build_model(variant, input_shape=image_shape, num_classes=cfg.num_classes, seed=cfg.seed, **cfg.model_kwargs())
+    model = build_model(
+        variant, input_shape=image_shape, num_classes=cfg.num_classes, seed=cfg.seed, **cfg.model_kwargs()
+    )
     model.compile(
         optimizer=make_optimizer(cfg),
         loss=losses.get(cfg.loss, cfg.num_classes, cfg.class_weights and list(cfg.class_weights)),
@@ -87,8 +96,12 @@ class FoldCheckpoint(keras.callbacks.Callback):
         checkpoint_dir.mkdir(exist_ok=True)
         learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         state["history"].append({"epoch": epoch + 1, **logs, "learning_rate": learning_rate, "seconds": seconds})
-        state.update(epoch=epoch + 1, checkpoint=f"epoch_{epoch + 1:04d}.keras",
-                     train_seconds=state["train_seconds"] + seconds, rng=random_state(self.model))
+        state.update(
+            epoch=epoch + 1,
+            checkpoint=f"epoch_{epoch + 1:04d}.keras",
+            train_seconds=state["train_seconds"] + seconds,
+            rng=random_state(self.model),
+        )
         save_model_atomic(self.model, checkpoint_dir / state["checkpoint"])
         score = logs.get(MONITOR, math.nan)
         if state["best_epoch"] == 0 or score > state["best"]:
@@ -177,13 +190,16 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
 
 def predict_probabilities(model, images, batch_size):
     """Softmax probabilities float32 `[N, H, W, C]` for images `[N, H, W, 1]`, called eagerly in batches."""
-    batches = [model(images[i:i + batch_size], training=False) for i in range(0, len(images), batch_size)]
+    batches = [model(images[i : i + batch_size], training=False) for i in range(0, len(images), batch_size)]
     return np.concatenate([keras.ops.convert_to_numpy(b) for b in batches])
 
 
-def source_resolution_labels(probabilities, source_masks):
-    """Label maps at each slice's stored size: its probabilities `[H, W, C]` resized back, then the argmax."""
-    return [np.argmax(restore_size(p[None], mask.shape)[0], axis=-1).astype(np.uint8) for p, mask in zip(probabilities, source_masks)]
+def source_resolution_labels(probabilities, test):
+    """Label maps at each slice's stored size: probabilities `[N, H, W, C]` of the `SliceSet` `test` put back as
+    prediction puts them (pasted into the lung crop or resized; the lung constraint), then the argmax."""
+    regions = test.regions or [SliceRegion(mask.shape) for mask in test.source_masks]
+    restored = source_probabilities(probabilities, test.preprocessing, regions)
+    return [np.argmax(p, axis=-1).astype(np.uint8) for p in restored]
 
 
 def training_summary(split, feed, variant, fold, state):
@@ -220,7 +236,7 @@ def evaluate_fold(cfg, slices, split, feed, fold_dir, variant, fold, state):
     if test.source_masks is None:  # slices made at the training size: that is their own resolution
         source_report = report
     else:
-        source_labels = source_resolution_labels(probabilities, test.source_masks)
+        source_labels = source_resolution_labels(probabilities, test)
         source_report = metrics.segmentation_report_by_slice(test.source_masks, source_labels, cfg.num_classes)
     save_npz_atomic(
         fold_dir / "predictions.npz",
@@ -230,6 +246,10 @@ def evaluate_fold(cfg, slices, split, feed, fold_dir, variant, fold, state):
         y_pred=y_pred,
         images=np.round(test.images[..., 0] * 255).astype(np.uint8),
     )
-    result = {**training_summary(split, feed, variant, fold, state), "report_source_resolution": source_report, "report": report}
+    result = {
+        **training_summary(split, feed, variant, fold, state),
+        "report_source_resolution": source_report,
+        "report": report,
+    }
     write_json_atomic(fold_dir / "metrics.json", result)
     return result

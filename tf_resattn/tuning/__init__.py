@@ -4,7 +4,8 @@
 `hypermodel.py` builds, compiles and fits the model for each sampled point; `search.py` runs
 Hyperband (default), Bayesian optimisation or random search on the inner split of one outer fold,
 alone or as keras-tuner chief/workers, and writes `best_hparams.json` (for `cv_train.py --hparams`)
-and the trial table. The command line is `scripts/tune.py` (`tf_resattn.tuning.cli.main`).
+and the trial table. `tune.tune(...)` (also `tf_resattn.tune`) runs a search and returns its
+result; the command line `scripts/tune.py` (`tf_resattn.tuning.cli.main`) parses and calls it.
 
 Only `space` is imported here (keras-tuner is not); import the other modules where needed.
 """

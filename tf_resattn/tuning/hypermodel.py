@@ -32,9 +32,13 @@ def declare(space, hp):
                 choices = [float(v) for v in choices]
             values[name] = hp.Choice(name, choices, ordered=not isinstance(choices[0], str))
         elif any(isinstance(entry[k], float) for k in ("min", "max")):
-            values[name] = hp.Float(name, float(entry["min"]), float(entry["max"]), sampling=entry.get("sampling", "linear"))
+            values[name] = hp.Float(
+                name, float(entry["min"]), float(entry["max"]), sampling=entry.get("sampling", "linear")
+            )
         else:
-            values[name] = hp.Int(name, entry["min"], entry["max"], step=entry.get("step"), sampling=entry.get("sampling", "linear"))
+            values[name] = hp.Int(
+                name, entry["min"], entry["max"], step=entry.get("step"), sampling=entry.get("sampling", "linear")
+            )
     return values
 
 
@@ -104,4 +108,3 @@ def tuned_values(hp_values, space):
 def _plain(value):
     """NumPy scalars -> Python numbers (for JSON)."""
     return value.item() if isinstance(value, np.generic) else value
-

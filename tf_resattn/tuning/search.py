@@ -58,8 +58,6 @@ TUNERS = {
 """Tuner names for `--tuner`; Hyperband is the default."""
 
 
-
-
 def distributed_role():
     """`"chief"`, `"worker"` or None (one process), from the `KERASTUNER_*` environment variables.
 
@@ -71,7 +69,9 @@ def distributed_role():
         return None
     missing = [k for k in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(k)]
     if missing:
-        raise ConfigError(f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not; set all three for a distributed search, or none")
+        raise ConfigError(
+            f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not; set all three for a distributed search, or none"
+        )
     return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
 
 
@@ -110,8 +110,14 @@ def make_tuner(kind, hypermodel, out, *, epochs, max_trials, factor, seed, overw
         overwrite: start afresh instead of resuming.
         strategy: a `tf.distribute.Strategy` with several replicas, or None.
     """
-    common = dict(objective=OBJECTIVE, seed=seed, directory=str(out / "keras_tuner"), project_name=PROJECT,
-                  overwrite=overwrite, distribution_strategy=strategy)
+    common = dict(
+        objective=OBJECTIVE,
+        seed=seed,
+        directory=str(out / "keras_tuner"),
+        project_name=PROJECT,
+        overwrite=overwrite,
+        distribution_strategy=strategy,
+    )
     if kind == "hyperband":
         return TUNERS[kind](hypermodel, max_epochs=epochs, factor=factor, **common)
     return TUNERS[kind](hypermodel, max_trials=max_trials, **common)
@@ -140,14 +146,16 @@ def trial_rows(tuner, space, out, epochs):
     for trial in tuner.oracle.trials.values():
         values = trial.hyperparameters.values
         worker = pathlib.Path(out, "keras_tuner", PROJECT, f"trial_{trial.trial_id}", "worker.txt")
-        rows.append({
-            "trial": trial.trial_id,
-            "status": trial.status,
-            MONITOR: trial.score,
-            "epochs": values.get("tuner/epochs", epochs),
-            "worker": worker.read_text().strip() if worker.exists() else "",
-            **tuned_values(values, space),
-        })
+        rows.append(
+            {
+                "trial": trial.trial_id,
+                "status": trial.status,
+                MONITOR: trial.score,
+                "epochs": values.get("tuner/epochs", epochs),
+                "worker": worker.read_text().strip() if worker.exists() else "",
+                **tuned_values(values, space),
+            }
+        )
     return sorted(rows, key=lambda r: (r[MONITOR] is None or math.isnan(r[MONITOR]), -(r[MONITOR] or 0.0), r["trial"]))
 
 

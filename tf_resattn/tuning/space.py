@@ -29,7 +29,14 @@ Example:
 import copy
 import pathlib
 
-from tf_resattn.training.config import HPARAM_KEYS, ConfigError, read_mapping, attention_levels, config_from_dict, validate
+from tf_resattn.training.config import (
+    HPARAM_KEYS,
+    ConfigError,
+    attention_levels,
+    config_from_dict,
+    read_mapping,
+    validate,
+)
 
 DEFAULT_SPACE = {
     # model size and shape
@@ -98,6 +105,7 @@ def merge_space(entries, base_cfg=None):
 
 def _as_text(entry):
     """Attention levels are text (`"all"`, `"0,1"`); YAML reads a bare `0` as a number."""
+
     def text(value):
         return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
@@ -120,7 +128,9 @@ def check_space(space, base_cfg=None):
         raise SpaceError("the search space is empty; give at least one entry")
     unknown = sorted(set(space) - set(TUNABLE_KEYS))
     if unknown:
-        raise SpaceError(f"unknown hyperparameter(s) {', '.join(unknown)} in the search space; allowed: {', '.join(TUNABLE_KEYS)}")
+        raise SpaceError(
+            f"unknown hyperparameter(s) {', '.join(unknown)} in the search space; allowed: {', '.join(TUNABLE_KEYS)}"
+        )
     for name, entry in space.items():
         _check_entry(name, entry)
         for value in entry_values(entry):
@@ -146,7 +156,9 @@ def _check_entry(name, entry):
             raise SpaceError(f"{name}: values listed twice in {values!r}")
         return
     if not {"min", "max"} <= keys or keys - {"min", "max", "sampling", "step"}:
-        raise SpaceError(f"{name}: an entry is {{values: [...]}}, {{min, max[, sampling, step]}} or a bare value, got {entry!r}")
+        raise SpaceError(
+            f"{name}: an entry is {{values: [...]}}, {{min, max[, sampling, step]}} or a bare value, got {entry!r}"
+        )
     low, high = entry["min"], entry["max"]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
         raise SpaceError(f"{name}: min and max must be numbers, got {low!r} and {high!r}")

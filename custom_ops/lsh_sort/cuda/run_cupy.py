@@ -65,9 +65,7 @@ def bucket_sort(kernels, ids, num_buckets):
     inverse = cp.empty_like(ids)
     kernels["histogram"]((rows,), (BLOCK,), (ids, np.int64(length), np.int32(num_buckets), counts))
     kernels["offsets"]((rows,), (BLOCK,), (counts, np.int32(WARPS), np.int32(num_buckets)), shared_mem=BLOCK * 4)
-    kernels["scatter"](
-        (rows,), (BLOCK,), (ids, np.int64(length), np.int32(num_buckets), counts, permutation, inverse)
-    )
+    kernels["scatter"]((rows,), (BLOCK,), (ids, np.int64(length), np.int32(num_buckets), counts, permutation, inverse))
     return permutation, inverse
 
 
@@ -117,8 +115,14 @@ def run_case(kernels, rng, name, rows, length, depth, num_buckets, distinct):
     )
     sort_ms = median_ms(lambda: bucket_sort(kernels, d_ids, num_buckets)) if ok else float("nan")
     gather_ms = median_ms(lambda: permute_gather(kernels["gather_f32"], d_x, permutation)) if ok else float("nan")
-    return {"name": name, "shape": f"{rows} x {length} x {depth}", "buckets": num_buckets, "ok": bool(ok),
-            "sort_ms": sort_ms, "gather_ms": gather_ms}
+    return {
+        "name": name,
+        "shape": f"{rows} x {length} x {depth}",
+        "buckets": num_buckets,
+        "ok": bool(ok),
+        "sort_ms": sort_ms,
+        "gather_ms": gather_ms,
+    }
 
 
 def run_cases(cases=CASES + REAL_CASES, seed=0):
@@ -131,8 +135,10 @@ def run_cases(cases=CASES + REAL_CASES, seed=0):
 def main():
     results = run_cases()
     for r in results:
-        print(f"{r['name']:<28} {r['shape']:<18} buckets={r['buckets']:<6} {'OK' if r['ok'] else 'MISMATCH':<8} "
-              f"sort {r['sort_ms']:8.3f} ms  gather f32 {r['gather_ms']:8.3f} ms")
+        print(
+            f"{r['name']:<28} {r['shape']:<18} buckets={r['buckets']:<6} {'OK' if r['ok'] else 'MISMATCH':<8} "
+            f"sort {r['sort_ms']:8.3f} ms  gather f32 {r['gather_ms']:8.3f} ms"
+        )
     ok = all(r["ok"] for r in results)
     print("all cases match NumPy" if ok else "MISMATCHES found")
     return 0 if ok else 1

@@ -39,17 +39,40 @@ def paper_sizes(train_steps=300):
     """The `paper` preset's image size, model, batch and learning rate; batch 8 for throughput."""
     paper = resolve_config("paper")
     return CheckSizes(
-        image_size=paper.image_size, model=paper.model_kwargs(), parity_batch=2, throughput_batch=8,
-        throughput_steps=10, train_steps=train_steps, train_batch=paper.batch_size, learning_rate=paper.learning_rate,
+        image_size=paper.image_size,
+        model=paper.model_kwargs(),
+        parity_batch=2,
+        throughput_batch=8,
+        throughput_steps=10,
+        train_steps=train_steps,
+        train_batch=paper.batch_size,
+        learning_rate=paper.learning_rate,
     )
 
 
 def dry_run_sizes():
     """Tiny sizes with the paper's structure (every decoder level attends, several chunks at level 0)."""
-    model = dict(base_filters=4, depth=2, cardinality=2, bottleneck_width=2, attention_levels="all",
-                 num_heads=1, key_dim=8, bucket_size=16, n_hashes=2)
-    return CheckSizes(image_size=24, model=model, parity_batch=2, throughput_batch=2, throughput_steps=2,
-                      train_steps=4, train_batch=2, learning_rate=1e-3)
+    model = dict(
+        base_filters=4,
+        depth=2,
+        cardinality=2,
+        bottleneck_width=2,
+        attention_levels="all",
+        num_heads=1,
+        key_dim=8,
+        bucket_size=16,
+        n_hashes=2,
+    )
+    return CheckSizes(
+        image_size=24,
+        model=model,
+        parity_batch=2,
+        throughput_batch=2,
+        throughput_steps=2,
+        train_steps=4,
+        train_batch=2,
+        learning_rate=1e-3,
+    )
 
 
 def sizes_from_dict(values):

@@ -16,8 +16,8 @@ import subprocess
 import sys
 import time
 
-from tf_resattn.gpu_check import table
-from tf_resattn.gpu_check.worker import RESULT_PREFIX
+from tools.gpu_check import table
+from tools.gpu_check.worker import RESULT_PREFIX
 
 SECTIONS = ("kernels", "parity", "throughput", "training")
 TIMEOUTS_S = {"kernels": 240, "parity": 240, "throughput": 150, "training": 300}
@@ -30,17 +30,29 @@ SPLIT_NAME = "splits/infnet-50-48.json"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="The GPU check: CUDA kernels, parity with TensorFlow's CPU results, "
-                                     "throughput and a short training run on Keras's JAX backend.")
-    parser.add_argument("--make-reference", metavar="DIR", help="write the CPU TensorFlow reference into DIR and exit "
-                        "(run with TensorFlow installed; KERAS_BACKEND=tensorflow, the default)")
-    parser.add_argument("--reference", metavar="DIR", help="the reference folder to compare with (skipped when not given)")
+    parser = argparse.ArgumentParser(
+        description="The GPU check: CUDA kernels, parity with TensorFlow's CPU results, "
+        "throughput and a short training run on Keras's JAX backend."
+    )
+    parser.add_argument(
+        "--make-reference",
+        metavar="DIR",
+        help="write the CPU TensorFlow reference into DIR and exit "
+        "(run with TensorFlow installed; KERAS_BACKEND=tensorflow, the default)",
+    )
+    parser.add_argument(
+        "--reference", metavar="DIR", help="the reference folder to compare with (skipped when not given)"
+    )
     parser.add_argument("--data", default=DEFAULT_DATA, help=f"the real slices (default {DEFAULT_DATA})")
     parser.add_argument("--split", help=f"the fixed train/test split (default DATA/{SPLIT_NAME})")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"which to run, of {','.join(SECTIONS)}")
     parser.add_argument("--train-steps", type=int, default=300, help="steps of the training run (default 300)")
-    parser.add_argument("--budget-s", type=float, default=450, help="stop starting sections after this many seconds (default 450)")
-    parser.add_argument("--dry-run", action="store_true", help="tiny sizes and few steps: checks the script itself on a CPU")
+    parser.add_argument(
+        "--budget-s", type=float, default=450, help="stop starting sections after this many seconds (default 450)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="tiny sizes and few steps: checks the script itself on a CPU"
+    )
     parser.add_argument("--json", default="gpu_check.json", help="where to write the results (default gpu_check.json)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.sections.split(",")) - set(SECTIONS))
@@ -53,14 +65,14 @@ def parse_args(argv):
 
 def check_sizes(args):
     """The `CheckSizes` of this run: the paper's, or the dry run's."""
-    from tf_resattn.gpu_check.sizes import dry_run_sizes, paper_sizes
+    from tools.gpu_check.sizes import dry_run_sizes, paper_sizes
 
     return dry_run_sizes() if args.dry_run else paper_sizes(args.train_steps)
 
 
 def make_reference(args):
     """Writes the reference with this process's backend (TensorFlow) and prints where."""
-    from tf_resattn.gpu_check.reference import make_reference as make
+    from tools.gpu_check.reference import make_reference as make
 
     start = time.perf_counter()
     out = make(args.make_reference, check_sizes(args))
@@ -82,17 +94,33 @@ def tasks(args, sizes):
     if "kernels" in wanted:
         out.append(("kernels", "CUDA kernels", {"section": "kernels"}, None))
     if "parity" in wanted:
-        reason = (_reference_mismatch(args.reference, sizes) if args.reference
-                  else "no --reference given (make one with --make-reference under TensorFlow on a CPU)")
+        reason = (
+            _reference_mismatch(args.reference, sizes)
+            if args.reference
+            else "no --reference given (make one with --make-reference under TensorFlow on a CPU)"
+        )
         out.append(("parity", "parity", {**base, "section": "parity", "reference": args.reference}, reason))
-    throughput = [("throughput", f"throughput {variant} {precision}",
-                   {**base, "section": "throughput", "variant": variant, "precision": precision}, None)
-                  for precision in PRECISIONS for variant in ("resattn", "unet")] if "throughput" in wanted else []
+    throughput = (
+        [
+            (
+                "throughput",
+                f"throughput {variant} {precision}",
+                {**base, "section": "throughput", "variant": variant, "precision": precision},
+                None,
+            )
+            for precision in PRECISIONS
+            for variant in ("resattn", "unet")
+        ]
+        if "throughput" in wanted
+        else []
+    )
     out.extend(throughput[:2])
     if "training" in wanted:
         missing = [p for p in (args.data, split) if not pathlib.Path(p).exists()]
         reason = f"not found: {', '.join(missing)} (give --data and --split)" if missing else None
-        out.append(("training", "training run", {**base, "section": "training", "data": args.data, "split": split}, reason))
+        out.append(
+            ("training", "training run", {**base, "section": "training", "data": args.data, "split": split}, reason)
+        )
     out.extend(throughput[2:])
     return out
 
@@ -104,29 +132,40 @@ def _reference_mismatch(folder, sizes):
         return f"{path} not found (make it with --make-reference {folder})"
     made = json.loads(path.read_text())["sizes"]
     if made != sizes.to_dict():
-        return (f"the reference was made at {made['image_size']}x{made['image_size']}, this run is at "
-                f"{sizes.image_size}x{sizes.image_size}; make it with the same --dry-run setting as the run")
+        return (
+            f"the reference was made at {made['image_size']}x{made['image_size']}, this run is at "
+            f"{sizes.image_size}x{sizes.image_size}; make it with the same --dry-run setting as the run"
+        )
     return None
 
 
 def run_worker(task, timeout, cache_dir=None):
-    """Runs one task in `python -m tf_resattn.gpu_check.worker`; returns (result or None, device, error or None, seconds).
+    """Runs one task in `python -m tools.gpu_check.worker`; returns (result or None, device, error or None, seconds).
 
     `cache_dir`: JAX's persistent compilation cache (unless `JAX_COMPILATION_CACHE_DIR` is set), so
     that a second run on the same machine skips most compiling.
     """
-    package_root = str(pathlib.Path(__file__).resolve().parents[2])
-    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": python_path,
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    repository_root = str(pathlib.Path(__file__).resolve().parents[2])  # holds tools/ and tf_resattn/
+    python_path = os.pathsep.join(p for p in (repository_root, os.environ.get("PYTHONPATH")) if p)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": python_path,
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    }
     if task["section"] == "kernels":
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # CuPy holds GPU memory in this process
     if cache_dir:
         env.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir))
     start = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, "-m", "tf_resattn.gpu_check.worker", json.dumps(task)],
-                              env=env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-m", "tools.gpu_check.worker", json.dumps(task)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return None, None, f"timed out after {timeout:.0f} s", time.perf_counter() - start
     seconds = time.perf_counter() - start
@@ -134,7 +173,7 @@ def run_worker(task, timeout, cache_dir=None):
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()
         return None, None, f"exit {done.returncode}: {tail[-1] if tail else 'no output'}", seconds
-    payload = json.loads(lines[-1][len(RESULT_PREFIX):])
+    payload = json.loads(lines[-1][len(RESULT_PREFIX) :])
     return payload["result"], payload["device"], None, seconds
 
 
@@ -151,7 +190,9 @@ def run_check(args):
         if reason is None and left < 10:
             entry["skipped"] = f"the time budget (--budget-s {args.budget_s:.0f}) was spent"
         if entry["skipped"] is None:
-            entry["result"], device, entry["error"], entry["seconds"] = run_worker(task, min(TIMEOUTS_S[section], left), cache_dir)
+            entry["result"], device, entry["error"], entry["seconds"] = run_worker(
+                task, min(TIMEOUTS_S[section], left), cache_dir
+            )
             results["device"] = results["device"] or device
         print(table.progress_line(entry), flush=True)
         results["sections"].append(entry)

@@ -41,8 +41,14 @@ def weight_checksums(model):
     for variable in model.weights:
         if _is_float(variable):
             value = np.asarray(variable.numpy(), dtype=np.float64)
-            rows.append({"path": variable.path, "shape": list(value.shape),
-                         "sum": float(value.sum()), "sum_sq": float((value * value).sum())})
+            rows.append(
+                {
+                    "path": variable.path,
+                    "shape": list(value.shape),
+                    "sum": float(value.sum()),
+                    "sum_sq": float((value * value).sum()),
+                }
+            )
     return rows
 
 

@@ -14,12 +14,12 @@ import time
 import keras
 
 from tf_resattn import losses, metrics
-from tf_resattn.models import build_model
 from tf_resattn.data import augment_offline, load_slices
 from tf_resattn.data.batches import make_batches
-from tf_resattn.gpu_check.memory import peak_memory_bytes
-from tf_resattn.gpu_check.sizes import NUM_CLASSES
-from tf_resattn.training.folds import read_fixed_split
+from tf_resattn.data.splits import read_fixed_split
+from tf_resattn.models import build_model
+from tools.gpu_check.memory import peak_memory_bytes
+from tools.gpu_check.sizes import NUM_CLASSES
 
 VARIANT = "resattn"
 
@@ -40,7 +40,9 @@ def train_and_test(data, split_file, sizes, seed=0):
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = build_model(VARIANT, input_shape=train_images.shape[1:], num_classes=NUM_CLASSES, seed=seed, **sizes.model)
-    model.compile(optimizer=keras.optimizers.Adam(sizes.learning_rate), loss=losses.get("ce", NUM_CLASSES), jit_compile=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(sizes.learning_rate), loss=losses.get("ce", NUM_CLASSES), jit_compile=True
+    )
     before = _test_report(model, test, sizes.train_batch)
     batches = make_batches(train_images, train_masks, sizes.train_batch, shuffle=True, seed=seed)
     steps_per_epoch = min(sizes.train_steps, len(batches))
@@ -51,11 +53,20 @@ def train_and_test(data, split_file, sizes, seed=0):
     after = _test_report(model, test, sizes.train_batch)
     peak = peak_memory_bytes()
     return {
-        "variant": VARIANT, "n_train": len(train), "n_train_augmented": len(train_images), "n_test": len(test),
-        "steps": epochs * steps_per_epoch, "epochs": epochs, "batch": sizes.train_batch, "seconds": seconds,
-        "loss_first_epoch": history[0], "loss_last_epoch": history[-1],
-        "mean_fg_dice_before": before["mean_foreground_dice"], "mean_fg_dice": after["mean_foreground_dice"],
-        "dice": after["dice"], "paper_style_dsc": after["paper_style_dsc"],
+        "variant": VARIANT,
+        "n_train": len(train),
+        "n_train_augmented": len(train_images),
+        "n_test": len(test),
+        "steps": epochs * steps_per_epoch,
+        "epochs": epochs,
+        "batch": sizes.train_batch,
+        "seconds": seconds,
+        "loss_first_epoch": history[0],
+        "loss_last_epoch": history[-1],
+        "mean_fg_dice_before": before["mean_foreground_dice"],
+        "mean_fg_dice": after["mean_foreground_dice"],
+        "dice": after["dice"],
+        "paper_style_dsc": after["paper_style_dsc"],
         "peak_memory_gib": None if peak is None else peak / 2**30,
     }
 

@@ -1,6 +1,6 @@
 """The GPU check: the CUDA kernels, parity with TensorFlow's CPU results, throughput and a short training run.
 
-`scripts/gpu_check.py` is its command line (`tf_resattn.gpu_check.cli.main`); see docs/gpu.md's
+`scripts/gpu_check.py` is its command line (`tools.gpu_check.cli.main`); see docs/gpu.md's
 "GPU check" section. Three sections, each run in a process of its own so that one failure,
 time-out or out-of-memory leaves the others' figures:
 

@@ -31,18 +31,30 @@ import numpy as np
 
 from tf_resattn import losses
 from tf_resattn.models import build_model
-from tf_resattn.gpu_check.gradients import loss_and_gradients
-from tf_resattn.gpu_check.sizes import NUM_CLASSES, PARITY_VARIANTS, sizes_from_dict
-from tf_resattn.gpu_check.weights import assign_seeded_weights, weight_checksums
+from tools.gpu_check.gradients import loss_and_gradients
+from tools.gpu_check.sizes import NUM_CLASSES, PARITY_VARIANTS, sizes_from_dict
+from tools.gpu_check.weights import assign_seeded_weights, weight_checksums
 
 WEIGHT_SEED = 0
 PROBE_SEED = 1
 PROBES = 2
 TOLERANCES = {
-    "unet": {"prob_mean_abs": 1e-5, "label_agreement": 0.9999, "loss_rel": 1e-4, "d_images_rel_l2": 2e-2,
-             "grad_norm_rel_max": 2e-3, "grad_probe_rel_max": 2e-3},
-    "resattn": {"prob_mean_abs": 1e-3, "label_agreement": 0.995, "loss_rel": 1e-3, "d_images_rel_l2": 1e-1,
-                "grad_norm_rel_max": 5e-3, "grad_probe_rel_max": 5e-3},
+    "unet": {
+        "prob_mean_abs": 1e-5,
+        "label_agreement": 0.9999,
+        "loss_rel": 1e-4,
+        "d_images_rel_l2": 2e-2,
+        "grad_norm_rel_max": 2e-3,
+        "grad_probe_rel_max": 2e-3,
+    },
+    "resattn": {
+        "prob_mean_abs": 1e-3,
+        "label_agreement": 0.995,
+        "loss_rel": 1e-3,
+        "d_images_rel_l2": 1e-1,
+        "grad_norm_rel_max": 5e-3,
+        "grad_probe_rel_max": 5e-3,
+    },
 }
 """Pass limits per variant: mean absolute probability difference; share of pixels with the same
 argmax (at least); relative difference of the loss; relative L2 error of the image gradient; the
@@ -63,8 +75,13 @@ where every figure agrees to rounding, and in the op tests the attention is chec
 def reference_model(variant, sizes):
     """The variant at `sizes`, built in a fresh Keras session (same variable names on every backend), seeded weights."""
     keras.backend.clear_session()
-    model = build_model(variant, input_shape=(sizes.image_size, sizes.image_size, 1), num_classes=NUM_CLASSES,
-                        seed=WEIGHT_SEED, **sizes.model)
+    model = build_model(
+        variant,
+        input_shape=(sizes.image_size, sizes.image_size, 1),
+        num_classes=NUM_CLASSES,
+        seed=WEIGHT_SEED,
+        **sizes.model,
+    )
     return assign_seeded_weights(model, WEIGHT_SEED)
 
 
@@ -102,7 +119,9 @@ def make_reference(out, sizes):
     from tf_resattn.data import synthetic_slices
 
     if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"the reference is TensorFlow's result; run --make-reference with KERAS_BACKEND=tensorflow, not {keras.backend.backend()!r}")
+        raise ValueError(
+            f"the reference is TensorFlow's result; run --make-reference with KERAS_BACKEND=tensorflow, not {keras.backend.backend()!r}"
+        )
     from tf_resattn import ops
 
     out = pathlib.Path(out)
@@ -110,8 +129,15 @@ def make_reference(out, sizes):
     slices = synthetic_slices(n=sizes.parity_batch, image_size=sizes.image_size, seed=0)
     images, labels = slices.images.astype(np.float32), slices.masks.astype(np.uint8)
     in_use, reason = ops.compiled_kernels()
-    meta = {"sizes": sizes.to_dict(), "keras": keras.__version__, "backend": "tensorflow",
-            "tensorflow": _tensorflow_version(), "compiled_ops": bool(in_use), "ops_reason": reason, "variants": {}}
+    meta = {
+        "sizes": sizes.to_dict(),
+        "keras": keras.__version__,
+        "backend": "tensorflow",
+        "tensorflow": _tensorflow_version(),
+        "compiled_ops": bool(in_use),
+        "ops_reason": reason,
+        "variants": {},
+    }
     arrays = {"images": images, "labels": labels}
     for variant in PARITY_VARIANTS:
         meta["variants"][variant], more = run_variant(variant, sizes, images, labels)
@@ -126,7 +152,9 @@ def load_reference(folder):
     folder = pathlib.Path(folder)
     missing = [name for name in ("reference.json", "reference.npz") if not (folder / name).is_file()]
     if missing:
-        raise ValueError(f"{folder} lacks {', '.join(missing)}; make it with scripts/gpu_check.py --make-reference {folder} under TensorFlow")
+        raise ValueError(
+            f"{folder} lacks {', '.join(missing)}; make it with scripts/gpu_check.py --make-reference {folder} under TensorFlow"
+        )
     meta = json.loads((folder / "reference.json").read_text())
     with np.load(folder / "reference.npz") as data:
         arrays = {k: data[k] for k in data.files}
@@ -152,10 +180,16 @@ def compare_variant(variant, sizes, want, arrays):
         norm_errors.append(abs(g["norm"] - w["norm"]) / scale)
         probe_errors.append(max(abs(a - b) for a, b in zip(g["probes"], w["probes"])) / scale)
     worst = int(np.argmax(np.maximum(norm_errors, probe_errors)))
-    figures.update(grad_norm_rel_max=float(max(norm_errors)), grad_probe_rel_max=float(max(probe_errors)),
-                   worst_variable=want["trainable"][worst])
-    failed = [k for k, limit in TOLERANCES[variant].items()
-              if (figures[k] < limit if k == "label_agreement" else not figures[k] <= limit)]
+    figures.update(
+        grad_norm_rel_max=float(max(norm_errors)),
+        grad_probe_rel_max=float(max(probe_errors)),
+        worst_variable=want["trainable"][worst],
+    )
+    failed = [
+        k
+        for k, limit in TOLERANCES[variant].items()
+        if (figures[k] < limit if k == "label_agreement" else not figures[k] <= limit)
+    ]
     return {"variant": variant, "parameters": got["parameters"], **figures, "ok": not failed, "failed": failed}
 
 
@@ -169,12 +203,16 @@ def compare_reference(folder):
 def _check_same_weights(variant, got, want):
     """Raises ValueError unless both sides hold the same seeded weights (shapes and checksums)."""
     if [w["shape"] for w in got] != [w["shape"] for w in want]:
-        raise ValueError(f"{variant}: the model's variables differ from the reference's; make the reference with this version of tf_resattn")
+        raise ValueError(
+            f"{variant}: the model's variables differ from the reference's; make the reference with this version of tf_resattn"
+        )
     for g, w in zip(got, want):
         for key in ("sum", "sum_sq"):
             if not np.isclose(g[key], w[key], rtol=1e-9, atol=1e-9):
-                raise ValueError(f"{variant}: weight {w['path']} differs from the reference ({key} {g[key]!r} vs {w[key]!r}); "
-                                 "NumPy's generator gave other values here, so the parity check cannot run")
+                raise ValueError(
+                    f"{variant}: weight {w['path']} differs from the reference ({key} {g[key]!r} vs {w[key]!r}); "
+                    "NumPy's generator gave other values here, so the parity check cannot run"
+                )
 
 
 def _tensorflow_version():

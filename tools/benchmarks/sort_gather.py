@@ -9,13 +9,11 @@ Three implementations are compared, each inside one `tf.function`:
   (a scatter-add), the baseline of the speed-up.
 """
 
-import statistics
-import time
-
 import numpy as np
 import tensorflow as tf
 
 from tf_resattn.ops import compiled, pure
+from tools.benchmarks.timing import interleaved_medians
 
 
 def composite_bucket_sort(buckets, num_buckets):
@@ -37,25 +35,6 @@ IMPLEMENTATIONS = {
     "pure": (pure.bucket_sort, pure.permute_gather),
     "composite": (composite_bucket_sort, composite_gather),
 }
-
-
-def interleaved_medians(functions, repeats, warmup=2):
-    """Median wall seconds of each of `functions` (dict name -> callable), timed in interleaved rounds.
-
-    Each round calls every function once, so load from other processes on a
-    shared machine spreads over all of them alike. Every callable must block
-    until its work is done (e.g. by reading a value with `.numpy()`).
-    """
-    for function in functions.values():
-        for _ in range(warmup):
-            function()
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def sort_gather_unsort_step(bucket_sort, permute_gather, num_buckets):

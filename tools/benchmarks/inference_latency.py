@@ -62,7 +62,9 @@ def _measure(name, path, batch_sizes, repeats, warmup, threads, size, queue):
     queue.put(result)
 
 
-def run_benchmark(export_dir, keras_path, *, batch_sizes=(1, 8), repeats=10, warmup=2, threads=None, size=512, log=print):
+def run_benchmark(
+    export_dir, keras_path, *, batch_sizes=(1, 8), repeats=10, warmup=2, threads=None, size=512, log=print
+):
     """Measures every format, each in its own process.
 
     Args:
@@ -86,7 +88,9 @@ def run_benchmark(export_dir, keras_path, *, batch_sizes=(1, 8), repeats=10, war
         log(f"{name} ...")
         queue = context.Queue()
         path = None if name == "baseline" else str(model_path(export_dir, keras_path, name))
-        process = context.Process(target=_measure, args=(name, path, batch_sizes, repeats, warmup, threads, size, queue))
+        process = context.Process(
+            target=_measure, args=(name, path, batch_sizes, repeats, warmup, threads, size, queue)
+        )
         process.start()
         results[name] = queue.get()
         process.join()
@@ -98,6 +102,9 @@ def format_results(results, batch_sizes=(1, 8)):
     header = "| format | " + " | ".join(f"batch {b}: ms/slice" for b in batch_sizes) + " | peak RSS (MiB) |"
     lines = [header, "|" + " --- |" * (len(batch_sizes) + 2)]
     for name, entry in results.items():
-        cells = [f"{entry[f'batch_{b}_ms_per_slice']:.1f}" if f"batch_{b}_ms_per_slice" in entry else "-" for b in batch_sizes]
+        cells = [
+            f"{entry[f'batch_{b}_ms_per_slice']:.1f}" if f"batch_{b}_ms_per_slice" in entry else "-"
+            for b in batch_sizes
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {entry['peak_rss_mib']:.0f} |")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""One section of the check in a process of its own: `python -m tf_resattn.gpu_check.worker TASK_JSON`.
+"""One section of the check in a process of its own: `python -m tools.gpu_check.worker TASK_JSON`.
 
 `TASK_JSON` is `{"section": ..., "sizes": CheckSizes.to_dict(), ...}`; the worker prints its
 result as one last line `RESULT_PREFIX + json`. The orchestrator (`cli.py`) reads that line,
@@ -14,11 +14,11 @@ RESULT_PREFIX = "GPU_CHECK_RESULT "
 
 def run_task(task):
     """Runs one task dict; returns its JSON-serialisable result."""
-    from tf_resattn.gpu_check.sizes import sizes_from_dict
+    from tools.gpu_check.sizes import sizes_from_dict
 
     section = task["section"]
     if section == "kernels":
-        from tf_resattn.gpu_check import kernels
+        from tools.gpu_check import kernels
 
         cupy_rows, cupy_reason = kernels.cupy_cases()
         with tempfile.TemporaryDirectory() as build_dir:
@@ -26,15 +26,15 @@ def run_task(task):
         return {"cupy": cupy_rows, "cupy_skipped": cupy_reason, "nvcc": nvcc_rows, "nvcc_skipped": nvcc_reason}
     sizes = sizes_from_dict(task["sizes"])
     if section == "parity":
-        from tf_resattn.gpu_check.reference import compare_reference
+        from tools.gpu_check.reference import compare_reference
 
         return compare_reference(task["reference"])
     if section == "throughput":
-        from tf_resattn.gpu_check.throughput import measure
+        from tools.gpu_check.throughput import measure
 
         return measure(task["variant"], task["precision"], sizes)
     if section == "training":
-        from tf_resattn.gpu_check.training_run import train_and_test
+        from tools.gpu_check.training_run import train_and_test
 
         return train_and_test(task["data"], task["split"], sizes)
     raise ValueError(f"unknown section {section!r}")
@@ -44,7 +44,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     task = json.loads(argv[0])
     result = run_task(task)
-    from tf_resattn.gpu_check.memory import device_description
+    from tools.gpu_check.memory import device_description
 
     print(RESULT_PREFIX + json.dumps({"device": device_description(), "result": result}), flush=True)
     return 0

@@ -63,8 +63,12 @@ def nvcc_cases(build_dir, timeout=240):
     binary = pathlib.Path(build_dir) / "lsh_harness"
     errors = []
     for arch in ("native", "sm_80"):
-        build = subprocess.run([nvcc, "-O3", "-std=c++17", f"-arch={arch}", str(CUDA_DIR / "harness.cu"), "-o", str(binary)],
-                               capture_output=True, text=True, timeout=timeout)
+        build = subprocess.run(
+            [nvcc, "-O3", "-std=c++17", f"-arch={arch}", str(CUDA_DIR / "harness.cu"), "-o", str(binary)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if build.returncode == 0:
             break
         errors.append(f"-arch={arch}: {build.stderr.strip().splitlines()[-1:]}")
@@ -78,6 +82,11 @@ def nvcc_cases(build_dir, timeout=240):
 
 
 def _harness_row(match):
-    return {"name": match["name"], "shape": f"{match['rows']} x {match['length']} x {match['depth']}",
-            "buckets": int(match["buckets"]), "ok": match["status"] == "OK",
-            "sort_ms": float(match["sort"]), "gather_ms": float(match["gather"])}
+    return {
+        "name": match["name"],
+        "shape": f"{match['rows']} x {match['length']} x {match['depth']}",
+        "buckets": int(match["buckets"]),
+        "ok": match["status"] == "OK",
+        "sort_ms": float(match["sort"]),
+        "gather_ms": float(match["gather"]),
+    }

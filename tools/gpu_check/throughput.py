@@ -14,8 +14,8 @@ import numpy as np
 
 from tf_resattn import losses, metrics
 from tf_resattn.models import build_model
-from tf_resattn.gpu_check.memory import peak_memory_bytes
-from tf_resattn.gpu_check.sizes import NUM_CLASSES
+from tools.gpu_check.memory import peak_memory_bytes
+from tools.gpu_check.sizes import NUM_CLASSES
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 """Name in the table -> Keras dtype policy."""
@@ -27,10 +27,15 @@ def measure(variant, precision, sizes):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(POLICIES[precision])
     try:
-        model = build_model(variant, input_shape=(sizes.image_size, sizes.image_size, 1), num_classes=NUM_CLASSES,
-                            **sizes.model)
-        model.compile(optimizer=keras.optimizers.Adam(sizes.learning_rate), loss=losses.get("ce", NUM_CLASSES),
-                      metrics=metrics.default_metrics(NUM_CLASSES), jit_compile=True)
+        model = build_model(
+            variant, input_shape=(sizes.image_size, sizes.image_size, 1), num_classes=NUM_CLASSES, **sizes.model
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(sizes.learning_rate),
+            loss=losses.get("ce", NUM_CLASSES),
+            metrics=metrics.default_metrics(NUM_CLASSES),
+            jit_compile=True,
+        )
         rng = np.random.default_rng(0)
         batch = sizes.throughput_batch
         images = rng.random((batch, sizes.image_size, sizes.image_size, 1), dtype=np.float32)
@@ -47,7 +52,12 @@ def measure(variant, precision, sizes):
         keras.config.set_dtype_policy(previous)
     peak = peak_memory_bytes()
     return {
-        "variant": variant, "precision": precision, "batch": batch, "parameters": int(model.count_params()),
-        "images_per_s": batch * sizes.throughput_steps / seconds, "compile_s": compile_s,
-        "peak_memory_gib": None if peak is None else peak / 2**30, "final_loss": float(logs["loss"]),
+        "variant": variant,
+        "precision": precision,
+        "batch": batch,
+        "parameters": int(model.count_params()),
+        "images_per_s": batch * sizes.throughput_steps / seconds,
+        "compile_s": compile_s,
+        "peak_memory_gib": None if peak is None else peak / 2**30,
+        "final_loss": float(logs["loss"]),
     }

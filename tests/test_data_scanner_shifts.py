@@ -1,0 +1,95 @@
+"""Other-scanner shifts: images change, masks stay exact label maps (moved with the image only by the field of view),
+the random parts are seeded, and training draws apart from the test settings."""
+
+import numpy as np
+import pytest
+from test_data_thorax import chest
+
+from tf_resattn.data import scanner_shifts
+from tf_resattn.inference import robustness
+
+OTHER_SCANNER = [name for name in robustness.SHIFTS if name.startswith("other scanner")]
+
+
+@pytest.fixture
+def slices():
+    grey = []
+    for right in (True, False):
+        hu, fluid, _ = chest(right_lung=right, effusion=right)
+        grey.append(np.clip((hu + 1380.0) / 1539.0 * 255.0, 0, 255).round())
+    masks = np.zeros((2, 200, 200), np.uint8)
+    masks[:, 80:100, 120:140] = 1
+    masks[0, 110:118, 50:70] = 3
+    return np.stack(grey).astype(np.float32), masks
+
+
+@pytest.mark.parametrize("name", OTHER_SCANNER)
+def test_shift_changes_the_images_keeps_labels_exact_and_is_seeded(name, slices):
+    raw, masks = slices
+    shifted, shifted_masks = robustness.SHIFTS[name](raw.copy(), masks.copy())
+    assert shifted.shape == raw.shape and shifted.min() >= 0 and shifted.max() <= 255
+    assert not np.allclose(shifted, raw)
+    assert shifted_masks.dtype == masks.dtype and set(np.unique(shifted_masks)) <= set(np.unique(masks))
+    if "field of view" in name or "combined" in name:
+        assert (shifted_masks > 0).sum() < (masks > 0).sum()  # the slice shrank into the frame
+    else:
+        np.testing.assert_array_equal(shifted_masks, masks)
+    again, again_masks = robustness.SHIFTS[name](raw.copy(), masks.copy())
+    np.testing.assert_array_equal(again, shifted)
+    np.testing.assert_array_equal(again_masks, shifted_masks)
+
+
+def test_field_of_view_moves_image_and_labels_together(slices):
+    raw, masks = slices
+    image, labels = scanner_shifts.field_of_view(raw[0], masks[0], 0.5, offset=(0.0, 0.0))
+    top = left = 50  # (200 - 100) / 2
+    small = labels[top : top + 100, left : left + 100]
+    np.testing.assert_array_equal(
+        small, masks[0][1::2, 1::2]
+    )  # nearest neighbour with pixel centres: every other pixel
+    assert not labels[:top].any() and not labels[:, :left].any()
+    body = image[top + 50, left + 5 : left + 95]
+    assert (body > 100).any(), "the shrunk body is inside the frame"
+    assert image[5, 5] == pytest.approx(np.percentile(raw[0], 2)), "air around it"
+    assert (image[top + 100 :] > 150).any(axis=1).sum() >= 2, "a table band below the body"
+
+
+def test_wide_window_shows_lung_grey_and_tissue_lighter_grey():
+    grey = np.array([0.0, 50.0, 255.0], np.float32)  # air, aerated lung, soft tissue in the lung window
+    shown = scanner_shifts.rewindow(grey, (-1450.0, 1300.0))
+    assert 20 < shown[1] < 60 and 140 < shown[2] < 200
+
+
+def test_training_draws_apart_from_the_test_settings_and_repeat_per_seed(slices):
+    raw, masks = slices
+    image = (raw[0] / 255.0)[..., None].astype(np.float32)
+    one = scanner_shifts.training_view(image, masks[0], np.array([3, 7]), lung_crop=0.05)
+    two = scanner_shifts.training_view(image, masks[0], np.array([3, 7]), lung_crop=0.05)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    assert one[0].shape == image.shape and one[1].shape == masks[0].shape
+    views = [scanner_shifts.training_view(image, masks[0], np.array([s, 0]), lung_crop=None)[0] for s in range(6)]
+    assert len({v.tobytes() for v in views}) > 3
+    ranges = scanner_shifts.TRAINING_RANGES
+    assert not ranges["field_of_view"][1][0] <= 0.5 <= ranges["field_of_view"][1][1]
+    assert robustness.WIDE_WINDOW[1] > ranges["window"][1][1][1] and robustness.CLAHE_CLIP > ranges["clahe"][1][1]
+    assert robustness.JPEG["quality"] < ranges["jpeg"][1][0][0]
+
+
+def test_pipeline_shows_scanner_views_seeded_with_exact_masks(slices):
+    from tf_resattn.data.pipeline import make_dataset
+
+    raw, masks = slices
+    images = np.repeat((raw / 255.0)[..., None], 2, axis=0).astype(np.float32)
+    masks = np.repeat(masks, 2, axis=0)
+
+    def first_epoch(seed, share):
+        batch = next(iter(make_dataset(images, masks, 4, seed=seed, scanner_share=share, lung_crop=0.05)))
+        return batch[0].numpy(), batch[1].numpy()
+
+    shown, shown_masks = first_epoch(3, 1.0)
+    assert shown.shape == images.shape and shown_masks.shape == masks.shape and shown.min() >= 0 and shown.max() <= 1
+    assert set(np.unique(shown_masks)) <= set(np.unique(masks))
+    assert not np.allclose(shown, images)
+    np.testing.assert_array_equal(first_epoch(3, 1.0)[0], shown)
+    np.testing.assert_array_equal(first_epoch(3, 0.0)[0], images)

@@ -1,0 +1,111 @@
+"""From raw slices to model inputs and from model outputs back to the slices (NumPy), as `Preprocessing` says.
+
+The same three steps in training, prediction, the ensemble, the exports' parity checks and the
+reports, so that a lesion is framed alike everywhere:
+
+1. `slice_regions`: per slice, its lung field and crop square (`tf_resattn.data.roi`), where the
+   preprocessing crops or constrains to the lung field;
+2. `model_inputs`: scaled, cropped to the square and resized to the model's size;
+3. `source_probabilities`: probabilities back at each slice's own size (pasted into the square,
+   background outside it, or resized when there is no crop), then, with a lung constraint,
+   background outside the lung field grown by its margin.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tf_resattn import optional
+from tf_resattn.data.preprocessing import resize_image, resize_mask, restore_size
+from tf_resattn.data.roi import background, crop, lung_crop, paste_probabilities
+from tf_resattn.data.thorax import find_lung_field
+
+cv2 = optional.module("cv2", "io")
+
+
+@dataclasses.dataclass
+class SliceRegion:
+    """Where a slice's model input came from.
+
+    Attributes:
+        frame_size: (H, W) of the raw slice.
+        box: the `CropBox` it was cut to, or None (whole slice).
+        field: bool `[H, W]` lung field, or None when the preprocessing uses none.
+        status: the lung field's `"found"`, `"one lung"` or `"no lung"`, or None.
+    """
+
+    frame_size: tuple
+    box: object = None
+    field: np.ndarray | None = None
+    status: str | None = None
+
+
+def slice_regions(raw_slices, preprocessing):
+    """One `SliceRegion` per raw slice (`[N, H, W]` or a list of `[H, W]`)."""
+    regions = []
+    for raw in raw_slices:
+        raw = np.asarray(raw, dtype=np.float32)
+        if preprocessing.lung_crop is not None:
+            box, field = lung_crop(raw, preprocessing.input_kind, preprocessing.lung_crop)
+        elif preprocessing.lung_constraint is not None:
+            box, field = None, find_lung_field(raw, preprocessing.input_kind)
+        else:
+            regions.append(SliceRegion(raw.shape[:2]))
+            continue
+        regions.append(SliceRegion(raw.shape[:2], box, field.mask, field.status))
+    return regions
+
+
+def model_inputs(raw_slices, preprocessing, regions):
+    """Raw slices `[N, H, W]` -> float32 `[N, h, w, 1]` in [0, 1]: scaled, cropped to each region's box, resized."""
+    return np.stack([preprocessing.apply(raw, region.box) for raw, region in zip(raw_slices, regions)]).astype(
+        np.float32
+    )
+
+
+def framed_pairs(raw_images, masks, preprocessing):
+    """Training pairs as the model takes them: raw slices and label maps (lists or stacks of `[H_i, W_i]`) ->
+    `(images float32 [N, h, w, 1], masks uint8 [N, h, w], regions)`, the masks cut to the same squares and
+    resized by nearest neighbour."""
+    regions = slice_regions(raw_images, preprocessing)
+    images = model_inputs(raw_images, preprocessing, regions)
+    framed = [np.asarray(m) if r.box is None else crop(m, r.box, 0) for m, r in zip(masks, regions)]
+    return images, np.stack([resize_mask(m, images.shape[1:3]) for m in framed]).astype(np.uint8), regions
+
+
+def source_probabilities(probabilities, preprocessing, regions):
+    """Probabilities `[N, h, w, C]` at the model's size -> `[N, H, W, C]` at the slices' own size.
+
+    Pasted into each region's square (background outside it) or resized when there is none;
+    with `preprocessing.lung_constraint`, background outside the grown lung field.
+    Slices of different sizes give a list of `[H_i, W_i, C]` instead.
+    """
+    restored = []
+    for p, region in zip(probabilities, regions):
+        if region.box is None:
+            p = restore_size(p[None], region.frame_size)[0]
+        else:
+            p = paste_probabilities(p, region.box, region.frame_size, resize_image)
+        if preprocessing.lung_constraint is not None:
+            p = _background_outside(p, grown_field(region.field, preprocessing.lung_constraint))
+        restored.append(p.astype(np.float32))
+    if len({r.shape for r in restored}) == 1:
+        return np.stack(restored)
+    return restored
+
+
+def grown_field(field, margin):
+    """bool `[H, W]`: `field` grown by a disc of `margin` times its longer side (unchanged when empty)."""
+    rows, columns = np.nonzero(field)
+    if rows.size == 0 or margin <= 0:
+        return field
+    radius = max(1, int(round(margin * max(np.ptp(rows), np.ptp(columns)))))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(field.astype(np.uint8), disc).astype(bool)
+
+
+def _background_outside(probabilities, field):
+    """Probabilities `[H, W, C]` with every pixel outside `field` set to the background class; an empty field keeps all."""
+    if not field.any():
+        return probabilities
+    return np.where(field[..., None], probabilities, background(probabilities.shape[-1], probabilities.dtype))

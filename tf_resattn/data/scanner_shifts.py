@@ -1,0 +1,168 @@
+"""Other scanners' slices made from ours: field of view, display window, CLAHE, JPEG export (NumPy).
+
+Each shift takes an 8-bit grey slice float32 `[H, W]` (0..255) and its label map `[H, W]` and
+returns both at the same size; only the field of view moves anatomy, and then image and labels
+move together (labels by nearest neighbour, so they stay exact label values). The parameters
+are explicit; `random_scanner_view` draws them from a generator, for training.
+
+- `field_of_view(image, labels, scale, offset)`: the slice shrunk to `scale` of the frame, put
+  off-centre by `offset` (fractions of the free space), inside a synthetic body wall (skin and
+  muscle, then a fat layer), above a table band, with air around: the whole-body frame of a
+  scanner that reconstructs a wider field than the tight thorax crops of the training data.
+- `rewindow(image, window)`: the grey levels read as Hounsfield units through `SOURCE_WINDOW` (the
+  lung window of the training slices) and shown in `window`: a wide window shows aerated lung
+  dark grey and soft tissue light grey.
+- `clahe(image, clip_limit)`: contrast-limited adaptive histogram equalisation (8x8 tiles).
+- `jpeg_export(image, quality, blur_sigma, noise_sigma, rng)`: blur, noise and JPEG compression.
+"""
+
+import numpy as np
+
+from tf_resattn import optional
+from tf_resattn.data.roi import crop
+from tf_resattn.data.roi import lung_crop as lung_crop_box
+from tf_resattn.data.thorax import find_lung_field
+
+cv2 = optional.module("cv2", "io")
+
+SOURCE_WINDOW = (-1380.0, 159.0)
+"""The HU window (low, high) that 8-bit lung-window slices are read in (medseg100's, `display_window`)."""
+
+
+def field_of_view(image, labels, scale, offset=(0.0, 0.0)):
+    """The slice shrunk to `scale` (0 < scale <= 1) into a frame of its own size with a body wall, a table and air.
+
+    Args:
+        image: float32 `[H, W]`, 8-bit grey levels.
+        labels: integer `[H, W]`.
+        scale: the shrunk slice's side as a share of the frame's.
+        offset: (rows, columns) in [-1, 1]: where the shrunk slice sits in the free space (0 = centre).
+
+    Returns:
+        `(image, labels)`, `[H, W]` each; labels are background outside the shrunk slice.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    height, width = image.shape
+    small = (max(1, round(width * scale)), max(1, round(height * scale)))
+    body = find_lung_field(image, "uint8").body.astype(np.uint8)
+    shrunk = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+    shrunk_body = cv2.resize(body, small, interpolation=cv2.INTER_NEAREST_EXACT)
+    shrunk_labels = cv2.resize(np.asarray(labels).astype(np.uint8), small, interpolation=cv2.INTER_NEAREST_EXACT)
+    top = int(round((height - small[1]) * (0.5 + 0.5 * offset[0])))
+    left = int(round((width - small[0]) * (0.5 + 0.5 * offset[1])))
+
+    air, tissue = _air_and_tissue(image)
+    fat = air + 0.88 * (tissue - air)
+    placed_body = np.zeros((height, width), np.uint8)
+    placed_body[top : top + small[1], left : left + small[0]] = shrunk_body
+    side = min(height, width)
+    fat_layer = cv2.dilate(placed_body, _disc(max(1, round(0.03 * side))))
+    skin = cv2.dilate(fat_layer, _disc(max(1, round(0.012 * side))))
+
+    out = np.full((height, width), air, np.float32)
+    outline = np.flatnonzero(skin.any(axis=1))
+    table_top = min(height - 2, (outline[-1] if outline.size else height // 2) + max(2, round(0.03 * side)))
+    out[table_top : table_top + max(2, round(0.025 * side))] = tissue
+    out[min(height - 1, table_top + round(0.06 * side)) : min(height, table_top + round(0.07 * side))] = tissue
+    out[skin > 0] = tissue
+    out[fat_layer > 0] = fat
+    region = out[top : top + small[1], left : left + small[0]]
+    inside = shrunk_body > 0
+    region[inside] = shrunk[inside]
+    out_labels = np.zeros((height, width), np.uint8)
+    out_labels[top : top + small[1], left : left + small[0]] = np.where(inside, shrunk_labels, 0)
+    return out, out_labels.astype(np.asarray(labels).dtype)
+
+
+def rewindow(image, window, source_window=SOURCE_WINDOW):
+    """8-bit grey read as HU through `source_window`, shown again in `window` (low, high HU); float32 0..255."""
+    low, high = source_window
+    hounsfield = low + np.asarray(image, dtype=np.float32) / 255.0 * (high - low)
+    return np.clip((hounsfield - window[0]) / (window[1] - window[0]) * 255.0, 0.0, 255.0).astype(np.float32)
+
+
+def clahe(image, clip_limit=2.0):
+    """Contrast-limited adaptive histogram equalisation of an 8-bit grey slice (8x8 tiles); float32 0..255."""
+    grey = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    return cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(8, 8)).apply(grey).astype(np.float32)
+
+
+def jpeg_export(image, quality, blur_sigma, noise_sigma, rng):
+    """Gaussian blur (`blur_sigma` pixels), Gaussian noise (`noise_sigma` grey levels from `rng`), then JPEG at `quality`."""
+    image = np.asarray(image, dtype=np.float32)
+    if blur_sigma > 0:
+        image = cv2.GaussianBlur(image, (0, 0), float(blur_sigma))
+    image = image + rng.normal(0.0, noise_sigma, image.shape).astype(np.float32)
+    grey = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    _, encoded = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE).astype(np.float32)
+
+
+TRAINING_RANGES = {
+    "field_of_view": (0.5, (0.6, 0.95)),
+    "window": (0.5, ((-1700.0, -1200.0), (300.0, 1100.0))),
+    "clahe": (0.6, (1.0, 3.5)),
+    "jpeg": (0.4, ((40, 95), (0.0, 1.2), (0.0, 6.0))),
+}
+"""Training draws: shift -> (probability, parameter ranges); wider than, and apart from, the test settings."""
+
+
+def random_scanner_view(image, labels, rng):
+    """One random other-scanner view of a slice for training: each shift with its `TRAINING_RANGES` probability.
+
+    Args:
+        image: float32 `[H, W]` 8-bit grey.
+        labels: integer `[H, W]`.
+        rng: `numpy.random.Generator` (training's own, never the test shifts' seeds).
+
+    Returns:
+        `(image, labels)`.
+    """
+    probability, (low, high) = TRAINING_RANGES["field_of_view"]
+    if rng.uniform() < probability:
+        image, labels = field_of_view(image, labels, rng.uniform(low, high), tuple(rng.uniform(-1, 1, 2)))
+    probability, (lows, highs) = TRAINING_RANGES["window"]
+    if rng.uniform() < probability:
+        image = rewindow(image, (rng.uniform(*lows), rng.uniform(*highs)))
+    probability, (low, high) = TRAINING_RANGES["clahe"]
+    if rng.uniform() < probability:
+        image = clahe(image, rng.uniform(low, high))
+    probability, (quality, blur, noise) = TRAINING_RANGES["jpeg"]
+    if rng.uniform() < probability:
+        image = jpeg_export(image, rng.integers(*quality), rng.uniform(*blur), rng.uniform(*noise), rng)
+    return image, labels
+
+
+def training_view(image, labels, seed, lung_crop):
+    """A model input shown as another scanner would make it (`random_scanner_view`), at the model's size.
+
+    Args:
+        image: float32 `[h, w, 1]` in [0, 1], a slice as the model takes it.
+        labels: integer `[h, w]`.
+        seed: int64 `[2]`, the slice's seed for this epoch.
+        lung_crop: the preprocessing's lung-crop margin, or None: after a field-of-view shift the
+            slice is cropped to its lung field again, as prediction would crop it.
+
+    Returns:
+        `(image float32 [h, w, 1], labels uint8 [h, w])`.
+    """
+    rng = np.random.default_rng([int(v) & 0xFFFFFFFF for v in np.ravel(seed)])
+    size = image.shape[:2]
+    grey, labels = random_scanner_view(np.asarray(image, np.float32)[..., 0] * 255.0, np.asarray(labels, np.uint8), rng)
+    if lung_crop is not None:
+        box, _ = lung_crop_box(grey, "uint8", lung_crop)
+        grey = cv2.resize(crop(grey, box, float(grey.min())), size[::-1], interpolation=cv2.INTER_AREA)
+        labels = cv2.resize(crop(labels, box, 0), size[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
+    return (np.clip(grey, 0.0, 255.0) / 255.0)[..., None].astype(np.float32), labels.astype(np.uint8)
+
+
+def _air_and_tissue(image):
+    """The slice's air grey level (2nd percentile) and soft-tissue level (median above Otsu's threshold)."""
+    grey = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    threshold, _ = cv2.threshold(grey.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = image[image > threshold]
+    return float(np.percentile(image, 2)), float(np.median(bright)) if bright.size else 255.0
+
+
+def _disc(radius):
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
