@@ -80,18 +80,27 @@ def source_probabilities(probabilities, preprocessing, regions):
     with `preprocessing.lung_constraint`, background outside the grown lung field.
     Slices of different sizes give a list of `[H_i, W_i, C]` instead.
     """
-    restored = []
-    for p, region in zip(probabilities, regions):
-        if region.box is None:
-            p = restore_size(p[None], region.frame_size)[0]
-        else:
-            p = paste_probabilities(p, region.box, region.frame_size, resize_image)
-        if preprocessing.lung_constraint is not None:
-            p = _background_outside(p, grown_field(region.field, preprocessing.lung_constraint))
-        restored.append(p.astype(np.float32))
+    restored = [
+        constrained(put_back(p, region), preprocessing, region).astype(np.float32)
+        for p, region in zip(probabilities, regions)
+    ]
     if len({r.shape for r in restored}) == 1:
         return np.stack(restored)
     return restored
+
+
+def put_back(probabilities, region):
+    """One slice's probabilities `[h, w, C]` at the model's size -> `[H, W, C]`: pasted into its square or resized."""
+    if region.box is None:
+        return restore_size(probabilities[None], region.frame_size)[0]
+    return paste_probabilities(probabilities, region.box, region.frame_size, resize_image)
+
+
+def constrained(probabilities, preprocessing, region):
+    """One slice's probabilities `[H, W, C]`, background outside its grown lung field under `lung_constraint`."""
+    if preprocessing.lung_constraint is None:
+        return probabilities
+    return _background_outside(probabilities, grown_field(region.field, preprocessing.lung_constraint))
 
 
 def grown_field(field, margin):

@@ -19,6 +19,7 @@ are explicit; `random_scanner_view` draws them from a generator, for training.
 import numpy as np
 
 from tf_resattn import optional
+from tf_resattn.data.preprocessing import resize_mask
 from tf_resattn.data.roi import crop
 from tf_resattn.data.roi import lung_crop as lung_crop_box
 from tf_resattn.data.thorax import find_lung_field
@@ -152,7 +153,7 @@ def training_view(image, labels, seed, lung_crop):
     if lung_crop is not None:
         box, _ = lung_crop_box(grey, "uint8", lung_crop)
         grey = cv2.resize(crop(grey, box, float(grey.min())), size[::-1], interpolation=cv2.INTER_AREA)
-        labels = cv2.resize(crop(labels, box, 0), size[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
+        labels = resize_mask(crop(labels, box, 0), size)
     return (np.clip(grey, 0.0, 255.0) / 255.0)[..., None].astype(np.float32), labels.astype(np.uint8)
 
 

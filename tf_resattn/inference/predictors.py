@@ -8,12 +8,10 @@ SavedModel scales and resizes inside with TensorFlow ops, and the lung crop and
 constraint, which its metadata records, are done around it here in NumPy.
 """
 
-import dataclasses
-
 import numpy as np
 
 from tf_resattn.data import Preprocessing
-from tf_resattn.data.framing import model_inputs, slice_regions, source_probabilities
+from tf_resattn.data.framing import constrained, model_inputs, slice_regions, source_probabilities
 from tf_resattn.data.roi import background, crop, paste
 from tf_resattn.inference.ensemble import fold_models
 from tf_resattn.inference.errors import ExportError, InferenceError
@@ -104,8 +102,7 @@ class SavedModelPredictor:
             p if r.box is None else paste(p, r.box, r.frame_size, background(p.shape[-1]))
             for p, r in zip(served, regions)
         ]
-        no_crop = dataclasses.replace(self.preprocessing, lung_crop=None)
-        return source_probabilities(np.stack(pasted), no_crop, [dataclasses.replace(r, box=None) for r in regions])
+        return np.stack([constrained(p, self.preprocessing, r) for p, r in zip(pasted, regions)])
 
     def _serve_raw(self, raw_slices):
         """The `serving_default` signature on raw slices `[N, H, W]`: probabilities `[N, H, W, C]`."""
