@@ -82,3 +82,14 @@ def test_loaded_slices_are_cropped_with_their_masks(tmp_path):
     restored = source_probabilities(np.eye(4, dtype=np.float32)[slices.masks], slices.preprocessing, slices.regions)
     agreement = (restored.argmax(-1) == mask).mean()
     assert agreement > 0.99
+
+
+@pytest.mark.parametrize("value", [0.0, 64.0, 128.0])
+def test_a_blank_slice_has_no_field_and_no_infection_under_the_constraint(value):
+    blank = np.full((1, 64, 64), value, np.float32)
+    prep = Preprocessing("uint8", image_size=32, lung_crop=0.05, lung_constraint=0.02)
+    regions = slice_regions(blank, prep)
+    assert regions[0].status == "no lung" and not regions[0].field.any()
+    probabilities = np.zeros((1, 32, 32, 4), np.float32)
+    probabilities[..., 1] = 1
+    assert (source_probabilities(probabilities, prep, regions).argmax(-1) == 0).all()

@@ -114,7 +114,5 @@ def grown_field(field, margin):
 
 
 def _background_outside(probabilities, field):
-    """Probabilities `[H, W, C]` with every pixel outside `field` set to the background class; an empty field keeps all."""
-    if not field.any():
-        return probabilities
+    """Probabilities `[H, W, C]` with every pixel outside `field` (all of them when it is empty) set to background."""
     return np.where(field[..., None], probabilities, background(probabilities.shape[-1], probabilities.dtype))

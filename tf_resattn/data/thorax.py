@@ -22,7 +22,8 @@ thick as the thinnest wall that covers the aerated lung. Per 2-D slice:
    table and the air around).
 
 When no aerated lung is found (a slice below the lungs, lungs entirely consolidated) the wall
-is `FALLBACK_WALL_SHARE` of the body's half width; the result says so.
+is `FALLBACK_WALL_SHARE` of the body's half width; the result says so. A slice of one value
+(blank, all air) has no body and an empty field.
 
 A slice larger than `WORKING_SIDE` on its longer side is found at that size (area-averaged) and
 the masks brought back by nearest neighbour: the field is coarse by design, and a 512x512 slice
@@ -160,7 +161,10 @@ def find_lung_field(raw_slice, input_kind):
 
 
 def _field_at_size(raw_slice, input_kind):
-    """`find_lung_field` at the slice's own size."""
+    """`find_lung_field` at the slice's own size; a slice of one value (blank, all air) has no body and no field."""
+    if np.ptp(raw_slice) == 0:
+        empty = np.zeros(raw_slice.shape, dtype=bool)
+        return LungField(empty, empty, empty, "no lung")
     best = None
     for dark in _dark_candidates(raw_slice, input_kind):
         body = _body(dark)
