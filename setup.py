@@ -13,7 +13,8 @@ BUILD_ERROR_NAME = "_lsh_sort_ops.build-error.txt"
 
 
 class BuildOpLibrary(build_ext):
-    """Builds `tf_resattn/ops/_lsh_sort_ops.so` with `custom_ops/build.py` (TensorFlow's compiler flags).
+    """Builds `tf_resattn/ops/_lsh_sort_ops.so` with `custom_ops/build.py` (TensorFlow's compiler flags), and
+    beside it `_lsh_jax_ffi.so`, the same kernels as XLA FFI targets for the JAX backend.
 
     TensorFlow comes from `[build-system] requires` (pyproject.toml), so the
     build needs nothing installed beforehand. CPU kernels always; CUDA kernels
@@ -33,6 +34,9 @@ class BuildOpLibrary(build_ext):
         for path in reason_files:
             path.unlink(missing_ok=True)
         cuda = os.environ.get("TF_RESATTN_BUILD_CUDA") == "1"
+        # Under Keras's JAX backend the same CPU kernels run as XLA FFI custom calls: a second library, built where
+        # jaxlib's headers are (pyproject.toml's build requirements), skipped with a message otherwise.
+        builder["build_jax_ffi_library"](library.with_name(builder["JAX_FFI_LIBRARY_NAME"]))
         try:
             builder["build_library"](library, cuda=cuda)
         except builder["BuildError"] as error:

@@ -6,6 +6,8 @@ Usage (from the repository root; `pip install -e .` runs the first form):
     TF_RESATTN_BUILD_CUDA=1 python custom_ops/build.py   # CPU + CUDA kernels (CUDA 12 nvcc)
     python custom_ops/build.py --check-cuda    # compile the CUDA sources only (CI); skips without nvcc
     python custom_ops/build.py --no-xla        # without the XLA custom-call targets
+    python custom_ops/build.py --jax-ffi-only  # only the JAX FFI library (no TensorFlow needed)
+    python custom_ops/build.py --no-jax-ffi    # only the TensorFlow op library
 
 Compiler flags come from `tf.sysconfig` (C++17, the C++11 ABI flag, include and
 link paths), so the library matches the TensorFlow it is loaded into; the
@@ -17,6 +19,18 @@ The XLA custom-call targets (`cc/xla/`) need XLA's headers from the wheel
 and link `libtensorflow_cc.so.2`; where either fails, the library is built
 without them (a warning says why) and XLA-compiled functions take the pure
 path, as they do when the library is absent.
+
+The JAX FFI library (`tf_resattn/ops/_lsh_jax_ffi.so`, loaded by
+`tf_resattn/jax_ffi.py` under Keras's JAX backend) holds typed XLA FFI
+handlers (`cc/jax/`) of the same CPU kernels (`cc/kernels/`, compiled with
+`TF_RESATTN_KERNELS_ONLY`, which leaves out their TensorFlow op kernels). It
+needs neither TensorFlow's headers nor its libraries: only jaxlib's FFI
+headers (`jax.ffi.include_dir()`) and Eigen's headers (header-only), taken
+from `TF_RESATTN_EIGEN_INCLUDE`, the TensorFlow wheel's copy of Eigen or
+`/usr/include/eigen3` (libeigen3-dev), whichever comes first (only its
+`Eigen/` and `unsupported/` folders are put on the include path). Where jaxlib or Eigen
+is missing, or it does not compile, it is skipped with a message saying why
+and the TensorFlow library is built all the same.
 """
 
 import argparse
@@ -52,11 +66,33 @@ CUDA_SOURCES = (
 XLA_SOURCES = ("cc/xla/host_targets.cc",)
 CUDA_XLA_SOURCES = ("cc/xla/cuda_targets.cu.cc",)
 XLA_LIBRARY = "libtensorflow_cc.so.2"
+# The JAX FFI library: its handlers and the kernel sources they call.
+JAX_FFI_LIBRARY_NAME = "_lsh_jax_ffi.so"
+DEFAULT_JAX_FFI_OUTPUT = REPO_ROOT / "tf_resattn" / "ops" / JAX_FFI_LIBRARY_NAME
+JAX_FFI_SOURCES = ("cc/jax/ffi_targets.cc",)
+JAX_FFI_KERNEL_SOURCES = (
+    "cc/kernels/bucket_sort_op.cc",
+    "cc/kernels/permute_gather_op.cc",
+    "cc/kernels/lsh_hash_op.cc",
+    "cc/kernels/chunk_attention_op.cc",
+)
+EIGEN_MARKER = pathlib.Path("unsupported") / "Eigen" / "CXX11" / "Tensor"
 CUDA_HARNESS = "cuda/harness.cu"
 # Volta and newer (the kernels use __match_any_sync); PTX for newer GPUs.
 CUDA_12_ARCHS = ("70", "75", "80", "86", "89", "90")
 # CUDA 13 dropped code generation for compute capabilities below 7.5.
 CUDA_13_ARCHS = ("75", "80", "86", "89", "90")
+
+# Finds jaxlib's FFI headers without importing jax (as jax.ffi.include_dir() does).
+_JAXLIB_QUERY = (
+    "import importlib.util, os; spec = importlib.util.find_spec('jaxlib'); "
+    "print(os.path.join(os.path.dirname(spec.origin), 'include') if spec else '')"
+)
+# The TensorFlow wheel's include folder, without importing TensorFlow (for its copy of Eigen only).
+_TF_INCLUDE_QUERY = (
+    "import importlib.util, os; spec = importlib.util.find_spec('tensorflow'); "
+    "print(os.path.join(os.path.dirname(spec.origin), 'include') if spec else '')"
+)
 
 _TF_QUERY = (
     "import json, tensorflow as tf; print(json.dumps({'version': tf.__version__, "
@@ -302,6 +338,116 @@ def build_library(output=DEFAULT_OUTPUT, *, cuda=False, any_cuda_version=False, 
     return output
 
 
+def _query_path(query):
+    """The folder `query` prints (run by this interpreter, also outside pip's build isolation), or None."""
+    for env in (os.environ, _without_build_isolation(os.environ)):
+        result = subprocess.run([sys.executable, "-c", query], capture_output=True, text=True, check=False, env=env)
+        lines = result.stdout.strip().splitlines()
+        if result.returncode == 0 and lines and lines[-1]:
+            return pathlib.Path(lines[-1])
+    return None
+
+
+def jax_ffi_include_dir():
+    """`(folder, None)`: jaxlib's include folder holding `xla/ffi/api/ffi.h`, or `(None, reason)`."""
+    folder = _query_path(_JAXLIB_QUERY)
+    if folder is None:
+        return None, f"jaxlib is not installed for {sys.executable}"
+    if not (folder / "xla" / "ffi" / "api" / "ffi.h").exists():
+        return None, f"jaxlib has no XLA FFI headers in {folder} (jaxlib >= 0.4.31 ships them)"
+    return folder, None
+
+
+def eigen_include_dir():
+    """`(folder, None)`: a folder holding Eigen's headers (`Eigen/`, `unsupported/`), or `(None, reason)`.
+
+    In order: `TF_RESATTN_EIGEN_INCLUDE`; the TensorFlow wheel's copy (the
+    Eigen the TensorFlow library is built with, so both libraries compute
+    alike); the system's (`/usr/include/eigen3`, e.g. libeigen3-dev).
+    """
+
+    def candidates():
+        if os.environ.get("TF_RESATTN_EIGEN_INCLUDE"):
+            yield pathlib.Path(os.environ["TF_RESATTN_EIGEN_INCLUDE"])
+        tf_include = _query_path(_TF_INCLUDE_QUERY)
+        if tf_include is not None:
+            yield tf_include
+        yield pathlib.Path("/usr/include/eigen3")
+        yield pathlib.Path("/usr/local/include/eigen3")
+
+    for candidate in candidates():
+        if (candidate / EIGEN_MARKER).exists() and (candidate / "Eigen" / "Core").exists():
+            return candidate, None
+    return None, (
+        "no Eigen headers found (set TF_RESATTN_EIGEN_INCLUDE, install libeigen3-dev, or install tensorflow, "
+        "whose wheel ships them)"
+    )
+
+
+def build_jax_ffi_library(output=DEFAULT_JAX_FFI_OUTPUT, *, jobs=2, log=print):
+    """Compiles and links the JAX FFI library to `output`; returns its path, or None where it is skipped.
+
+    Needs jaxlib's FFI headers and Eigen's; where either is missing, or a
+    compile or link step fails, logs why and returns None (nothing written).
+    TensorFlow is not needed: only Eigen's own folders go on the include path.
+    """
+    output = pathlib.Path(output)
+    ffi_include, reason = jax_ffi_include_dir()
+    if ffi_include is None:
+        log(f"skipping {output.name} (the JAX FFI kernels): {reason}")
+        return None
+    eigen, reason = eigen_include_dir()
+    if eigen is None:
+        log(f"skipping {output.name} (the JAX FFI kernels): {reason}")
+        return None
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        log(f"skipping {output.name} (the JAX FFI kernels): C++ compiler {cxx!r} not found (install g++ or set CXX)")
+        return None
+    log(f"building {output.name} (XLA FFI handlers for JAX; headers of {ffi_include}, Eigen of {eigen})")
+    with tempfile.TemporaryDirectory(prefix="tf_resattn_jax_ffi_") as temp:
+        temp = pathlib.Path(temp)
+        # Eigen's folders alone, so that nothing else beside them (TensorFlow's headers) can be included.
+        eigen_only = temp / "eigen"
+        eigen_only.mkdir()
+        for name in ("Eigen", "unsupported"):
+            (eigen_only / name).symlink_to(eigen / name, target_is_directory=True)
+        flags = [
+            "-c",
+            "-std=c++17",
+            "-O3",
+            "-DNDEBUG",
+            "-fPIC",
+            "-DTF_RESATTN_KERNELS_ONLY",
+            "-DEIGEN_MAX_ALIGN_BYTES=64",
+            "-Wno-deprecated-declarations",
+            f"-I{REPO_ROOT}",
+            f"-I{ffi_include}",
+            "-isystem",
+            str(eigen_only),
+            *vector_flags(),
+        ]
+        commands = []
+        for source in JAX_FFI_KERNEL_SOURCES:
+            # The kernels' own symbols stay inside the library (the TensorFlow library defines the same names).
+            command = [cxx, *flags, "-fvisibility=hidden", str(SOURCE_DIR / source), "-o", _object(temp, source)]
+            commands.append((command, f"compile {source} (kernels only)"))
+        for source in JAX_FFI_SOURCES:
+            commands.append(([cxx, *flags, str(SOURCE_DIR / source), "-o", _object(temp, source)], f"compile {source}"))
+        objects = [_object(temp, source) for source in JAX_FFI_KERNEL_SOURCES + JAX_FFI_SOURCES]
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial = output.with_name(output.name + ".partial")
+        try:
+            _run_all(commands, jobs)
+            _run([cxx, "-shared", *objects, "-o", str(partial), "-pthread"], "link")
+        except BuildError as error:
+            log(f"warning: skipping {output.name} (the JAX FFI kernels): {error}")
+            return None
+        os.replace(partial, output)
+    log(f"wrote {output}")
+    return output
+
+
 def check_cuda_sources(jobs=2, log=print):
     """Builds the library with its CUDA kernels into a temporary folder, loads it, and compiles the harness.
 
@@ -340,8 +486,16 @@ def main(argv=None):
     parser.add_argument("--cuda", action="store_true", help="also build the CUDA kernels (as TF_RESATTN_BUILD_CUDA=1)")
     parser.add_argument("--check-cuda", action="store_true", help="only compile the CUDA sources (skips without nvcc)")
     parser.add_argument("--no-xla", action="store_true", help="leave out the XLA custom-call targets")
+    parser.add_argument("--no-jax-ffi", action="store_true", help="leave out the JAX FFI library")
+    parser.add_argument("--jax-ffi-only", action="store_true", help="only build the JAX FFI library (no TensorFlow)")
+    parser.add_argument(
+        "--jax-ffi-output", type=pathlib.Path, default=DEFAULT_JAX_FFI_OUTPUT, help="JAX FFI library path to write"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="compiler processes at once")
     args = parser.parse_args(argv)
+    if args.jax_ffi_only:
+        return 0 if build_jax_ffi_library(args.jax_ffi_output, jobs=args.jobs) is not None else 1
+    status = 0
     try:
         if args.check_cuda:
             check_cuda_sources(jobs=args.jobs)
@@ -350,8 +504,10 @@ def main(argv=None):
             build_library(args.output, cuda=cuda, xla=not args.no_xla, jobs=args.jobs)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+        status = 1
+    if not args.check_cuda and not args.no_jax_ffi:
+        build_jax_ffi_library(args.jax_ffi_output, jobs=args.jobs)  # skipped, with a message, where it cannot be built
+    return status
 
 
 if __name__ == "__main__":

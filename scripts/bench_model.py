@@ -20,6 +20,16 @@ load falls on all models alike and the ratios stay comparable. `--predict`
 times `model.predict` instead of training steps. `--xla` adds a row per
 variant with the step compiled by XLA (`jit_compile=True`; the LSH layers
 then run their kernels as XLA custom calls).
+
+Beside images/s, each model's FLOPs per image (forward and backward of a
+training step; the forward pass with `--predict`) and the rate it achieves
+(GFLOP/s = FLOPs per image x images/s / 1e9), so that a gap to the plain
+U-Net splits into more arithmetic ("arithmetic vs plain") and arithmetic done
+slower ("GFLOP/s vs plain"): "vs plain U-Net" is the second divided by the
+first. The FLOPs are XLA's count for the same model built under Keras's JAX
+backend in a separate process (`tools/benchmarks/flops.py`; the LSH kernels
+themselves cannot be counted); "n/a" where that fails or JAX is missing,
+with the reason below the table. `--no-flops` leaves the count out.
 """
 
 import argparse
@@ -33,21 +43,24 @@ import tempfile
 
 import tf_resattn_process
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tools/: beside the package, outside the wheel
+
 USERS_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS")  # read before the set-up gives its default
 tf_resattn_process.configure_process()  # before TensorFlow starts: oneDNN on x86-64, no start-up notices
 
 from plain_unet import Timer, onednn_enabled, plain_unet  # noqa: E402
 
 import tf_resattn  # noqa: E402
+from tools.benchmarks import flops  # noqa: E402
 
 PLAIN = "plain Keras U-Net"
 
 
 class InProcess:
-    """A model timed in this process (`Timer`), named for the table."""
+    """A model timed in this process (`Timer`), named for the table; `model` names what it builds for counting."""
 
-    def __init__(self, name, model, size, batch_size, predict, jit_compile=False):
-        self.name = name
+    def __init__(self, name, model, size, batch_size, predict, jit_compile=False, key="plain"):
+        self.name, self.model = name, key
         self.params = model.count_params()
         self.timer = Timer(model, size, batch_size, predict, jit_compile)
 
@@ -79,6 +92,7 @@ class PlainProcess:
             sys.stderr.write(self.errors.read())
             raise RuntimeError(f"the baseline's process ({' '.join(command)}) did not start; its errors are above")
         self.params, onednn = int(ready[1]), ready[2] == "1"
+        self.model = "plain"
         self.name = f"{PLAIN}, own process (oneDNN {'on' if onednn else 'off'}: TensorFlow's setting)"
 
     def run(self, steps):
@@ -98,7 +112,10 @@ def interleaved_throughput(runners, steps, repeats):
     for _ in range(repeats):
         for runner in runners:
             rates[runner.name].append(runner.run(steps))
-    return [{"variant": r.name, "params": r.params, "images_per_s": statistics.median(rates[r.name])} for r in runners]
+    return [
+        {"variant": r.name, "model": r.model, "params": r.params, "images_per_s": statistics.median(rates[r.name])}
+        for r in runners
+    ]
 
 
 def main(argv=None):
@@ -110,6 +127,7 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", default=list(tf_resattn.VARIANTS), choices=tf_resattn.VARIANTS)
     parser.add_argument("--predict", action="store_true", help="time model.predict instead of training steps")
     parser.add_argument("--xla", action="store_true", help="also time every variant with jit_compile=True")
+    parser.add_argument("--no-flops", action="store_true", help="leave out the FLOP count (a JAX process)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
@@ -121,17 +139,24 @@ def main(argv=None):
         for jit in [False, True] if args.xla else [False]:
             name = f"{variant} (XLA)" if jit else variant
             model = tf_resattn.build_model(variant, input_shape=shape)
-            runners.append(InProcess(name, model, args.size, args.batch_size, args.predict, jit))
+            runners.append(InProcess(name, model, args.size, args.batch_size, args.predict, jit, variant))
     try:
         rows = interleaved_throughput(runners, args.steps, args.repeats)
     finally:
         baseline.close()
+    models = {key: {"model": key, "input_shape": list(shape)} for key in dict.fromkeys(row["model"] for row in rows)}
+    if args.no_flops:
+        counts = {key: flops.Count(error="--no-flops") for key in models}
+    else:
+        counts = flops.count_flops(models, args.batch_size, args.predict)
+    flops.with_arithmetic(rows, counts)
     task = "Inference (model.predict)" if args.predict else "Training"
+    step = "forward pass" if args.predict else "forward + backward"
     print(f"\n{task} throughput at {args.size}x{args.size}, batch {args.batch_size} (median of {args.repeats})")
-    print("| model | parameters | images/s | vs plain U-Net |\n|---|---|---|---|")
-    for row in rows:
-        ratio = row["images_per_s"] / rows[0]["images_per_s"]
-        print(f"| {row['variant']} | {row['params'] / 1e6:.2f}M | {row['images_per_s']:.2f} | {ratio:.2f}x |")
+    print(f"FLOPs per image: XLA's count of the {step} under Keras's JAX backend\n")
+    print(flops.format_throughput_table(rows))
+    for error in dict.fromkeys(row["flops_error"] for row in rows if row["flops_error"]):
+        print(f"\nn/a: {error}")
     if args.json:
         result = {"size": args.size, "batch_size": args.batch_size, "predict": args.predict, "results": rows}
         with open(args.json, "w") as f:

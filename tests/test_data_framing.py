@@ -7,7 +7,14 @@ import pytest
 from test_data_thorax import chest
 
 from tf_resattn.data import Preprocessing
-from tf_resattn.data.framing import SliceRegion, grown_field, model_inputs, slice_regions, source_probabilities
+from tf_resattn.data.framing import (
+    SliceRegion,
+    grown_field,
+    model_inputs,
+    slice_regions,
+    source_labels,
+    source_probabilities,
+)
 from tf_resattn.data.thorax import find_lung_field
 
 
@@ -93,3 +100,30 @@ def test_a_blank_slice_has_no_field_and_no_infection_under_the_constraint(value)
     probabilities = np.zeros((1, 32, 32, 4), np.float32)
     probabilities[..., 1] = 1
     assert (source_probabilities(probabilities, prep, regions).argmax(-1) == 0).all()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"lung_crop": 0.05, "lung_constraint": 0.02}, {"lung_crop": 0.1}, {"lung_constraint": 0.0}, {}],
+    ids=["crop+constraint", "crop", "constraint", "resize only"],
+)
+def test_source_labels_are_the_argmax_of_the_source_probabilities(raw, settings):
+    prep = Preprocessing("hu", image_size=32, **settings)
+    slices = np.concatenate([raw, raw[:, ::-1]])
+    regions = slice_regions(slices, prep)
+    probabilities = np.random.default_rng(3).dirichlet(np.ones(4), size=(2, 32, 32)).astype(np.float32)
+    labels = source_labels(probabilities, prep, regions)
+    assert labels.dtype == np.uint8 and labels.shape == (2, 200, 200)
+    np.testing.assert_array_equal(labels, source_probabilities(probabilities, prep, regions).argmax(-1))
+
+
+def test_source_labels_of_slices_of_different_sizes_are_a_list(raw):
+    prep = Preprocessing("hu", image_size=32, lung_crop=0.05, lung_constraint=0.02)
+    slices = [raw[0], np.ascontiguousarray(raw[0, 20:180, 10:170])]
+    regions = slice_regions(slices, prep)
+    probabilities = np.random.default_rng(4).dirichlet(np.ones(3), size=(2, 32, 32)).astype(np.float32)
+    labels = source_labels(probabilities, prep, regions)
+    expected = source_probabilities(probabilities, prep, regions)
+    assert [m.shape for m in labels] == [(200, 200), (160, 160)]
+    for got, want in zip(labels, expected):
+        np.testing.assert_array_equal(got, want.argmax(-1))

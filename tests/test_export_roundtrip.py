@@ -104,6 +104,19 @@ def test_tflite_fp32_matches_keras_in_plain_interpreter(export_dir, tmp_path_fac
     assert np.mean(probabilities.argmax(-1) == reference.argmax(-1)) >= 0.9999
 
 
+def test_tflite_files_run_slice_by_slice_for_the_runner_and_a_plain_interpreter_alike(export_dir):
+    """The runner's `slice` signature (static shapes) and the batch-free loop a plain interpreter runs agree."""
+    from tf_resattn.data import synthetic_slices
+    from tf_resattn.inference.tflite_runner import TFLiteRunner
+
+    images = synthetic_slices(n=3, image_size=64, seed=9).images
+    for quantization in TARGETS_PERCENT:
+        path = export_dir / f"model_{quantization}.tflite"
+        runner = TFLiteRunner(path)
+        assert runner._slice is not None, quantization
+        np.testing.assert_array_equal(runner(images), run_in_litert(path, images))
+
+
 def test_missed_targets_are_the_tflite_files_below_their_target(tmp_path):
     from tf_resattn.export import ExportedFiles
 

@@ -10,7 +10,7 @@ PACKAGE = REPO_ROOT / "tf_resattn"
 # Lowest first. A module may import from its own unit and from units of lower levels only.
 LEVELS = [
     {"arguments", "classes", "grey_levels", "optional", "version"},
-    {"command_line", "ops", "io"},
+    {"command_line", "ops", "jax_ffi", "io"},
     {"layers", "metrics", "data"},
     {"losses", "models"},
     {"training"},

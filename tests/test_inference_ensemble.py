@@ -11,7 +11,8 @@ import tf_resattn
 from tf_resattn.inference import ExportError, InferenceError
 from tf_resattn.inference.ensemble import averaged_model, fold_models
 from tf_resattn.inference.predictors import KerasPredictor, load_predictor
-from tf_resattn.layers import DihedralTransform
+from tf_resattn.layers import DihedralMean, DihedralTransform, DihedralViews
+from tf_resattn.layers.dihedral import SYMMETRIES
 
 SIZE = 16
 
@@ -67,6 +68,29 @@ def test_dihedral_transform_matches_numpy_and_is_undone(turns, flip):
 def test_dihedral_transform_rejects_bad_turns():
     with pytest.raises(ValueError, match="`turns` must be 0, 1, 2 or 3, got 4"):
         DihedralTransform(4)
+
+
+def test_dihedral_views_are_the_eight_transforms_in_one_batch_and_their_mean_undoes_them():
+    x = np.random.default_rng(5).random((3, 4, 4, 2)).astype(np.float32)
+    views = keras.ops.convert_to_numpy(DihedralViews()(x))
+    assert views.shape == (24, 4, 4, 2) == DihedralViews().compute_output_shape(x.shape)
+    for v, (turns, flip) in enumerate(SYMMETRIES):
+        expected = np.rot90(x, turns, axes=(1, 2))
+        np.testing.assert_array_equal(views[3 * v : 3 * v + 3], expected[:, :, ::-1] if flip else expected)
+    scaled = views * np.repeat(np.arange(1, 9, dtype=np.float32), 3)[:, None, None, None]  # view v weighted v + 1
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(DihedralMean()(scaled)), x * 4.5, rtol=1e-6)
+    assert DihedralMean().compute_output_shape((24, 4, 4, 2)) == (3, 4, 4, 2)
+
+
+def test_tta_runs_the_eight_views_as_one_batch_for_a_square_model_and_one_by_one_for_any_size(tmp_path, images):
+    fixed = keras.models.load_model(save_model(tmp_path / "fold_0", kernel_size=3, seed=0))
+    assert any(isinstance(layer, DihedralViews) for layer in averaged_model([fixed], tta=True).layers)
+    keras.utils.set_random_seed(0)
+    any_size = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(4, 3, padding="same")])
+    averaged = averaged_model([any_size], tta=True)
+    assert not any(isinstance(layer, DihedralViews) for layer in averaged.layers)
+    wide = np.random.default_rng(2).random((2, 6, 10, 1)).astype(np.float32)
+    np.testing.assert_allclose(averaged.predict(wide, verbose=0), numpy_tta(any_size, wide), atol=1e-5)
 
 
 def test_tta_of_a_transform_equivariant_model_changes_nothing(tmp_path, images):

@@ -85,6 +85,13 @@ def test_command_line_passes_its_options_and_prints_the_report(export_dir, nifti
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == str(export_dir / "model_fp32.tflite") and report["test_time_augmentation"] is False
     assert "burden_%" in stdout and "ct" in stdout and f"written: {out}/report.json" in stdout
+    assert report["scans"][0]["batch_size"] == 2 and report["speed"]["slices"] == 5
+    assert report["speed"]["slices_per_second"] == pytest.approx(5 / report["speed"]["seconds"], rel=0.05)
+    assert "slices/s" not in stdout
+    status, stdout, _ = run(argv[:-3] + ["--overwrite", "--quiet", "--verbose"], capsys)
+    assert status == 0 and "5 slices in" in stdout and "slices/s, batches of " in stdout and "peak memory" in stdout
+    chosen = json.loads((out / "report.json").read_text())["scans"][0]["batch_size"]
+    assert 1 <= chosen <= 8  # from the frame size and the free memory
     status, _, stderr = run(argv[:-1] + ["--window", "400", "-1000"], capsys)
     assert status == 2 and "--window" in stderr and "low < high" in stderr
     status, _, stderr = run(argv + ["--overlays", "some"], capsys)

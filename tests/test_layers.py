@@ -142,6 +142,8 @@ def _random(*shape):
             0,
             id="dihedral",
         ),
+        pytest.param(layers.DihedralViews, {}, _random(2, 5, 5, 2), (16, 5, 5, 2), 0, 0, id="dihedral-views"),
+        pytest.param(layers.DihedralMean, {}, _random(16, 5, 5, 2), (2, 5, 5, 2), 0, 0, id="dihedral-mean"),
         pytest.param(
             layers.HistogramEqualization, {"levels": 64}, _random(2, 5, 7, 2), (2, 5, 7, 2), 0, 0, id="equalize"
         ),

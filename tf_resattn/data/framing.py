@@ -8,7 +8,8 @@ reports, so that a lesion is framed alike everywhere:
 2. `model_inputs`: scaled, cropped to the square and resized to the model's size;
 3. `source_probabilities`: probabilities back at each slice's own size (pasted into the square,
    background outside it, or resized when there is no crop), then, with a lung constraint,
-   background outside the lung field grown by its margin.
+   background outside the lung field grown by its margin; `source_labels` gives their argmax
+   without building the frame-sized probabilities (prediction's label maps).
 """
 
 import dataclasses
@@ -17,7 +18,7 @@ import numpy as np
 
 from tf_resattn import optional
 from tf_resattn.data.preprocessing import resize_image, resize_mask, restore_size
-from tf_resattn.data.roi import background, crop, lung_crop, paste_probabilities
+from tf_resattn.data.roi import background, crop, lung_crop, paste, paste_probabilities
 from tf_resattn.data.thorax import find_lung_field
 
 cv2 = optional.module("cv2", "io")
@@ -32,12 +33,14 @@ class SliceRegion:
         box: the `CropBox` it was cut to, or None (whole slice).
         field: bool `[H, W]` lung field, or None when the preprocessing uses none.
         status: the lung field's `"found"`, `"one lung"` or `"no lung"`, or None.
+        aerated: bool `[H, W]` aerated lung the field was found from (`LungField.aerated`), or None.
     """
 
     frame_size: tuple
     box: object = None
     field: np.ndarray | None = None
     status: str | None = None
+    aerated: np.ndarray | None = None
 
 
 def slice_regions(raw_slices, preprocessing):
@@ -52,7 +55,7 @@ def slice_regions(raw_slices, preprocessing):
         else:
             regions.append(SliceRegion(raw.shape[:2]))
             continue
-        regions.append(SliceRegion(raw.shape[:2], box, field.mask, field.status))
+        regions.append(SliceRegion(raw.shape[:2], box, field.mask, field.status, field.aerated))
     return regions
 
 
@@ -84,9 +87,26 @@ def source_probabilities(probabilities, preprocessing, regions):
         constrained(put_back(p, region), preprocessing, region).astype(np.float32)
         for p, region in zip(probabilities, regions)
     ]
-    if len({r.shape for r in restored}) == 1:
-        return np.stack(restored)
-    return restored
+    return _stacked(restored)
+
+
+def source_labels(probabilities, preprocessing, regions):
+    """Label maps uint8 `[N, H, W]` (a list when sizes differ) of probabilities `[N, h, w, C]` (or a list of
+    `[h_i, w_i, C]`) at the model's size: the argmax of `source_probabilities`, computed inside each square only."""
+    return _stacked([label_back(p, preprocessing, region) for p, region in zip(probabilities, regions)])
+
+
+def label_back(probabilities, preprocessing, region):
+    """One slice's label map uint8 `[H, W]` from probabilities `[h, w, C]`: resized to its square (or frame) and
+    argmax there, 0 outside the square and, under `lung_constraint`, outside the grown lung field."""
+    frame = region.frame_size if region.box is None else (region.box.side, region.box.side)
+    labels = np.argmax(resize_image(probabilities, frame).reshape(*frame, probabilities.shape[-1]), axis=-1)
+    labels = labels.astype(np.uint8)
+    if region.box is not None:
+        labels = paste(labels, region.box, region.frame_size, 0)
+    if preprocessing.lung_constraint is not None:
+        labels[~grown_field(region.field, preprocessing.lung_constraint)] = 0
+    return labels
 
 
 def put_back(probabilities, region):
@@ -111,6 +131,11 @@ def grown_field(field, margin):
     radius = max(1, int(round(margin * max(np.ptp(rows), np.ptp(columns)))))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     return cv2.dilate(field.astype(np.uint8), disc).astype(bool)
+
+
+def _stacked(arrays):
+    """One array of equally shaped `arrays`, else the list as it is."""
+    return np.stack(arrays) if len({a.shape for a in arrays}) == 1 else arrays
 
 
 def _background_outside(probabilities, field):

@@ -50,8 +50,11 @@ def window_to_grey(hu_slices, window):
         [0.0, 127.5, 255.0, 255.0]
     """
     low, high = window
-    grey = (np.asarray(hu_slices, dtype=np.float32) - low) / (high - low) * 255.0
-    return np.clip(grey, 0.0, 255.0)
+    grey = np.array(hu_slices, dtype=np.float32)  # one copy, then in place: a 300-slice volume is 315 MB
+    grey -= low
+    grey /= high - low
+    grey *= 255.0
+    return np.clip(grey, 0.0, 255.0, out=grey)
 
 
 def normalize_image_size(image_size):

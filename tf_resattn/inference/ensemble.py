@@ -2,8 +2,10 @@
 
 `averaged_model(models, tta)` returns a functional model `[N, H, W, 1] -> [N, H, W, C]` whose
 output is the mean of the members' probabilities; with `tta`, each member also sees the eight
-quarter turns and mirror images of the input (the symmetries of the square, `DihedralTransform`),
-each output turned back before the mean, as nnU-Net mirrors its inputs (8x the time). One
+quarter turns and mirror images of the input (the symmetries of the square), each output turned
+back before the mean, as nnU-Net mirrors its inputs (8x the arithmetic). A model of a fixed square
+size runs the eight views as one batch (`DihedralViews`, `DihedralMean`): one call of 8N images
+rather than eight of N; a model of any size calls its member once per view (`DihedralTransform`). One
 model means that `predict.py` runs it like any `.keras` model and `export.py` writes it as one
 SavedModel and one set of TFLite files.
 
@@ -16,11 +18,10 @@ import pathlib
 import keras
 
 from tf_resattn.inference.errors import ExportError
-from tf_resattn.layers import DihedralTransform
+from tf_resattn.layers import DihedralMean, DihedralTransform, DihedralViews
+from tf_resattn.layers.dihedral import SYMMETRIES
 
 BEST_MODEL = "best.keras"
-SYMMETRIES = tuple((turns, flip) for turns in range(4) for flip in (False, True))
-"""(quarter turns, mirrored) of the 8 test-time transforms; (0, False) is the input itself."""
 
 
 def averaged_model(models, tta=False, name=None):
@@ -51,12 +52,16 @@ def averaged_model(models, tta=False, name=None):
             f"test-time quarter turns need square inputs or a model of any size; this one takes {shape[0]}x{shape[1]}"
         )
     inputs = keras.Input(shape, name="images")
-    outputs = []
-    for model in models:
-        for turns, flip in SYMMETRIES if tta else ((0, False),):
-            x = DihedralTransform(turns, flip)(inputs) if (turns or flip) else inputs
-            y = model(x)
-            outputs.append(DihedralTransform(turns, flip, inverse=True)(y) if (turns or flip) else y)
+    if tta and None not in shape[:2]:
+        views = DihedralViews()(inputs)
+        outputs = [DihedralMean(dtype="float32")(model(views)) for model in models]
+    else:
+        outputs = []
+        for model in models:
+            for turns, flip in SYMMETRIES if tta else ((0, False),):
+                x = DihedralTransform(turns, flip)(inputs) if (turns or flip) else inputs
+                y = model(x)
+                outputs.append(DihedralTransform(turns, flip, inverse=True)(y) if (turns or flip) else y)
     mean = keras.layers.Average(dtype="float32")(outputs) if len(outputs) > 1 else outputs[0]
     default = f"ensemble_{len(models)}" if len(models) > 1 else first.name
     averaged = keras.Model(inputs, mean, name=name or default + ("_tta" if tta else ""))

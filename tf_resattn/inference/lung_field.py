@@ -31,18 +31,21 @@ METHOD = (
 """The method in one line, for reports."""
 
 
-def lung_field_slice(raw_slice, input_kind, infection=None):
+def lung_field_slice(raw_slice, input_kind, infection=None, aerated=None):
     """The burden's lung field of one slice (steps 1-3 of the module docstring).
 
     Args:
         raw_slice: `[H, W]` raw values (HU or 8-bit grey).
         input_kind: `"hu"` or `"uint8"`.
         infection: optional bool `[H, W]` predicted infection, added in step 3.
+        aerated: bool `[H, W]` aerated lung of step 1 when already found (`SliceRegion.aerated`), else None.
 
     Returns:
         bool `[H, W]`.
     """
-    components, count = ndimage.label(find_lung_field(raw_slice, input_kind).aerated)
+    if aerated is None:
+        aerated = find_lung_field(raw_slice, input_kind).aerated
+    components, count = ndimage.label(aerated)
     field = np.zeros(components.shape, dtype=np.uint8)
     for index in range(1, count + 1):
         hull = cv2.convexHull(cv2.findNonZero((components == index).astype(np.uint8)))

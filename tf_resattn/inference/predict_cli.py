@@ -32,7 +32,11 @@ def parse_args(argv):
     parser.add_argument(
         "--out", required=True, help="output folder to create (not the input, nor a folder holding it or inside it)"
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="slices per model call (default 8)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="slices per model call (default: from the slice size and the free memory, at most 8)",
+    )
     parser.add_argument("--num-classes", type=int, default=4, help="classes the model must predict (default 4)")
     parser.add_argument(
         "--tta", action="store_true", help="average over the 8 flips and quarter turns of each slice (8x the time)"
@@ -60,6 +64,9 @@ def parse_args(argv):
         help=f"overlay PNGs per scan: all slices, none, or the N with the most infection (default {DEFAULT_OVERLAYS})",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also print the slices per second, batch size and peak memory"
+    )
     args = parser.parse_args(argv)
     try:
         args.overlays = check_overlay_choice(args.overlays)
@@ -81,7 +88,7 @@ def main(argv=None):
 
 def predict(args):
     """Segments `args.input` into `args.out` and prints the report; returns 0."""
-    from tf_resattn.inference.predict import predict_path, report_table
+    from tf_resattn.inference.predict import predict_path, report_table, speed_line
 
     report = predict_path(
         args.model,
@@ -98,5 +105,7 @@ def predict(args):
         notify=lambda notice: print(f"{PROGRAM}: note: {notice}", file=sys.stderr),
     )
     print(report_table(report))
+    if args.verbose:
+        print(speed_line(report))
     print(f"written: {args.out}/report.json")
     return 0

@@ -2,30 +2,69 @@
 
 A predictor maps raw slices float32 `[N, H, W]` (HU or 8-bit grey, as its
 `preprocessing.input_kind` says), and optionally their `SliceRegion`s, to
-probabilities float32 `[N, H, W, C]` at the input's own size. `.keras` and `.tflite` run the framing of `tf_resattn.data.framing`
-in NumPy (lung crop, scaling, resizing; back: paste or resize, lung constraint); a
-SavedModel scales and resizes inside with TensorFlow ops, and the lung crop and
+probabilities float32 `[N, H, W, C]` at the input's own size, or to label maps. `.keras` and `.tflite` run the
+framing of `tf_resattn.data.framing` in NumPy (lung crop, scaling, resizing; back: paste or resize, lung
+constraint); a SavedModel scales and resizes inside with TensorFlow ops, and the lung crop and
 constraint, which its metadata records, are done around it here in NumPy.
 """
+
+import dataclasses
 
 import numpy as np
 
 from tf_resattn.data import Preprocessing
-from tf_resattn.data.framing import constrained, model_inputs, slice_regions, source_probabilities
-from tf_resattn.data.roi import background, crop, paste
+from tf_resattn.data.framing import SliceRegion, model_inputs, slice_regions, source_labels, source_probabilities
+from tf_resattn.data.roi import crop
 from tf_resattn.inference.ensemble import fold_models
 from tf_resattn.inference.errors import ExportError, InferenceError
 from tf_resattn.inference.model_files import load_averaged_model, model_kind, read_preprocessing
 
 
-def framed(run, raw_slices, preprocessing, regions=None):
-    """Probabilities `[N, H, W, C]` of raw slices `[N, H, W]`: `run` (model inputs `[N, h, w, 1]` -> `[N, h, w, C]`)
-    between the framing steps of `tf_resattn.data.framing`; `regions` as `slice_regions` gives them, or None to find them."""
-    regions = slice_regions(raw_slices, preprocessing) if regions is None else regions
-    return source_probabilities(run(model_inputs(raw_slices, preprocessing, regions)), preprocessing, regions)
+@dataclasses.dataclass
+class PreparedBatch:
+    """Raw slices made ready for a predictor's `run`.
+
+    Attributes:
+        regions: one `SliceRegion` per slice (`tf_resattn.data.framing.slice_regions`).
+        inputs: what `run` takes: model inputs float32 `[N, h, w, 1]`, or for a SavedModel the raw slices `[N, H, W]`
+            or, when it crops, a list of raw squares `[side_i, side_i]`.
+    """
+
+    regions: list
+    inputs: object
 
 
-class KerasPredictor:
+class Predictor:
+    """Raw slices -> probabilities or label maps in three steps, which a pipeline may run apart (`pipeline.py`):
+    `prepare` (lung field, crop, scaling), `run` (the model), `probabilities` or `labels` (back at the source size)."""
+
+    preprocessing: Preprocessing
+    num_classes: int
+
+    def prepare(self, raw_slices, regions=None):
+        """`PreparedBatch` of raw slices `[N, H, W]`; `regions` as `slice_regions` gives them, or None to find them."""
+        regions = slice_regions(raw_slices, self.preprocessing) if regions is None else regions
+        return PreparedBatch(regions, model_inputs(raw_slices, self.preprocessing, regions))
+
+    def run(self, inputs):
+        """The model on `PreparedBatch.inputs`: probabilities `[N, h, w, C]` (or a list of `[h_i, w_i, C]`)."""
+        raise NotImplementedError
+
+    def probabilities(self, prepared, outputs):
+        """Probabilities float32 `[N, H, W, C]` at the slices' own size from `run`'s outputs."""
+        return source_probabilities(outputs, self.preprocessing, prepared.regions)
+
+    def labels(self, prepared, outputs):
+        """Label maps uint8 `[N, H, W]` at the slices' own size from `run`'s outputs: the argmax of `probabilities`."""
+        return source_labels(outputs, self.preprocessing, prepared.regions)
+
+    def __call__(self, raw_slices, regions=None):
+        """Probabilities float32 `[N, H, W, C]` of raw slices `[N, H, W]`."""
+        prepared = self.prepare(raw_slices, regions)
+        return self.probabilities(prepared, self.run(prepared.inputs))
+
+
+class KerasPredictor(Predictor):
     """A `.keras` model with the `preprocessing.json` of its training run, or a run's fold ensemble.
 
     `tta` averages over the 8 quarter turns and mirror images of each slice (`ensemble.py`).
@@ -35,11 +74,11 @@ class KerasPredictor:
         self.model, self.preprocessing = load_averaged_model(path, tta=tta)
         self.num_classes = int(self.model.output_shape[-1])
 
-    def __call__(self, raw_slices, regions=None):
-        return framed(lambda images: self.model.predict(images, verbose=0), raw_slices, self.preprocessing, regions)
+    def run(self, inputs):
+        return self.model.predict_on_batch(inputs)
 
 
-class TFLitePredictor:
+class TFLitePredictor(Predictor):
     """A `.tflite` file from `export`, with the `preprocessing.json` written beside it; `num_threads` for the interpreter."""
 
     def __init__(self, path, num_threads=None):
@@ -55,12 +94,16 @@ class TFLitePredictor:
         self.preprocessing = prep.resized(self.runner.image_size)
         self.num_classes = self.runner.num_classes
 
-    def __call__(self, raw_slices, regions=None):
-        return framed(self.runner, raw_slices, self.preprocessing, regions)
+    def run(self, inputs):
+        return self.runner(inputs)
 
 
-class SavedModelPredictor:
-    """A SavedModel from `export`: its `metadata` signature says the preprocessing, `serving_default` does it."""
+class SavedModelPredictor(Predictor):
+    """A SavedModel from `export`: its `metadata` signature says the preprocessing, `serving_default` does it.
+
+    Where the model crops to the lung field, each slice's square is cut here and served on its own; the
+    probabilities come back at the square's size and are pasted (and constrained) as for the other formats.
+    """
 
     def __init__(self, path):
         import tensorflow as tf
@@ -91,18 +134,19 @@ class SavedModelPredictor:
         )
         self.num_classes = int(info["num_classes"])
 
-    def __call__(self, raw_slices, regions=None):
+    def prepare(self, raw_slices, regions=None):
         raw_slices = np.asarray(raw_slices, dtype=np.float32)
         if self.preprocessing.lung_crop is None and self.preprocessing.lung_constraint is None:
-            return self._serve_raw(raw_slices)
+            return PreparedBatch([SliceRegion(raw.shape) for raw in raw_slices], raw_slices)
         regions = slice_regions(raw_slices, self.preprocessing) if regions is None else regions
-        squares = [raw if r.box is None else crop(raw, r.box, float(raw.min())) for raw, r in zip(raw_slices, regions)]
-        served = [self._serve_raw(square[None])[0] for square in squares]
-        pasted = [
-            p if r.box is None else paste(p, r.box, r.frame_size, background(p.shape[-1]))
-            for p, r in zip(served, regions)
-        ]
-        return np.stack([constrained(p, self.preprocessing, r) for p, r in zip(pasted, regions)])
+        if self.preprocessing.lung_crop is None:
+            return PreparedBatch(regions, raw_slices)
+        return PreparedBatch(regions, [crop(raw, r.box, float(raw.min())) for raw, r in zip(raw_slices, regions)])
+
+    def run(self, inputs):
+        if isinstance(inputs, np.ndarray):
+            return self._serve_raw(inputs)
+        return [self._serve_raw(square[None])[0] for square in inputs]
 
     def _serve_raw(self, raw_slices):
         """The `serving_default` signature on raw slices `[N, H, W]`: probabilities `[N, H, W, C]`."""

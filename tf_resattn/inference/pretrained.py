@@ -15,6 +15,7 @@ import numpy as np
 
 from tf_resattn.inference import predict as prediction
 from tf_resattn.inference.errors import InferenceError
+from tf_resattn.inference.memory import auto_batch_size
 from tf_resattn.inference.model_files import load_keras_model, pretrained_model_path, released_or_path
 from tf_resattn.inference.predictors import KerasPredictor
 from tf_resattn.io import Scan
@@ -53,7 +54,7 @@ class Segmentation:
     hu_window: tuple | None
 
 
-def segment(volume, spacing=None, model=DEFAULT_MODEL, window=None, batch_size=8, tta=False):
+def segment(volume, spacing=None, model=DEFAULT_MODEL, window=None, batch_size=None, tta=False):
     """Label maps and the infection report of a CT volume or slice held in NumPy.
 
     Args:
@@ -64,7 +65,7 @@ def segment(volume, spacing=None, model=DEFAULT_MODEL, window=None, batch_size=8
         model: a released model's name, or a `.keras` file / run folder.
         window: (low, high) HU window for HU input to a model trained on 8-bit slices, instead of
             the one recorded with it.
-        batch_size: slices per model call.
+        batch_size: slices per model call; None chooses it from the slice size and the free memory.
         tta: average over the 8 flips and quarter turns of each slice.
 
     Returns:
@@ -94,5 +95,8 @@ def segment(volume, spacing=None, model=DEFAULT_MODEL, window=None, batch_size=8
         thickness_mm=spacing[0] if spacing is not None and len(spacing) == 3 else None,
     )
     (scan,), (applied_window,) = prediction.match_input_kind([scan], predictor.preprocessing, path, window)
+    batch_size = batch_size or auto_batch_size(
+        predictor.preprocessing.image_size, slices.shape[1:], predictor.num_classes, tta
+    )
     labels, report, _ = prediction.segment_scan(predictor, scan, batch_size)
     return Segmentation(labels, report, None if applied_window is None else tuple(applied_window))

@@ -47,7 +47,11 @@ def quantify(labels, lung_field, num_classes, spacing_mm=None, thickness_mm=None
     labels = np.asarray(labels)
     lung_field = np.asarray(lung_field, dtype=bool)
     unit, per_pixel = amount_unit(spacing_mm, thickness_mm)
-    counts = np.bincount(labels.ravel().astype(np.int64), minlength=num_classes)
+    # per slice: one count of a 300-slice volume would first copy it into 64-bit integers (630 MB)
+    counts = sum(
+        np.bincount(labels_slice.ravel(), minlength=num_classes)
+        for labels_slice in labels.reshape(-1, *labels.shape[-2:])
+    )
 
     def amount(pixels):
         return {"pixels": int(pixels), "amount": float(pixels) * per_pixel}

@@ -72,7 +72,7 @@ def load_nifti(path):
 
     try:
         image = nibabel.load(str(path))
-        volume = image.get_fdata(dtype=np.float32)
+        volume = image.get_fdata(dtype=np.float32, caching="unchanged")  # the image is kept: no second copy
     except Exception as e:  # nibabel/gzip raise many types for corrupt or truncated files
         raise DataError(
             f"cannot read NIfTI file {path} ({one_line(e)}); the file is corrupt or truncated, replace it"

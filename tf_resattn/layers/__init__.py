@@ -2,7 +2,7 @@
 
 from tf_resattn.layers.conv_block import ConvBlock
 from tf_resattn.layers.decoder_block import DecoderBlock
-from tf_resattn.layers.dihedral import DihedralTransform
+from tf_resattn.layers.dihedral import DihedralMean, DihedralTransform, DihedralViews
 from tf_resattn.layers.group_norm import GroupNormalization
 from tf_resattn.layers.histogram_equalization import HistogramEqualization
 from tf_resattn.layers.layer_norm import LayerNormalization
@@ -14,7 +14,9 @@ __all__ = [
     "ConvBlock",
     "CropToReference",
     "DecoderBlock",
+    "DihedralMean",
     "DihedralTransform",
+    "DihedralViews",
     "GroupNormalization",
     "HistogramEqualization",
     "LayerNormalization",

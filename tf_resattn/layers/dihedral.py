@@ -19,6 +19,14 @@ def quarter_turns(x, turns):
     return x
 
 
+def dihedral(x, turns, flip, inverse=False):
+    """`[B, H, W, C]` turned by `turns` quarter turns, then mirrored left-right if `flip`; or that undone."""
+    if inverse:
+        return quarter_turns(ops.flip(x, axis=2) if flip else x, -turns % 4)
+    x = quarter_turns(x, turns)
+    return ops.flip(x, axis=2) if flip else x
+
+
 @keras.saving.register_keras_serializable(package="tf_resattn")
 class DihedralTransform(keras.layers.Layer):
     """Turns a map by `turns` quarter turns, then mirrors it left-right if `flip`; or undoes that.
@@ -51,12 +59,7 @@ class DihedralTransform(keras.layers.Layer):
         self.inverse = bool(inverse)
 
     def call(self, inputs):
-        x = inputs
-        if self.inverse:
-            x = ops.flip(x, axis=2) if self.flip else x
-            return quarter_turns(x, -self.turns % 4)
-        x = quarter_turns(x, self.turns)
-        return ops.flip(x, axis=2) if self.flip else x
+        return dihedral(inputs, self.turns, self.flip, self.inverse)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -66,3 +69,47 @@ class DihedralTransform(keras.layers.Layer):
         config = super().get_config()
         config.update({"turns": self.turns, "flip": self.flip, "inverse": self.inverse})
         return config
+
+
+SYMMETRIES = tuple((turns, flip) for turns in range(4) for flip in (False, True))
+"""(quarter turns, mirrored) of the 8 symmetries of the square, in the order of `DihedralViews`; (0, False) is the map itself."""
+
+
+@keras.saving.register_keras_serializable(package="tf_resattn")
+class DihedralViews(keras.layers.Layer):
+    """The 8 symmetries of each square map as one batch: `[B, H, H, C]` -> `[8B, H, H, C]`.
+
+    View `v` (`SYMMETRIES[v]`) of item `b` is at `v * B + b`, so that a model runs all eight in one call
+    and `DihedralMean` turns its outputs back and averages them.
+
+    Example:
+    >>> x = keras.ops.reshape(keras.ops.arange(8.0), (2, 2, 2, 1))
+    >>> tuple(DihedralViews()(x).shape)
+    (16, 2, 2, 1)
+    >>> bool(keras.ops.all(DihedralMean()(DihedralViews()(x)) == x))
+    True
+    """
+
+    def call(self, inputs):
+        return ops.concatenate([dihedral(inputs, turns, flip) for turns, flip in SYMMETRIES], axis=0)
+
+    def compute_output_shape(self, input_shape):
+        batch = None if input_shape[0] is None else 8 * input_shape[0]
+        return (batch, *input_shape[1:])
+
+
+@keras.saving.register_keras_serializable(package="tf_resattn")
+class DihedralMean(keras.layers.Layer):
+    """Outputs of a model on `DihedralViews`' batch, each view turned back, averaged: `[8B, H, H, C]` -> `[B, H, H, C]`."""
+
+    def call(self, inputs):
+        batch = ops.shape(inputs)[0] // len(SYMMETRIES)
+        views = [
+            dihedral(inputs[v * batch : (v + 1) * batch], turns, flip, inverse=True)
+            for v, (turns, flip) in enumerate(SYMMETRIES)
+        ]
+        return ops.mean(ops.stack(views), axis=0)
+
+    def compute_output_shape(self, input_shape):
+        batch = None if input_shape[0] is None else input_shape[0] // 8
+        return (batch, *input_shape[1:])

@@ -19,18 +19,19 @@ Shapes below: `N` rows (batch x heads), `R` hash rounds, `L` tokens, `D` head
 dimension, `C = L / bucket_size` chunks, `b = bucket_size`.
 
 Everything here is `keras.ops` except the sort and gather, which go through
-`tf_resattn.layers.kernels` (a compiled op on TensorFlow when available). On
-TensorFlow's CPU the hashing, and the attention of all rounds with their
-combination, run as compiled ops as well (`lsh_hash`, `lsh_chunk_attention`
-of `tf_resattn.ops`, where `fused_kernels_run` says so; under XLA as custom
-calls); the `keras.ops` code below is their reference and their fallback
+`tf_resattn.layers.kernels` (a compiled op on TensorFlow, an XLA FFI custom
+call on JAX, when available). On the CPU the hashing, and the attention of
+all rounds with their combination, run as compiled kernels as well
+(`lsh_hash`, `lsh_chunk_attention` of `tf_resattn.ops` on TensorFlow, under
+XLA as custom calls, or of `tf_resattn.jax_ffi` on JAX, where `lsh_kernels`
+names one); the `keras.ops` code below is their reference and their fallback
 everywhere else.
 """
 
 import keras
 from keras import ops
 
-from tf_resattn.layers.kernels import fused_kernels_run, gather_rows, sort_by_bucket, tensorflow_ops
+from tf_resattn.layers.kernels import gather_rows, lsh_kernels, sort_by_bucket
 from tf_resattn.layers.lsh_settings import LSH_DEFAULTS, check_lsh_settings
 
 
@@ -77,8 +78,9 @@ def hash_buckets(qk, rotations, num_buckets, valid_length):
         int32 `[N, R, L]` bucket ids in `[0, num_buckets]`.
     """
     qk = ops.stop_gradient(qk)
-    if fused_kernels_run(qk.dtype, xla_operands=(qk, rotations)):
-        return tensorflow_ops.lsh_hash(qk, rotations, num_buckets, valid_length)
+    kernels = lsh_kernels(qk.dtype, xla_operands=(qk, rotations))
+    if kernels is not None:
+        return kernels.lsh_hash(qk, rotations, num_buckets, valid_length)
     half = num_buckets // 2
     length = ops.shape(qk)[1]
     is_padding = ops.arange(length) >= valid_length
@@ -211,7 +213,8 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     Returns:
         Attention outputs in the original token order, shaped as `qk`.
     """
-    use_kernels = fused_kernels_run(qk.dtype, xla_operands=(qk, v, rotations))
+    kernels = lsh_kernels(qk.dtype, xla_operands=(qk, v, rotations))
+    use_kernels = kernels is not None
     if len(qk.shape) == 4:
         if not use_kernels:
             out = lsh_attention(heads_to_rows(qk), heads_to_rows(v), rotations, bucket_size, valid_length, max_buckets)
@@ -226,7 +229,7 @@ def lsh_attention(qk, v, rotations, bucket_size, valid_length, max_buckets):
     permutation, inverse = sort_by_bucket(buckets, num_buckets + 1)
     if use_kernels:
         permutation = ops.reshape(permutation, (rows, n_hashes, length))
-        return tensorflow_ops.lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)
+        return kernels.lsh_chunk_attention(qk, v, permutation, valid_length, bucket_size)
 
     # Every round sorts its own copy of the tokens, so the gather is a true
     # permutation of rows (its gradient is a gather by the inverse).

@@ -10,9 +10,11 @@
 #include <numeric>
 #include <vector>
 
+#ifndef TF_RESATTN_KERNELS_ONLY
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
+#endif  // TF_RESATTN_KERNELS_ONLY
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace tensorflow {
@@ -105,6 +107,8 @@ int64_t BucketSort<CPUDevice>::operator()(
 
 }  // namespace functor
 
+#ifndef TF_RESATTN_KERNELS_ONLY
+
 template <typename Device>
 class BucketSortOp : public OpKernel {
  public:
@@ -171,6 +175,8 @@ REGISTER_KERNEL_BUILDER(Name("TfResattn>BucketSort")
                             .HostMemory("num_buckets"),
                         BucketSortOp<GPUDevice>);
 #endif  // GOOGLE_CUDA
+
+#endif  // TF_RESATTN_KERNELS_ONLY
 
 }  // namespace tf_resattn
 }  // namespace tensorflow

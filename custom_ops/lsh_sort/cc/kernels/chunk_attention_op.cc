@@ -29,14 +29,17 @@
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <string>
 #include <utility>
 
 #include "Eigen/Core"
 #include "custom_ops/lsh_sort/cc/kernels/chunk_attention_op.h"
 #include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
+#ifndef TF_RESATTN_KERNELS_ONLY
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
+#endif  // TF_RESATTN_KERNELS_ONLY
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace tensorflow {
@@ -277,29 +280,38 @@ struct GradScratch {
 
 }  // namespace
 
-absl::Status CheckChunkDims(const char* op, const int32_t* permutation,
-                            ChunkDims* d) {
+std::string ChunkDimsError(const char* op, const int32_t* permutation,
+                           ChunkDims* d) {
   if (d->length == 0 || d->length % d->bucket != 0) {
-    return errors::InvalidArgument(op, ": L = ", d->length,
-                                   " must be a positive multiple of "
-                                   "bucket_size = ", d->bucket);
+    return std::string(op) + ": L = " + std::to_string(d->length) +
+           " must be a positive multiple of bucket_size = " +
+           std::to_string(d->bucket);
   }
   if (d->length > std::numeric_limits<int32_t>::max()) {
-    return errors::InvalidArgument(op, ": L = ", d->length,
-                                   " is too long for int32 positions");
+    return std::string(op) + ": L = " + std::to_string(d->length) +
+           " is too long for int32 positions";
   }
   d->chunks = d->length / d->bucket;
   const int64_t entries = d->rows * d->rounds * d->length;
   for (int64_t i = 0; i < entries; ++i) {
     if (permutation[i] < 0 || permutation[i] >= d->length) {
-      return errors::InvalidArgument(
-          op, ": `permutation` holds ", permutation[i], " outside [0, L) = [0, ",
-          d->length, "); each row of each round must be a permutation of "
-          "[0, L)");
+      return std::string(op) + ": `permutation` holds " +
+             std::to_string(permutation[i]) + " outside [0, L) = [0, " +
+             std::to_string(d->length) +
+             "); each row of each round must be a permutation of [0, L)";
     }
   }
-  return absl::OkStatus();
+  return "";
 }
+
+#ifndef TF_RESATTN_KERNELS_ONLY
+absl::Status CheckChunkDims(const char* op, const int32_t* permutation,
+                            ChunkDims* d) {
+  const std::string error = ChunkDimsError(op, permutation, d);
+  if (error.empty()) return absl::OkStatus();
+  return errors::InvalidArgument(error);
+}
+#endif  // TF_RESATTN_KERNELS_ONLY
 
 int64_t ChunkAttentionScratchFloats(const ChunkDims& d) {
   ForwardScratch scratch;
@@ -533,6 +545,8 @@ void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
   });
 }
 
+#ifndef TF_RESATTN_KERNELS_ONLY
+
 namespace {
 
 // Checks qk, v [N, L, D] or [B, L, H, D], permutation [N, R, L] (N = B H),
@@ -664,5 +678,7 @@ REGISTER_KERNEL_BUILDER(
     LshChunkAttentionGradOp);
 
 }  // namespace
+#endif  // TF_RESATTN_KERNELS_ONLY
+
 }  // namespace tf_resattn
 }  // namespace tensorflow

@@ -10,8 +10,11 @@
 #define TF_RESATTN_CUSTOM_OPS_LSH_SORT_CC_KERNELS_CHUNK_ATTENTION_OP_H_
 
 #include <cstdint>
+#include <string>
 
+#ifndef TF_RESATTN_KERNELS_ONLY
 #include "absl/status/status.h"
+#endif  // TF_RESATTN_KERNELS_ONLY
 
 namespace Eigen {
 struct ThreadPoolDevice;
@@ -29,9 +32,15 @@ struct ChunkDims {
 // Checks that L is a positive multiple of b that fits int32 positions and
 // that every entry of `permutation` [N, R, L] lies in [0, L) (another
 // would address memory outside the tensors); sets `d->chunks`. `op` names
-// the caller in the messages.
+// the caller in the messages. ChunkDimsError returns the reason (empty when
+// the shapes are valid), which needs no TensorFlow or Abseil.
+std::string ChunkDimsError(const char* op, const int32_t* permutation,
+                           ChunkDims* d);
+#ifndef TF_RESATTN_KERNELS_ONLY
+// The same as a status (TensorFlow builds): InvalidArgument with that reason.
 absl::Status CheckChunkDims(const char* op, const int32_t* permutation,
                             ChunkDims* d);
+#endif  // TF_RESATTN_KERNELS_ONLY
 
 // Floats of scratch memory the forward and the gradient need.
 int64_t ChunkAttentionScratchFloats(const ChunkDims& d);

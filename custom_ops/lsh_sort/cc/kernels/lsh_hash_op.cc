@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -21,9 +22,11 @@
 
 #include "custom_ops/lsh_sort/cc/kernels/lsh_hash_op.h"
 #include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
+#ifndef TF_RESATTN_KERNELS_ONLY
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
+#endif  // TF_RESATTN_KERNELS_ONLY
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace tensorflow {
@@ -72,15 +75,21 @@ int64_t LargestMagnitude(const float* values, int64_t count) {
 
 }  // namespace
 
-absl::Status CheckNumBuckets(int32_t num_buckets, int64_t columns) {
+std::string NumBucketsError(int32_t num_buckets, int64_t columns) {
   const int64_t half = num_buckets / 2;
-  if (num_buckets >= 2 && num_buckets % 2 == 0 && half <= columns) {
-    return absl::OkStatus();
-  }
-  return errors::InvalidArgument(
-      "lsh_hash: `num_buckets` = ", num_buckets, " must be even, "
-      ">= 2 and at most twice the rotations' K = ", columns);
+  if (num_buckets >= 2 && num_buckets % 2 == 0 && half <= columns) return "";
+  return "lsh_hash: `num_buckets` = " + std::to_string(num_buckets) +
+         " must be even, >= 2 and at most twice the rotations' K = " +
+         std::to_string(columns);
 }
+
+#ifndef TF_RESATTN_KERNELS_ONLY
+absl::Status CheckNumBuckets(int32_t num_buckets, int64_t columns) {
+  const std::string error = NumBucketsError(num_buckets, columns);
+  if (error.empty()) return absl::OkStatus();
+  return errors::InvalidArgument(error);
+}
+#endif  // TF_RESATTN_KERNELS_ONLY
 
 void LshHashCpu(const CPUDevice& device, const HashDims& d, const float* tokens,
                 const float* rotation, int32_t num_buckets,
@@ -125,6 +134,8 @@ void LshHashCpu(const CPUDevice& device, const HashDims& d, const float* tokens,
                           kTokensPerBlock * rounds * sizeof(int32_t), flops),
       hash);
 }
+
+#ifndef TF_RESATTN_KERNELS_ONLY
 
 namespace {
 
@@ -177,5 +188,7 @@ REGISTER_KERNEL_BUILDER(Name("TfResattn>LshHash").Device(DEVICE_CPU),
                         LshHashOp);
 
 }  // namespace
+#endif  // TF_RESATTN_KERNELS_ONLY
+
 }  // namespace tf_resattn
 }  // namespace tensorflow

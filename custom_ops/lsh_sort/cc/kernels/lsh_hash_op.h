@@ -5,8 +5,11 @@
 #define TF_RESATTN_CUSTOM_OPS_LSH_SORT_CC_KERNELS_LSH_HASH_OP_H_
 
 #include <cstdint>
+#include <string>
 
+#ifndef TF_RESATTN_KERNELS_ONLY
 #include "absl/status/status.h"
+#endif  // TF_RESATTN_KERNELS_ONLY
 
 namespace Eigen {
 struct ThreadPoolDevice;
@@ -21,8 +24,12 @@ struct HashDims {
   int64_t rows, heads, length, depth, rounds, columns;
 };
 
-// Refuses a bucket count that is odd, below 2 or above twice K.
+// Why a bucket count is refused (odd, below 2 or above twice K); empty when
+// it is valid. CheckNumBuckets says the same as a status (TensorFlow builds).
+std::string NumBucketsError(int32_t num_buckets, int64_t columns);
+#ifndef TF_RESATTN_KERNELS_ONLY
 absl::Status CheckNumBuckets(int32_t num_buckets, int64_t columns);
+#endif  // TF_RESATTN_KERNELS_ONLY
 
 // ids [N, R, L]: the bucket of every token in every round; tokens at
 // positions >= valid_length get bucket num_buckets.

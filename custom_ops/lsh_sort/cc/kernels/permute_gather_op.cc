@@ -13,10 +13,12 @@
 #include <sys/mman.h>
 #endif
 
+#ifndef TF_RESATTN_KERNELS_ONLY
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
+#endif  // TF_RESATTN_KERNELS_ONLY
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace tensorflow {
@@ -98,6 +100,8 @@ template struct PermuteGather<CPUDevice, float>;
 template struct PermuteGather<CPUDevice, uint16_t>;
 
 }  // namespace functor
+
+#ifndef TF_RESATTN_KERNELS_ONLY
 
 // Storage type the functors use for element type T (same width).
 template <typename T>
@@ -189,6 +193,8 @@ TF_CALL_half(REGISTER_GPU);
 TF_CALL_bfloat16(REGISTER_GPU);
 #undef REGISTER_GPU
 #endif  // GOOGLE_CUDA
+
+#endif  // TF_RESATTN_KERNELS_ONLY
 
 }  // namespace tf_resattn
 }  // namespace tensorflow

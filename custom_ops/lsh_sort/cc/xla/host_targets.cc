@@ -36,15 +36,11 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <thread>
-
-#if defined(__linux__)
-#include <sched.h>
-#endif
 
 #include "absl/strings/str_cat.h"
 #include "custom_ops/lsh_sort/cc/kernels/bucket_sort_op.h"
 #include "custom_ops/lsh_sort/cc/kernels/chunk_attention_op.h"
+#include "custom_ops/lsh_sort/cc/kernels/host_device.h"
 #include "custom_ops/lsh_sort/cc/kernels/group_norm_op.h"
 #include "custom_ops/lsh_sort/cc/kernels/layer_norm_op.h"
 #include "custom_ops/lsh_sort/cc/kernels/lsh_hash_op.h"
@@ -58,35 +54,6 @@ namespace tf_resattn {
 namespace {
 
 using CPUDevice = Eigen::ThreadPoolDevice;
-
-// The CPUs this process may run on.
-int AvailableCpus() {
-#if defined(__linux__)
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    return std::max(1, CPU_COUNT(&set));
-  }
-#endif
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-// The kernels' thread pool, one thread per available CPU, made on first use
-// and kept for the life of the process.
-const CPUDevice& HostDevice() {
-  static const CPUDevice* device = [] {
-    const int threads = AvailableCpus();
-    return new CPUDevice(new Eigen::ThreadPool(threads), threads);
-  }();
-  return *device;
-}
-
-// A float buffer of `floats`, 64-byte aligned as the kernels expect.
-using AlignedFloats = std::unique_ptr<float, decltype(&std::free)>;
-AlignedFloats AllocateFloats(int64_t floats) {
-  const size_t bytes = (sizeof(float) * floats + 63) / 64 * 64;
-  return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes)),
-                       &std::free);
-}
 
 // Allocates the scratch of `floats` floats and runs `kernel(scratch)`; a
 // failure to allocate goes to `status` instead.
