@@ -10,6 +10,7 @@ from setuptools.errors import CompileError
 
 ROOT = pathlib.Path(__file__).resolve().parent
 BUILD_ERROR_NAME = "_lsh_sort_ops.build-error.txt"
+JAX_FFI_EXTENSION = "tf_resattn.ops._lsh_jax_ffi"
 
 
 class BuildOpLibrary(build_ext):
@@ -28,15 +29,18 @@ class BuildOpLibrary(build_ext):
     def build_extension(self, ext):
         builder = runpy.run_path(str(ROOT / "custom_ops" / "build.py"))
         library = pathlib.Path(self.get_ext_fullpath(ext.name))
+        if ext.name == JAX_FFI_EXTENSION:
+            # The same CPU kernels as XLA FFI custom calls for Keras's JAX backend, where jaxlib's headers are
+            # (pyproject.toml's build requirements); skipped with the reason as a warning otherwise.
+            if builder["build_jax_ffi_library"](library) is None:
+                raise CompileError("JAX FFI library not built; under the JAX backend the layers use keras.ops")
+            return
         reason_files = [library.with_name(BUILD_ERROR_NAME)]
         if self.editable_mode or self.inplace:
             reason_files.append(ROOT / "tf_resattn" / "ops" / BUILD_ERROR_NAME)
         for path in reason_files:
             path.unlink(missing_ok=True)
         cuda = os.environ.get("TF_RESATTN_BUILD_CUDA") == "1"
-        # Under Keras's JAX backend the same CPU kernels run as XLA FFI custom calls: a second library, built where
-        # jaxlib's headers are (pyproject.toml's build requirements), skipped with a message otherwise.
-        builder["build_jax_ffi_library"](library.with_name(builder["JAX_FFI_LIBRARY_NAME"]))
         try:
             builder["build_library"](library, cuda=cuda)
         except builder["BuildError"] as error:
@@ -61,6 +65,9 @@ setup(
     packages=find_packages(include=["tf_resattn", "tf_resattn.*", "tf_resattn_process"]) + ["tf_resattn.saved_models"],
     package_dir={"tf_resattn.saved_models": "saved_models"},
     package_data={"tf_resattn.saved_models": ["*/model.keras", "*/*.json", "*/*.md", "*/*.png", "*/samples/*"]},
-    ext_modules=[Extension("tf_resattn.ops._lsh_sort_ops", sources=[], optional=True)],
+    ext_modules=[
+        Extension("tf_resattn.ops._lsh_sort_ops", sources=[], optional=True),
+        Extension(JAX_FFI_EXTENSION, sources=[], optional=True),
+    ],
     cmdclass={"build_ext": BuildOpLibrary},
 )
