@@ -26,6 +26,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIBRARY_PATH = REPO_ROOT / "tf_resattn" / "ops" / "_lsh_jax_ffi.so"
 
 pytestmark = [
+    pytest.mark.slow,  # JAX processes (about 15 s, 40 s and 20 s on 2 cores), as the other JAX-backend tests
     pytest.mark.skipif(
         importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install jax to run the FFI checks)"
     ),
@@ -308,14 +309,12 @@ def test_jitted_step_runs_the_ffi_kernels_and_equals_the_keras_ops_path(results,
     assert results[check] == "ok", results[check]
 
 
-@pytest.mark.slow  # a second JAX process builds and compiles a whole model (about 40 s on 2 cores)
 @pytest.mark.timeout(900)
 def test_a_whole_model_train_step_runs_the_ffi_kernels(tmp_path_factory):
     results = _run(tmp_path_factory, TF_RESATTN_CHECK_MODEL_STEP="1")
     assert results["model train step"] == "ok", results["model train step"]
 
 
-@pytest.mark.slow  # a third JAX process (about 20 s on 2 cores)
 @pytest.mark.timeout(600)
 def test_no_custom_call_with_tf_resattn_pure_tf(tmp_path_factory):
     results = _run(tmp_path_factory, TF_RESATTN_PURE_TF="1")
