@@ -8,6 +8,7 @@ import pytest
 from data_helpers import write_png_set
 
 from tf_resattn.inference import robustness, robustness_cli
+from tf_resattn.inference.errors import InferenceError
 
 
 @pytest.fixture
@@ -120,7 +121,7 @@ def test_command_line_writes_table_json_and_plot(tmp_path, capsys):
         and list(coverage) == ["none", "gamma 2"]
         and saved["lung_constraint"] == {"conv": None}
     )
-    raw, masks = robustness_cli.scored_slices(str(data), str(split))
+    raw, masks, _ = robustness_cli.scored_slices(str(data), str(split))
     assert coverage["gamma 2"] == pytest.approx(
         robustness.truth_inside_field(*robustness.SHIFTS["gamma 2"](raw, masks), 0.1, 4)
     )
@@ -147,7 +148,7 @@ def test_lung_constraint_override_reaches_the_scored_labels(tmp_path, monkeypatc
         lambda segment, raw, masks, classes, shifts: seen.append(predictor.preprocessing) or [{"shift": "none"}],
     )
     monkeypatch.setattr(
-        robustness_cli, "scored_slices", lambda data, splits: (np.zeros((1, 8, 8)), np.zeros((1, 8, 8)))
+        robustness_cli, "scored_slices", lambda data, splits, plans: (np.zeros((1, 8, 8)), np.zeros((1, 8, 8)), None)
     )
     monkeypatch.setattr(robustness_cli, "field_coverage", lambda *a: {"none": {"infection": 1.0, "area": 0.5}})
     monkeypatch.setattr(robustness_cli, "write_worst_under_combined", lambda *a: [])
@@ -157,3 +158,94 @@ def test_lung_constraint_override_reaches_the_scored_labels(tmp_path, monkeypatc
         robustness_cli.parse_args(["m.keras", "--data", "d", "--out", str(tmp_path), "--lung-constraint", "0.01"])
     )
     assert seen[-1].lung_constraint == 0.01
+
+
+def constant_model(folder, label):
+    """A `.keras` model (with its preprocessing) that calls every pixel `label`, in `folder/best.keras`."""
+    import keras
+    from export_helpers import write_preprocessing
+
+    bias = np.zeros(4, np.float32)
+    bias[label] = 5.0
+    model = keras.Sequential(
+        [
+            keras.Input((None, None, 1)),
+            keras.layers.Conv2D(
+                4,
+                1,
+                activation="softmax",
+                kernel_initializer="zeros",
+                bias_initializer=keras.initializers.Constant(bias),
+            ),
+        ]
+    )
+    folder.mkdir(parents=True)
+    model.save(folder / "best.keras")
+    write_preprocessing(folder, "uint8", image_size=16)
+
+
+def two_fold_run(tmp_path):
+    """Four labelled slices and a run folder of two folds: fold 0 tests slices 3 and 0 with a model that calls
+    everything ground glass, fold 1 tests 1 and 2 with one that calls everything background."""
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (4, 20, 20)).astype(np.uint8)
+    masks = np.zeros((4, 20, 20), np.uint8)
+    masks[:, 4:12, 6:14] = 1
+    data = write_png_set(tmp_path / "data", list(images), list(masks))
+    run = tmp_path / "run"
+    constant_model(run / "resattn" / "fold_0", 1)
+    constant_model(run / "resattn" / "fold_1", 0)
+    names = ["0000", "0001", "0002", "0003"]
+    folds = [{"train": [1, 2], "val": [], "test": [3, 0]}, {"train": [0, 3], "val": [], "test": [1, 2]}]
+    (run / "splits.json").write_text(json.dumps({"n_folds": 2, "names": names, "folds": folds}))
+    return data, run, masks
+
+
+def test_per_fold_scores_each_slice_with_the_model_that_held_it_out(tmp_path):
+    from tf_resattn.inference import fold_scoring
+
+    data, run, masks = two_fold_run(tmp_path)
+    tests = fold_scoring.fold_tests(run, ["0000", "0001", "0002", "0003"])
+    assert [(m.parent.name, list(p)) for m, p in tests] == [("fold_0", [3, 0]), ("fold_1", [1, 2])]
+    assert fold_scoring.fold_tests(run / "resattn", ["0003", "0002", "0001", "0000"])[0][1].tolist() == [0, 3]
+    with pytest.raises(InferenceError, match="tests slice '0003', which --data lacks"):
+        fold_scoring.fold_tests(run, ["0000", "0001", "0002"])
+    out = tmp_path / "out"
+    argv = [str(run / "resattn"), "--data", str(data), "--per-fold", "--shifts", "gamma 2", "--out", str(out)]
+    assert robustness_cli.main(argv) == 0
+    saved = json.loads((out / "robustness.json").read_text())
+    assert saved["slices"] == 4 and saved["per_fold"]
+    # Slices 3 and 0 (fold 0's) called all ground glass, 1 and 2 all background: infection Dice 2*64/(64+400) on
+    # two of the four infected slices, 0 on the others.
+    expected = robustness.infection_dice(masks, np.stack([np.ones((20, 20))] * 2 + [np.zeros((20, 20))] * 2))
+    assert saved["models"][str(run / "resattn")][0]["infection_dice"] == pytest.approx(expected)
+    assert expected == pytest.approx(2 * 64 / (64 + 400) / 2)
+    assert "each scored by the model of the fold that held it out" in (out / "robustness.md").read_text()
+
+
+def test_per_fold_refuses_a_split_file_runs_with_other_folds_and_a_model_file(tmp_path, capsys):
+    data, run, _ = two_fold_run(tmp_path)
+    out = str(tmp_path / "out")
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["0000"], "test": ["0001"]}))
+    assert robustness_cli.main([str(run), "--data", str(data), "--per-fold", "--splits", str(split), "--out", out]) == 2
+    assert "leave out --splits" in capsys.readouterr().err
+    other = tmp_path / "other"
+    constant_model(other / "fold_0", 0)
+    (other / "splits.json").write_text(
+        json.dumps({"n_folds": 1, "names": ["0000", "0001"], "folds": [{"train": [0], "val": [], "test": [1]}]})
+    )
+    assert robustness_cli.main([str(run), str(other), "--data", str(data), "--per-fold", "--out", out]) == 2
+    assert "the same folds" in capsys.readouterr().err
+    model = str(run / "resattn" / "fold_0" / "best.keras")
+    assert robustness_cli.main([model, "--data", str(data), "--per-fold", "--out", out]) == 2
+    assert "holds no fold_<k>/best.keras models" in capsys.readouterr().err
+
+
+def test_routed_sends_each_part_to_its_own_segmenter():
+    from tf_resattn.inference.fold_scoring import routed
+
+    segment = routed([lambda raw: raw * 0 + 1, lambda raw: raw * 0 + 2], [2, 1])
+    np.testing.assert_array_equal(segment(np.zeros((3, 2, 2)))[:, 0, 0], [1, 1, 2])
+    with pytest.raises(ValueError, match="expected 3 slices"):
+        segment(np.zeros((4, 2, 2)))

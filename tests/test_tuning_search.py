@@ -116,6 +116,7 @@ def test_hyperband_brackets_then_cv_train_runs_with_the_result(tmp_path, recorde
     assert json.loads((cv_out / "splits.json").read_text()) == splits
 
 
+@pytest.mark.slow  # two searches and a resumed one: about 20 s on 2 cores
 def test_interrupted_search_resumes_and_overwrite_starts_afresh(tmp_path, recorded_fits):
     calls, fit = recorded_fits
     out = tmp_path / "search"

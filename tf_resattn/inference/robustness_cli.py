@@ -7,8 +7,11 @@ model's worst slices under the combined other-scanner shift) into `--out` and pr
 
 import argparse
 import dataclasses
+import functools
 import json
 import pathlib
+
+import numpy as np
 
 from tf_resattn.command_line import run_with_one_line_errors
 from tf_resattn.inference.errors import ExportError, InferenceError
@@ -24,6 +27,12 @@ def parse_args(argv):
         "--data", required=True, help="folder of 8-bit slices with masks (e.g. ../shared/data/medseg100)"
     )
     parser.add_argument("--splits", help="score only the test ids of this split file (e.g. splits/infnet-50-48.json)")
+    parser.add_argument(
+        "--per-fold",
+        action="store_true",
+        help="each model a cv_train.py run folder: every fold's model scores its own test slices (each labelled "
+        "slice once, by a model that never saw it) instead of the fold ensemble scoring every slice",
+    )
     parser.add_argument("--names", nargs="+", help="one display name per model (default: the paths)")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation for every model")
     parser.add_argument(
@@ -50,23 +59,42 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def scored_slices(data, splits):
-    """Raw 8-bit slices `[N, H, W]` float32 and masks `[N, H, W]` at the stored size (the split's test ids only)."""
+def scored_slices(data, splits, fold_plans=None):
+    """Raw 8-bit slices `[N, H, W]` float32 and masks `[N, H, W]` at the stored size.
+
+    Args:
+        data: the slices' folder.
+        splits: a split file whose test ids alone are scored, or None.
+        fold_plans: None, or per model its `fold_scoring.fold_tests` (a callable of the slice names):
+            the folds' test slices are scored, fold after fold, and every model must test the same ones.
+
+    Returns:
+        `(raw, masks, plans)`: `plans` per model `[(fold model, slices)]`, or None without `fold_plans`.
+    """
     from tf_resattn.data import load_slices
 
     slices = load_slices(data, image_size=None)
     if slices.input_kind != "uint8":
         raise InferenceError(f"{data} holds Hounsfield units; the robustness shifts are defined for 8-bit grey slices")
-    if splits:
+    plans = None
+    if fold_plans is not None:
+        plans = [plan(slices.names) for plan in fold_plans]
+        orders = [np.concatenate([positions for _, positions in plan]) for plan in plans]
+        if any(not np.array_equal(order, orders[0]) for order in orders[1:]):
+            raise InferenceError(
+                "--per-fold compares runs made with the same folds (the same splits.json); these differ"
+            )
+        slices = slices.subset(orders[0])
+    elif splits:
         from tf_resattn.data.splits import read_fixed_split
 
         slices = slices.subset(read_fixed_split(splits, slices.names)["test"])
-    return slices.images[..., 0] * 255.0, slices.masks
+    return slices.images[..., 0] * 255.0, slices.masks, plans
 
 
 def run(args):
     """Scores every model under every shift; returns `{name: rows}`."""
-    from tf_resattn.inference.predictors import load_predictor
+    from tf_resattn.inference.fold_scoring import fold_tests, routed
     from tf_resattn.inference.robustness import SHIFTS, markdown_table, plot, robustness_table
 
     names = args.names or args.models
@@ -80,32 +108,33 @@ def run(args):
         raise InferenceError(
             f"--field-margin takes a share of the lung field's side in [0, 1], got {args.field_margin:g}"
         )
-    raw, masks = scored_slices(args.data, args.splits)
-    tables, predictors = {}, []
-    for name, path in zip(names, args.models):
-        predictor = load_predictor(path, tta=args.tta)
-        if predictor.preprocessing.input_kind != "uint8":
-            raise InferenceError(
-                f"model {path} takes Hounsfield units; the robustness shifts are for 8-bit grey models"
-            )
-        if constraint != "own":
-            predictor.preprocessing = dataclasses.replace(predictor.preprocessing, lung_constraint=constraint)
+    if args.per_fold and args.splits:
+        raise InferenceError("--per-fold scores each fold's own test slices; leave out --splits")
+    fold_plans = [functools.partial(fold_tests, path) for path in args.models] if args.per_fold else None
+    raw, masks, plans = scored_slices(args.data, args.splits, fold_plans)
+    tables, predictors, segmenters = {}, [], []
+    for i, (name, path) in enumerate(zip(names, args.models)):
+        if plans is None:
+            predictor = _load(path, args.tta, constraint)
+            segment = _segmenter(predictor, args.batch_size)
+        else:
+            folds = [_load(model, args.tta, constraint) for model, _ in plans[i]]
+            predictor = folds[0]
+            segment = routed([_segmenter(p, args.batch_size) for p in folds], [len(s) for _, s in plans[i]])
         predictors.append(predictor)
-        tables[name] = robustness_table(
-            _segmenter(predictor, args.batch_size), raw, masks, predictor.num_classes, args.shifts
-        )
+        segmenters.append(segment)
+        tables[name] = robustness_table(segment, raw, masks, predictor.num_classes, args.shifts)
     shifts = [row["shift"] for row in next(iter(tables.values()))]
     coverage = field_coverage(raw, masks, predictors[0].num_classes, shifts, args.field_margin)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    worst = write_worst_under_combined(
-        _segmenter(predictors[0], args.batch_size), raw, masks, predictors[0].num_classes, out / "worst-combined.png"
-    )
+    worst = write_worst_under_combined(segmenters[0], raw, masks, predictors[0].num_classes, out / "worst-combined.png")
     (out / "robustness.json").write_text(
         json.dumps(
             {
                 "data": args.data,
                 "splits": args.splits,
+                "per_fold": args.per_fold,
                 "tta": args.tta,
                 "lung_constraint": {name: p.preprocessing.lung_constraint for name, p in zip(names, predictors)},
                 "field_margin": args.field_margin,
@@ -123,7 +152,8 @@ def run(args):
         "under each shift, and the field's share of the image:\n\n" + coverage_table(coverage)
     )
     (out / "robustness.md").write_text(
-        f"# Robustness to acquisition shifts\n\n{len(raw)} slices of {args.data}.\n\n{table}\n"
+        f"# Robustness to acquisition shifts\n\n{len(raw)} slices of {args.data}"
+        f"{', each scored by the model of the fold that held it out' if args.per_fold else ''}.\n\n{table}\n"
     )
     plot(tables, out / "robustness.png")
     print(table)
@@ -145,6 +175,18 @@ def _lung_constraint(text):
             f"--lung-constraint takes a margin in [0, 1] (a share of the lung field's side) or none, got {text!r}"
         )
     return margin
+
+
+def _load(path, tta, constraint):
+    """The predictor of `path`, checked to take 8-bit grey slices, its lung constraint replaced unless `"own"`."""
+    from tf_resattn.inference.predictors import load_predictor
+
+    predictor = load_predictor(path, tta=tta)
+    if predictor.preprocessing.input_kind != "uint8":
+        raise InferenceError(f"model {path} takes Hounsfield units; the robustness shifts are for 8-bit grey models")
+    if constraint != "own":
+        predictor.preprocessing = dataclasses.replace(predictor.preprocessing, lung_constraint=constraint)
+    return predictor
 
 
 def _segmenter(predictor, batch_size):

@@ -70,7 +70,8 @@ def count_flops(models, batch_size, predict=False, timeout=1800):
     """
     if not jax_installed():
         return {label: Count(error="JAX is not installed (pip install jax)") for label in models}
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    # The pure path: XLA cannot count the arithmetic inside the LSH kernels' custom calls.
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_RESATTN_PURE_TF": "1"}
     command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--batch-size", str(batch_size)]
     command += ["--predict"] if predict else []
     try:

@@ -34,6 +34,7 @@
 
 #include "Eigen/Core"
 #include "custom_ops/lsh_sort/cc/kernels/chunk_attention_op.h"
+#include "custom_ops/lsh_sort/cc/kernels/row_math.h"
 #include "custom_ops/lsh_sort/cc/kernels/small_gemm.h"
 #ifndef TF_RESATTN_KERNELS_ONLY
 #include "tensorflow/core/framework/op_kernel.h"
@@ -47,8 +48,6 @@ namespace tf_resattn {
 namespace {
 
 using CPUDevice = Eigen::ThreadPoolDevice;
-using Array = Eigen::Map<Eigen::ArrayXf>;
-using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
 // Per-thread scratch. Eigen aligns its allocations, so its vectorised sums
 // split every row the same way on every call: the results are reproducible.
 using Scratch = Eigen::VectorXf;
@@ -60,8 +59,6 @@ constexpr float kSelfMask = -1e5f;
 constexpr float kPaddingMask = -1e9f;
 // The epsilon of `l2_normalize` in lsh_attention.py.
 constexpr float kNormEpsilon = 1e-6f;
-// Tokens ahead of the current one whose rows a gather prefetches.
-constexpr int64_t kPrefetchDistance = 8;
 // Tokens per pass: enough chunks to keep every thread busy, little enough
 // scratch (a few MiB) to stay in the caches between the two steps.
 constexpr int64_t kTokensPerPass = 16384;
@@ -118,13 +115,28 @@ void PrefetchToken(const ChunkDims& d, const float* data, int64_t row,
   }
 }
 
-// Prefetches, from `source`, the token kPrefetchDistance places after
-// token `i` of a chunk.
-void PrefetchAhead(const ChunkDims& d, const float* source, int64_t row,
-                   const int32_t* tokens, int64_t i) {
-  if (i + kPrefetchDistance < d.bucket) {
-    PrefetchToken(d, source, row, tokens[i + kPrefetchDistance]);
+// Prefetches the rows of work item `item`'s tokens in each of `sources`
+// (laid out as the tokens are). The tokens lie anywhere in their row, so a
+// chunk's reads miss the caches: the loops below ask for the next chunk's
+// rows while they work on the current one.
+void PrefetchChunk(const ChunkDims& d, const Pass& pass, int64_t item,
+                   std::initializer_list<const float*> sources) {
+  const int64_t row = pass.Row(item);
+  const int32_t* tokens = pass.Tokens(item);
+  for (int64_t i = 0; i < d.bucket; ++i) {
+    for (const float* source : sources) {
+      PrefetchToken(d, source, row, tokens[i]);
+    }
   }
+}
+
+// Prefetches the chunks a loop over work items [item, end) reads next:
+// item's own when it is the first (`begin`), and item + 1's.
+void PrefetchNext(const ChunkDims& d, const Pass& pass, int64_t item,
+                  int64_t begin, int64_t end,
+                  std::initializer_list<const float*> sources) {
+  if (item == begin) PrefetchChunk(d, pass, item, sources);
+  if (item + 1 < end) PrefetchChunk(d, pass, item + 1, sources);
 }
 
 // Reads the [D] floats of a chunk's tokens in `source` (laid out as the
@@ -132,9 +144,8 @@ void PrefetchAhead(const ChunkDims& d, const float* source, int64_t row,
 void GatherRows(const ChunkDims& d, const float* source, int64_t row,
                 const int32_t* tokens, float* plane) {
   for (int64_t i = 0; i < d.bucket; ++i) {
-    PrefetchAhead(d, source, row, tokens, i);
-    Array(plane + i * d.depth, d.depth) =
-        ConstArray(source + TokenOffset(d, row, tokens[i]), d.depth);
+    row_math::Copy(source + TokenOffset(d, row, tokens[i]),
+                   plane + i * d.depth, d.depth);
   }
 }
 
@@ -147,12 +158,9 @@ void GatherKeys(const ChunkDims& d, const float* qk, int64_t row,
   GatherRows(d, qk, row, tokens, keys);
   for (int64_t i = 0; i < d.bucket; ++i) {
     float* key = keys + i * d.depth;
-    // A plain loop: the same sum in the forward and the gradient, whatever
-    // the buffers' alignment.
-    float squares = 0.0f;
-    for (int64_t k = 0; k < d.depth; ++k) squares += key[k] * key[k];
+    const float squares = row_math::Dot(key, key, d.depth);
     inverse_norms[i] = 1.0f / std::sqrt(squares + kNormEpsilon);
-    Array(key, d.depth) *= inverse_norms[i];
+    row_math::Scaled(inverse_norms[i], key, key, d.depth);
   }
   Transpose(d.bucket, d.depth, keys, d.depth, keys_transposed, d.bucket);
 }
@@ -161,10 +169,11 @@ void GatherKeys(const ChunkDims& d, const float* qk, int64_t row,
 // (its own tokens, then those of the previous chunk), masks included:
 // logit = (qk_i D^-1/2) . key_j = query_scale_i (key_i . key_j), where
 // query_scale_i = D^-1/2 / inverse_norm_i, i.e. D^-1/2 |qk_i| up to the
-// normalisation's epsilon. `key_bias` is scratch of 2b floats.
+// normalisation's epsilon. `key_bias` is scratch of 2b floats; `tops` (b)
+// gets each query's largest logit.
 void ChunkLogits(const ChunkDims& d, const Pass& pass, int64_t item,
                  const float* keys_transposed, const float* inverse_norms,
-                 float* key_bias, float* logits) {
+                 float* key_bias, float* logits, float* tops) {
   const int64_t b = d.bucket, previous = pass.Previous(item);
   const float* own = pass.Plane(keys_transposed, item);
   const Transposed queries{own, b};
@@ -183,11 +192,13 @@ void ChunkLogits(const ChunkDims& d, const Pass& pass, int64_t item,
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(d.depth));
   const float* norms = pass.Values(inverse_norms, item);
-  const ConstArray bias(key_bias, 2 * b);
   for (int64_t i = 0; i < b; ++i) {
-    Array row(logits + i * 2 * b, 2 * b);
-    row = row * (scale / norms[i]) + bias;
-    row[i] += kSelfMask;
+    // The query meets itself at key i: its bias carries the self mask.
+    const float bias = key_bias[i];
+    key_bias[i] = bias + kSelfMask;
+    tops[i] = row_math::ScaleBiasMax(logits + i * 2 * b, scale / norms[i],
+                                     key_bias, 2 * b);
+    key_bias[i] = bias;
   }
 }
 
@@ -336,6 +347,7 @@ void ChunkAttentionForward(const CPUDevice& device, const ChunkDims& d,
     auto gather = [&](Eigen::Index begin, Eigen::Index end) {
       Scratch rows(b * depth);
       for (Eigen::Index item = begin; item < end; ++item) {
+        PrefetchNext(d, pass, item, begin, end, {qk, v});
         const int64_t row = pass.Row(item);
         const int32_t* tokens = pass.Tokens(item);
         GatherKeys(d, qk, row, tokens, rows.data(),
@@ -348,7 +360,7 @@ void ChunkAttentionForward(const CPUDevice& device, const ChunkDims& d,
 
     auto attend = [&](Eigen::Index begin, Eigen::Index end) {
       Scratch logits(b * 2 * b), outputs(b * depth), key_bias(2 * b),
-          totals(b), round_lse(b);
+          tops(b), totals(b), round_lse(b);
       for (Eigen::Index item = begin; item < end; ++item) {
         const int64_t row = pass.Row(item);
         const int32_t* tokens = pass.Tokens(item);
@@ -358,13 +370,11 @@ void ChunkAttentionForward(const CPUDevice& device, const ChunkDims& d,
           }
         }
         ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
-                    key_bias.data(), logits.data());
+                    key_bias.data(), logits.data(), tops.data());
         for (int64_t i = 0; i < b; ++i) {
-          Array weights(logits.data() + i * 2 * b, 2 * b);
-          const float top = weights.maxCoeff();
-          weights = (weights - top).exp();
-          totals[i] = weights.sum();
-          round_lse[i] = top + std::log(totals[i]);
+          totals[i] = row_math::ExpSum(logits.data() + i * 2 * b, tops[i],
+                                       2 * b);
+          round_lse[i] = tops[i] + std::log(totals[i]);
         }
         const Plain weights{logits.data(), 2 * b};
         const Plain look_back{logits.data() + b, 2 * b};
@@ -378,10 +388,10 @@ void ChunkAttentionForward(const CPUDevice& device, const ChunkDims& d,
         // softmax's totals.
         for (int64_t i = 0; i < b; ++i) {
           const int64_t at = row * d.length + tokens[i];
-          Array result(out_data + TokenOffset(d, row, tokens[i]), depth);
-          const ConstArray output(outputs.data() + i * depth, depth);
+          float* result = out_data + TokenOffset(d, row, tokens[i]);
+          const float* output = outputs.data() + i * depth;
           if (pass.round == 0) {
-            result = output / totals[i];
+            row_math::Scaled(1.0f / totals[i], output, result, depth);
             lse_data[at] = round_lse[i];
             continue;
           }
@@ -389,7 +399,8 @@ void ChunkAttentionForward(const CPUDevice& device, const ChunkDims& d,
           const float kept = std::exp(lse_data[at] - top);
           const float added = std::exp(round_lse[i] - top);
           const float total = kept + added;
-          result = (kept / total) * result + (added / (total * totals[i])) * output;
+          row_math::ScaleAdd(kept / total, result,
+                             added / (total * totals[i]), output, depth);
           lse_data[at] = top + std::log(total);
         }
       }
@@ -408,9 +419,6 @@ void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
                             float* scratch, float* d_qk_data,
                             float* d_v_data) {
   const int64_t b = d.bucket, depth = d.depth;
-  const int64_t size = d.rows * d.length * depth;
-  std::fill_n(d_qk_data, size, 0.0f);
-  std::fill_n(d_v_data, size, 0.0f);
   GradScratch s;
   s.Layout(d, scratch);
   float *keys = s.keys, *keys_transposed = s.keys_transposed,
@@ -425,9 +433,7 @@ void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
       [&](Eigen::Index begin, Eigen::Index end) {
         for (Eigen::Index at = begin; at < end; ++at) {
           const int64_t offset = TokenOffset(d, at / d.length, at % d.length);
-          dots[at] = (ConstArray(d_out + offset, depth) *
-                      ConstArray(out + offset, depth))
-                         .sum();
+          dots[at] = row_math::Dot(d_out + offset, out + offset, depth);
         }
       });
   const float scale = 1.0f / std::sqrt(static_cast<float>(depth));
@@ -436,6 +442,7 @@ void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
     auto gather = [&](Eigen::Index begin, Eigen::Index end) {
       Scratch rows(b * depth);
       for (Eigen::Index item = begin; item < end; ++item) {
+        PrefetchNext(d, pass, item, begin, end, {qk, v, d_out});
         const int64_t row = pass.Row(item);
         const int32_t* tokens = pass.Tokens(item);
         GatherKeys(d, qk, row, tokens, pass.Plane(keys, item),
@@ -455,13 +462,13 @@ void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
     device.parallelFor(pass.Items(), GatherCost(d, 6.0), gather);
 
     auto backward = [&](Eigen::Index begin, Eigen::Index end) {
-      Scratch weights(b * 2 * b), d_logits(b * 2 * b),
+      Scratch weights(b * 2 * b), d_logits(b * 2 * b), queries(b * depth),
           d_queries(b * depth), d_keys(2 * b * depth),
-          d_values(2 * b * depth), key_bias(2 * b);
+          d_values(2 * b * depth), key_bias(2 * b), tops(b);
       for (Eigen::Index item = begin; item < end; ++item) {
         const int64_t previous = pass.Previous(item);
         ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
-                    key_bias.data(), weights.data());
+                    key_bias.data(), weights.data(), tops.data());
         const float* gradients = pass.Plane(upstream, item);
         const float* query_lse = pass.Values(sorted_lse, item);
         const float* query_dots = pass.Values(sorted_dots, item);
@@ -473,10 +480,9 @@ void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
                   pass.Plane(values_transposed, previous), b,
                   d_logits.data() + b, 2 * b, false);
         for (int64_t i = 0; i < b; ++i) {
-          Array weight(weights.data() + i * 2 * b, 2 * b);
-          Array d_logit(d_logits.data() + i * 2 * b, 2 * b);
-          weight = (weight - query_lse[i]).exp();
-          d_logit = weight * (d_logit - query_dots[i]);
+          row_math::SoftmaxGradient(weights.data() + i * 2 * b, query_lse[i],
+                                    d_logits.data() + i * 2 * b,
+                                    query_dots[i], 2 * b);
         }
         // d query_i (of qk_i D^-1/2) = sum_j d_logit_ij key_j.
         SmallGemm(b, depth, b, Plain{d_logits.data(), 2 * b},
@@ -485,14 +491,15 @@ void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
         SmallGemm(b, depth, b, Plain{d_logits.data() + b, 2 * b},
                   pass.Plane(keys, previous), depth, d_queries.data(), depth,
                   true);
-        // d key_j = sum_i d_logit_ij query_scale_i key_i.
+        // d key_j = sum_i d_logit_ij query_i, query_i = query_scale_i key_i.
         const float* norms = pass.Values(inverse_norms, item);
         for (int64_t i = 0; i < b; ++i) {
-          Array(d_logits.data() + i * 2 * b, 2 * b) *= scale / norms[i];
+          row_math::Scaled(scale / norms[i],
+                           pass.Plane(keys, item) + i * depth,
+                           queries.data() + i * depth, depth);
         }
         SmallGemm(2 * b, depth, b, Transposed{d_logits.data(), 2 * b},
-                  pass.Plane(keys, item), depth, d_keys.data(), depth,
-                  false);
+                  queries.data(), depth, d_keys.data(), depth, false);
         SmallGemm(2 * b, depth, b, Transposed{weights.data(), 2 * b},
                   gradients, depth, d_values.data(), depth, false);
         // Each sorted row of `own` and `back` is written by one chunk.
@@ -509,35 +516,40 @@ void ChunkAttentionBackward(const CPUDevice& device, const ChunkDims& d,
           }
           // Through the normalisation key = x r, r = (|x|^2 + eps)^-1/2:
           // d x = r (d key - (key . d key) key).
-          const ConstArray key(pass.Plane(keys, source) + i * depth, depth);
-          const ConstArray d_key(d_keys.data() + j * depth, depth);
+          const float* key = pass.Plane(keys, source) + i * depth;
+          const float* d_key = d_keys.data() + j * depth;
           const float r = pass.Values(inverse_norms, source)[i];
-          Array d_x(target, depth);
-          d_x = r * (d_key - (key * d_key).sum() * key);
-          if (is_own) {
-            d_x += scale * ConstArray(d_queries.data() + j * depth, depth);
+          const float along = row_math::Dot(key, d_key, depth);
+          for (int64_t k = 0; k < depth; ++k) {
+            target[k] = r * (d_key[k] - along * key[k]);
           }
-          Array(target + depth, depth) =
-              ConstArray(d_values.data() + j * depth, depth);
+          if (is_own) {
+            const float* d_query = d_queries.data() + j * depth;
+            for (int64_t k = 0; k < depth; ++k) target[k] += scale * d_query[k];
+          }
+          row_math::Copy(d_values.data() + j * depth, target + depth, depth);
         }
       }
     };
     device.parallelFor(pass.Items(), ChunkCost(d, 5.0), backward);
 
     // Within a round each token has one sorted row: no write conflicts.
+    // The first round covers every token of the pass's rows: it writes
+    // d_qk and d_v, the later ones add to them.
+    const bool accumulate = pass.round > 0;
     auto scatter = [&](Eigen::Index begin, Eigen::Index end) {
       for (Eigen::Index item = begin; item < end; ++item) {
+        PrefetchNext(d, pass, item, begin, end, {d_qk_data, d_v_data});
         const int64_t row = pass.Row(item);
         const int32_t* tokens = pass.Tokens(item);
         for (int64_t i = 0; i < b; ++i) {
-          PrefetchAhead(d, d_qk_data, row, tokens, i);
-          PrefetchAhead(d, d_v_data, row, tokens, i);
           const int64_t at = TokenOffset(d, row, tokens[i]);
           const int64_t sorted = (item * b + i) * 2 * depth;
-          const ConstArray mine(own + sorted, 2 * depth);
-          const ConstArray next(back + sorted, 2 * depth);
-          Array(d_qk_data + at, depth) += mine.head(depth) + next.head(depth);
-          Array(d_v_data + at, depth) += mine.tail(depth) + next.tail(depth);
+          const float* mine = own + sorted;
+          const float* next = back + sorted;
+          row_math::AddTwo(mine, next, d_qk_data + at, depth, accumulate);
+          row_math::AddTwo(mine + depth, next + depth, d_v_data + at, depth,
+                           accumulate);
         }
       }
     };
