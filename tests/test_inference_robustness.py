@@ -121,7 +121,7 @@ def test_command_line_writes_table_json_and_plot(tmp_path, capsys):
         and list(coverage) == ["none", "gamma 2"]
         and saved["lung_constraint"] == {"conv": None}
     )
-    raw, masks, _ = robustness_cli.scored_slices(str(data), str(split))
+    raw, masks = robustness_cli.scored_slices(str(data), str(split))
     assert coverage["gamma 2"] == pytest.approx(
         robustness.truth_inside_field(*robustness.SHIFTS["gamma 2"](raw, masks), 0.1, 4)
     )
@@ -148,7 +148,7 @@ def test_lung_constraint_override_reaches_the_scored_labels(tmp_path, monkeypatc
         lambda segment, raw, masks, classes, shifts: seen.append(predictor.preprocessing) or [{"shift": "none"}],
     )
     monkeypatch.setattr(
-        robustness_cli, "scored_slices", lambda data, splits, plans: (np.zeros((1, 8, 8)), np.zeros((1, 8, 8)), None)
+        robustness_cli, "scored_slices", lambda data, splits: (np.zeros((1, 8, 8)), np.zeros((1, 8, 8)))
     )
     monkeypatch.setattr(robustness_cli, "field_coverage", lambda *a: {"none": {"infection": 1.0, "area": 0.5}})
     monkeypatch.setattr(robustness_cli, "write_worst_under_combined", lambda *a: [])

@@ -12,7 +12,7 @@ wrote it; one run at a time per folder: `output_folder.py`):
   and labelled background), its batch size and quantification (`quantify.py`).
 
 Every scan, one slice or a 300-slice volume, goes through the same loop in batches of `batch_size`
-slices (chosen from the frame size and free memory by default: `batch_size.py`), with a progress bar over
+slices (chosen from the frame size and free memory by default: `memory.py`), with a progress bar over
 all slices; a worker thread frames the next batch and finishes the last while the model runs
 (`pipeline.py`). The report gives the slices per second and the process's peak memory.
 """

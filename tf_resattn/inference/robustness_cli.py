@@ -7,7 +7,6 @@ model's worst slices under the combined other-scanner shift) into `--out` and pr
 
 import argparse
 import dataclasses
-import functools
 import json
 import pathlib
 
@@ -59,42 +58,49 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def scored_slices(data, splits, fold_plans=None):
-    """Raw 8-bit slices `[N, H, W]` float32 and masks `[N, H, W]` at the stored size.
+def scored_slices(data, splits):
+    """Raw 8-bit slices `[N, H, W]` float32 and masks `[N, H, W]` at the stored size (the split's test ids only)."""
+    slices = _grey_slices(data)
+    if splits:
+        from tf_resattn.data.splits import read_fixed_split
 
-    Args:
-        data: the slices' folder.
-        splits: a split file whose test ids alone are scored, or None.
-        fold_plans: None, or per model its `fold_scoring.fold_tests` (a callable of the slice names):
-            the folds' test slices are scored, fold after fold, and every model must test the same ones.
+        slices = slices.subset(read_fixed_split(splits, slices.names)["test"])
+    return slices.images[..., 0] * 255.0, slices.masks
+
+
+def fold_scored_slices(data, runs):
+    """The test slices of the runs' folds, fold after fold, with each run's `fold_scoring.fold_tests`.
 
     Returns:
-        `(raw, masks, plans)`: `plans` per model `[(fold model, slices)]`, or None without `fold_plans`.
+        `(raw [N, H, W] float32, masks [N, H, W], plans)`: `plans` per run `[(fold model, positions)]`.
+
+    Raises:
+        InferenceError: runs that test other slices (made with other folds), or what `fold_tests` refuses.
     """
+    from tf_resattn.inference.fold_scoring import fold_tests
+
+    slices = _grey_slices(data)
+    plans = [fold_tests(run, slices.names) for run in runs]
+    orders = [np.concatenate([positions for _, positions in plan]) for plan in plans]
+    if any(not np.array_equal(order, orders[0]) for order in orders[1:]):
+        raise InferenceError("--per-fold compares runs made with the same folds (the same splits.json); these differ")
+    slices = slices.subset(orders[0])
+    return slices.images[..., 0] * 255.0, slices.masks, plans
+
+
+def _grey_slices(data):
+    """The labelled slices of `data` at their stored size; `InferenceError` for Hounsfield units."""
     from tf_resattn.data import load_slices
 
     slices = load_slices(data, image_size=None)
     if slices.input_kind != "uint8":
         raise InferenceError(f"{data} holds Hounsfield units; the robustness shifts are defined for 8-bit grey slices")
-    plans = None
-    if fold_plans is not None:
-        plans = [plan(slices.names) for plan in fold_plans]
-        orders = [np.concatenate([positions for _, positions in plan]) for plan in plans]
-        if any(not np.array_equal(order, orders[0]) for order in orders[1:]):
-            raise InferenceError(
-                "--per-fold compares runs made with the same folds (the same splits.json); these differ"
-            )
-        slices = slices.subset(orders[0])
-    elif splits:
-        from tf_resattn.data.splits import read_fixed_split
-
-        slices = slices.subset(read_fixed_split(splits, slices.names)["test"])
-    return slices.images[..., 0] * 255.0, slices.masks, plans
+    return slices
 
 
 def run(args):
     """Scores every model under every shift; returns `{name: rows}`."""
-    from tf_resattn.inference.fold_scoring import fold_tests, routed
+    from tf_resattn.inference.fold_scoring import routed
     from tf_resattn.inference.robustness import SHIFTS, markdown_table, plot, robustness_table
 
     names = args.names or args.models
@@ -110,8 +116,10 @@ def run(args):
         )
     if args.per_fold and args.splits:
         raise InferenceError("--per-fold scores each fold's own test slices; leave out --splits")
-    fold_plans = [functools.partial(fold_tests, path) for path in args.models] if args.per_fold else None
-    raw, masks, plans = scored_slices(args.data, args.splits, fold_plans)
+    if args.per_fold:
+        raw, masks, plans = fold_scored_slices(args.data, args.models)
+    else:
+        (raw, masks), plans = scored_slices(args.data, args.splits), None
     tables, predictors, segmenters = {}, [], []
     for i, (name, path) in enumerate(zip(names, args.models)):
         if plans is None:

@@ -365,9 +365,7 @@ void ChunkAttentionForward(const CPUDevice& device, const ChunkDims& d,
         const int64_t row = pass.Row(item);
         const int32_t* tokens = pass.Tokens(item);
         if (pass.round > 0) {  // the running results, read at the end
-          for (int64_t i = 0; i < b; ++i) {
-            PrefetchToken(d, out_data, row, tokens[i]);
-          }
+          PrefetchChunk(d, pass, item, {out_data});
         }
         ChunkLogits(d, pass, item, keys_transposed, inverse_norms,
                     key_bias.data(), logits.data(), tops.data());
