@@ -37,7 +37,9 @@ def _rss_mib():
 
 
 def _peak_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from tf_resattn.inference.memory import peak_memory_mb
+
+    return peak_memory_mb()
 
 
 def _time_tensorflow(layer, length, repeats):

@@ -64,3 +64,18 @@ def test_the_system_reports_free_and_peak_memory():
     assert free is None or free > 0
     peak = peak_memory_mb()
     assert peak is None or 10 < peak < 2**20
+
+
+def test_a_process_reports_its_own_peak_not_its_parents(tmp_path):
+    """`ru_maxrss` carries the parent's peak through fork and exec; benchmarks start predictions from large parents."""
+    import subprocess
+    import sys
+
+    from tf_resattn.inference import memory
+
+    held = np.ones(300 * 2**20, np.uint8)  # 300 MB resident in this process
+    load = f"import importlib.util as u; s = u.spec_from_file_location('m', {memory.__file__!r}); "
+    child = load + "m = u.module_from_spec(s); s.loader.exec_module(m); print(m.peak_memory_mb())"
+    reported = float(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
+    assert peak_memory_mb() > 300 and held.all()
+    assert reported < 150  # a bare Python with NumPy

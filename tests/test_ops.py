@@ -401,3 +401,21 @@ def _one_training_step(jit_compile):
 def test_keras_jit_compile_training_matches_graph_training():
     for xla_weight, graph_weight in zip(_one_training_step(True), _one_training_step(False)):
         np.testing.assert_allclose(xla_weight, graph_weight, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_the_hash_argmax_is_numpy_argmax_of_magnitudes_with_the_first_index_on_ties(dtype, monkeypatch):
+    """The TensorFlow path (ARG_MAX in TFLite) and the `keras.ops` path of other backends agree with NumPy."""
+    from tf_resattn.layers import kernels
+
+    x = np.random.default_rng(4).normal(size=(3, 40, 16)).astype(dtype)
+    x[0, 0] = 0.0  # all zero: index 0
+    x[0, 1] = -0.0  # negative zeros
+    x[0, 2, [3, 9]] = [-5.0, 5.0]  # equal magnitudes, the negative first
+    x[1, 0, [1, 2]] = [7.0, -7.0]
+    expected = np.argmax(np.abs(x), axis=-1)[..., None]
+    np.testing.assert_array_equal(ops.largest_magnitude_index(tf.constant(x)).numpy(), expected)
+    monkeypatch.setattr(kernels, "tensorflow_ops", None)
+    fallback = kernels.largest_magnitude_index(keras.ops.convert_to_tensor(x))
+    assert keras.ops.dtype(fallback) == "int32"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(fallback), expected)

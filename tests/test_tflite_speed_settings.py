@@ -83,6 +83,16 @@ def test_the_file_holds_a_batch_free_loop_and_a_static_slice_signature(converted
     assert len(slice_ops) < len(batch_free)
 
 
+def test_the_hash_takes_an_arg_max_and_only_the_sorts_a_top_k(converted):
+    """TOPK_V2 runs outside XNNPACK on one thread: the hash's argmax as ARG_MAX took 17 % off the bench model."""
+    _, _, paths, _ = converted
+    model = read(paths["fp32"])
+    slice_ops = operator_names(model, len(model.subgraphs) - 1)
+    hash_rounds = slice_ops.count("ARG_MAX")  # one per hash round (2) of each LSH attention layer
+    assert hash_rounds >= 2
+    assert slice_ops.count("TOPK_V2") == hash_rounds  # each layer's two argsorts: the permutation, its inverse
+
+
 def test_the_weights_are_stored_once(converted):
     _, _, paths, _ = converted
     model, batch_free = read(paths["fp32"]), read(paths["batch_free"])

@@ -63,7 +63,19 @@ def free_memory():
 
 
 def peak_memory_mb():
-    """The process's peak resident memory so far in MB (`getrusage`), or None where the system does not say."""
+    """The process's own peak resident memory so far in MB (MiB), or None where the system does not say.
+
+    On Linux the memory map's high-water mark (`VmHWM`): `getrusage`'s `ru_maxrss` carries a parent's
+    peak through fork and exec, so a process started from a large one (a benchmark that imported
+    TensorFlow) reported at least its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 2**10, 1)
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows

@@ -21,6 +21,8 @@ where a kernel has no XLA custom call or its shapes are unknown).
   under XLA (as a custom call).
 - `lsh_kernels(dtype, xla_operands=None)`: the module whose `lsh_hash` and
   `lsh_chunk_attention` run here (`tensorflow_ops` or `jax_ops`), or None.
+- `largest_magnitude_index(x)`: the hash's argmax of `|x|`, a plain ARG_MAX
+  in a TFLite export.
 """
 
 import keras
@@ -74,3 +76,14 @@ def gather_rows(x, permutation, inverse):
     if jax_ops is not None and jax_ops.compiled_kernels(x.dtype, xla_operands=(x, permutation, inverse))[0]:
         return jax_ops.permute_gather(x, permutation, inverse)
     return ops.take_along_axis(x, permutation[..., None], axis=1)
+
+
+def largest_magnitude_index(x):
+    """The first index of the largest `|x|` along the last axis: `[..., K]` -> int32 `[..., 1]`.
+
+    On TensorFlow a plain `tf.argmax` (`|x|` has no negative zeros for Keras's
+    float `argmax` to mend, and its mend is no TFLite builtin).
+    """
+    if tensorflow_ops is not None:
+        return tensorflow_ops.largest_magnitude_index(x)
+    return ops.cast(ops.argmax(ops.abs(x), axis=-1, keepdims=True), "int32")

