@@ -66,7 +66,7 @@ def test_the_system_reports_free_and_peak_memory():
     assert peak is None or 10 < peak < 2**20
 
 
-def test_a_process_reports_its_own_peak_not_its_parents(tmp_path):
+def test_a_process_reports_its_own_peak_not_its_parents():
     """`ru_maxrss` carries the parent's peak through fork and exec; benchmarks start predictions from large parents."""
     import subprocess
     import sys
