@@ -60,15 +60,33 @@ def test_wide_window_shows_lung_grey_and_tissue_lighter_grey():
     assert 20 < shown[1] < 60 and 140 < shown[2] < 200
 
 
-def test_training_draws_apart_from_the_test_settings_and_repeat_per_seed(slices):
+def test_views_of_model_inputs_repeat_per_seed(slices):
     raw, masks = slices
     image = (raw[0] / 255.0)[..., None].astype(np.float32)
-    one = scanner_shifts.training_view(image, masks[0], np.array([3, 7]), lung_crop=0.05)
-    two = scanner_shifts.training_view(image, masks[0], np.array([3, 7]), lung_crop=0.05)
+    one = scanner_shifts.input_view(image, masks[0], np.array([3, 7]), lung_crop=0.05)
+    two = scanner_shifts.input_view(image, masks[0], np.array([3, 7]), lung_crop=0.05)
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])
     assert one[0].shape == image.shape and one[1].shape == masks[0].shape
-    views = [scanner_shifts.training_view(image, masks[0], np.array([s, 0]), lung_crop=None)[0] for s in range(6)]
+    views = [scanner_shifts.input_view(image, masks[0], np.array([s, 0]), lung_crop=None)[0] for s in range(6)]
+    assert len({v.tobytes() for v in views}) > 3
+
+
+def test_training_views_are_drawn_at_the_stored_size_seeded_and_apart_from_the_test_settings(slices, monkeypatch):
+    raw, masks = slices
+    seen = []
+    draw = scanner_shifts.random_scanner_view
+    monkeypatch.setattr(
+        scanner_shifts, "random_scanner_view", lambda g, m, rng: seen.append(g.shape) or draw(g, m, rng)
+    )
+    one = scanner_shifts.source_view(raw[0], masks[0], (64, 64), 0.05, np.array([3, 7]))
+    two = scanner_shifts.source_view(raw[0], masks[0], (64, 64), 0.05, np.array([3, 7]))
+    assert seen == [raw[0].shape] * 2, "the shifts act on the stored 200x200 slice, not on the model's 64x64 input"
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    assert one[0].shape == (64, 64, 1) and one[1].shape == (64, 64) and one[1].dtype == np.uint8
+    assert 0 <= one[0].min() and one[0].max() <= 1 and set(np.unique(one[1])) <= set(np.unique(masks[0]))
+    views = [scanner_shifts.source_view(raw[0], masks[0], (64, 64), None, np.array([s, 0]))[0] for s in range(6)]
     assert len({v.tobytes() for v in views}) > 3
     ranges = scanner_shifts.TRAINING_RANGES
     assert not ranges["field_of_view"][1][0] <= 0.5 <= ranges["field_of_view"][1][1]
@@ -80,16 +98,26 @@ def test_pipeline_shows_scanner_views_seeded_with_exact_masks(slices):
     from tf_resattn.data.pipeline import make_dataset
 
     raw, masks = slices
-    images = np.repeat((raw / 255.0)[..., None], 2, axis=0).astype(np.float32)
-    masks = np.repeat(masks, 2, axis=0)
+    sources = [(raw[i % 2], masks[i % 2]) for i in range(8)]  # stored 200x200; slice 0's source alone holds label 3
+    images = np.stack([np.resize(raw[i % 2][::4, ::4] / 255.0, (50, 50)) for i in range(8)])[..., None]
+    images = images.astype(np.float32)
+    small_masks = np.stack([masks[i % 2][::4, ::4][:50, :50] for i in range(8)])
 
-    def first_epoch(seed, share):
-        batch = next(iter(make_dataset(images, masks, 4, seed=seed, scanner_share=share, lung_crop=0.05)))
+    def first_epoch(seed, share, given=sources):
+        dataset = make_dataset(
+            images, small_masks, 8, seed=seed, scanner_share=share, scanner_sources=given, lung_crop=0.05
+        )
+        batch = next(iter(dataset))
         return batch[0].numpy(), batch[1].numpy()
 
     shown, shown_masks = first_epoch(3, 1.0)
-    assert shown.shape == images.shape and shown_masks.shape == masks.shape and shown.min() >= 0 and shown.max() <= 1
-    assert set(np.unique(shown_masks)) <= set(np.unique(masks))
+    assert shown.shape == images.shape and shown_masks.shape == small_masks.shape
+    assert shown.min() >= 0 and shown.max() <= 1 and set(np.unique(shown_masks)) <= {0, 1, 3}
+    assert not (shown_masks[1::2] == 3).any(), "each slice's view comes from its own source"
     assert not np.allclose(shown, images)
     np.testing.assert_array_equal(first_epoch(3, 1.0)[0], shown)
     np.testing.assert_array_equal(first_epoch(3, 0.0)[0], images)
+    without_sources = first_epoch(3, 1.0, given=None)  # views of the model-size slices themselves
+    assert without_sources[0].shape == images.shape and not np.allclose(without_sources[0], images)
+    with pytest.raises(ValueError, match="scanner_sources holds 7 slices for 8 images"):
+        first_epoch(3, 1.0, given=sources[:7])

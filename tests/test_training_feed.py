@@ -1,5 +1,6 @@
 """The one feeding rule: cross-validation's trainer and the tuning hypermodel hand `fit` the same batches."""
 
+import dataclasses
 import json
 import pathlib
 import pickle
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from tf_resattn.training.config import resolve_config
-from tf_resattn.training.feed import epoch_seed, make_feed, oversample_slices, training_batches, validation_batches
+from tf_resattn.training.feed import epoch_seed, make_feed, oversample_order, training_batches, validation_batches
 from tf_resattn.training.schedule import learning_rate_at
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -173,7 +174,8 @@ def test_oversampling_repeats_the_slices_of_a_class_with_their_masks():
     masks[2, 1, 1] = 1
     images = rng.random((5, 6, 6, 1), dtype=np.float32)
     images[..., 0] += masks  # each image carries its mask, so a misaligned pair would show
-    out_images, out_masks = oversample_slices(images, masks, label=3, times=4)
+    order = oversample_order(masks, label=3, times=4)
+    out_images, out_masks = images[order], masks[order]
     assert len(out_masks) == 5 + 2 * 3
     np.testing.assert_array_equal(out_masks[:5], masks)
     np.testing.assert_array_equal(np.floor(out_images[..., 0]), out_masks)
@@ -204,3 +206,28 @@ def test_the_feed_hands_the_random_transform_mode_to_the_batches(augment, monkey
     equalising = resolve_config("smoke", overrides={"augment": augment, "batch_size": 2, "equalized_share": "0.25"})
     training_batches(make_feed(equalising, (images, masks), (images, masks), replicas=1, fold=0), epoch=0)
     assert seen["equalized_share"] == 0.25
+
+
+def test_scanner_sources_follow_the_training_slices_through_oversampling_and_the_offline_set():
+    cfg = resolve_config(
+        "smoke",
+        overrides={"augment": "offline", "oversample": [2, 3], "scanner_share": 0.5, "scanner_views_from": "source"},
+    )
+    images = np.zeros((4, 8, 8, 1), np.float32)
+    masks = np.zeros((4, 8, 8), np.uint8)
+    masks[1, :2, :2] = 2
+    sources = [(np.full((20, 20), i, np.uint8), np.zeros((20, 20), np.uint8)) for i in range(4)]
+    feed = make_feed(cfg, (images, masks), (images, masks), replicas=1, fold=0, scanner_sources=sources)
+    assert len(feed.scanner_sources) == len(feed.train_images) == 6 * (4 + 2)
+    order = [0, 1, 2, 3, 1, 1]  # slice 1 holds class 2: two more copies
+    assert [int(grey[0, 0]) for grey, _ in feed.scanner_sources] == order * 6
+    for plain_cfg in (
+        dataclasses.replace(cfg, scanner_share=0.0),
+        dataclasses.replace(cfg, scanner_views_from="model"),
+    ):
+        assert (
+            make_feed(plain_cfg, (images, masks), (images, masks), 1, 0, scanner_sources=sources).scanner_sources
+            is None
+        )
+    made_here = make_feed(cfg, (images + 0.5, masks), (images, masks), 1, 0)  # slices made at the training size
+    assert [int(grey[0, 0]) for grey, _ in made_here.scanner_sources] == [128] * len(made_here.train_images)

@@ -46,6 +46,11 @@ def augment_offline(images, masks):
     return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
+def offline_copies(per_slice):
+    """A list with one entry per slice, repeated as `augment_offline` orders its copies (copy `j` of slice `i` at `j * N + i`)."""
+    return list(per_slice) * (1 + len(OFFLINE_ROTATIONS) + len(OFFLINE_SCALES))
+
+
 def rotate90(images, masks, quarter_turns):
     """Rotates `[N, H, W, C]` images and `[N, H, W]` masks counter-clockwise by `quarter_turns` * 90 degrees.
 

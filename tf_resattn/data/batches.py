@@ -25,6 +25,7 @@ def make_batches(
     acquisition=False,
     equalized_share=0.0,
     scanner_share=0.0,
+    scanner_sources=None,
     lung_crop=None,
 ):
     """Batches slices and labels for `model.fit` / `model.evaluate` on the current Keras backend.
@@ -39,8 +40,9 @@ def make_batches(
         acquisition: random acquisition changes of the images (`tf_resattn.data.acquisition`;
             TensorFlow backend only).
         equalized_share: probability that a slice is shown histogram-equalised (TensorFlow backend only).
-        scanner_share: probability that a slice is shown as from another scanner, re-cropped with
-            `lung_crop` (TensorFlow backend only; `tf_resattn.data.pipeline`).
+        scanner_share: probability that a slice is shown as from another scanner, drawn from its
+            `scanner_sources` entry (or the slice itself) and cut to its lung field with `lung_crop`
+            (TensorFlow backend only; `tf_resattn.data.pipeline`).
 
     Returns:
         A `tf.data.Dataset` on TensorFlow, an `ArrayBatches` elsewhere; both yield
@@ -59,6 +61,7 @@ def make_batches(
             acquisition=acquisition,
             equalized_share=equalized_share,
             scanner_share=scanner_share,
+            scanner_sources=scanner_sources,
             lung_crop=lung_crop,
         )
     if augment in PER_EPOCH_MODES or acquisition or equalized_share > 0 or scanner_share > 0:

@@ -111,6 +111,7 @@ def load_slices(
         raw.source,
         source_masks,
         regions if regions[0].field is not None else None,
+        [prep.grey(image) for image in raw.images],
     )
 
 

@@ -21,8 +21,10 @@ Augmentation modes (use them on training folds only, after the split):
 anew per slice and epoch: see `tf_resattn.data.acquisition`. `equalized_share=p` then shows each
 slice histogram-equalised with probability p (`acquisition.equalized_view`), anew per epoch.
 `scanner_share=p` shows each slice with probability p as another scanner would make it (field of
-view, wide window, CLAHE, JPEG: `tf_resattn.data.scanner_shifts.training_view`, NumPy inside
-`tf.numpy_function`; with `lung_crop` the shifted slice is cropped to its lung field again).
+view, wide window, CLAHE, JPEG; NumPy inside `tf.numpy_function`): without `scanner_sources`, drawn
+on the transformed model input (`tf_resattn.data.scanner_shifts.input_view`; with `lung_crop` it is
+cropped to its lung field again); with them, drawn first, on the slice at its stored size, and framed
+as prediction frames it (`scanner_shifts.source_view`), the transforms above then acting on the view.
 
 Randomness is seeded (`seed`) and stateless: the same seed gives the same batches, epoch after
 epoch, in every run.
@@ -33,8 +35,8 @@ import tensorflow as tf
 
 from tf_resattn.arguments import check_positive_int
 from tf_resattn.data.acquisition import acquisition_shift, equalized_view
-from tf_resattn.data.augmentation import PER_EPOCH_MODES, augment_offline, check_pairs
-from tf_resattn.data.scanner_shifts import training_view
+from tf_resattn.data.augmentation import PER_EPOCH_MODES, augment_offline, check_pairs, offline_copies
+from tf_resattn.data.scanner_shifts import input_view, source_view
 
 AUGMENT_MODES = ("none", "offline", *PER_EPOCH_MODES)
 ONLINE_SCALE_RANGE = (0.5, 1.5)
@@ -53,6 +55,7 @@ def make_dataset(
     acquisition=False,
     equalized_share=0.0,
     scanner_share=0.0,
+    scanner_sources=None,
     lung_crop=None,
 ):
     """Batches slices and labels for `model.fit` / `model.evaluate`.
@@ -68,7 +71,9 @@ def make_dataset(
         acquisition: also change each image's acquisition at random (training only).
         equalized_share: probability in [0, 1] that a slice is shown histogram-equalised (training only).
         scanner_share: probability in [0, 1] that a slice is shown as from another scanner (training only).
-        lung_crop: the preprocessing's lung-crop margin (re-crop after a field-of-view shift), or None.
+        scanner_sources: per slice of `images`, `(grey [H_i, W_i] 8-bit, labels [H_i, W_i])` at the slice's
+            stored size, that its other-scanner views are drawn from; None: views of the model inputs.
+        lung_crop: the preprocessing's lung-crop margin (a view is cut to its lung field), or None.
 
     Returns:
         `tf.data.Dataset` of `(image float32 [B, H, W, C], mask int32 [B, H, W])`.
@@ -83,20 +88,37 @@ def make_dataset(
     check_pairs(images, masks)
     images = np.asarray(images, dtype=np.float32)
     masks = np.asarray(masks, dtype=np.uint8)
+    if scanner_sources is not None and len(scanner_sources) != len(images):
+        raise ValueError(
+            f"scanner_sources holds {len(scanner_sources)} slices for {len(images)} images; give one per image"
+        )
     if augment == "offline":
         images, masks = augment_offline(images, masks)
-    dataset = tf.data.Dataset.from_tensor_slices((images, masks))
+        if scanner_sources is not None:
+            scanner_sources = offline_copies(scanner_sources)
+    dataset = tf.data.Dataset.from_tensor_slices((images, masks, np.arange(len(images))))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if scanner_share > 0 and scanner_sources is not None:
+        dataset = _map_seeded(
+            dataset,
+            seed,
+            3,
+            lambda image, mask, index, s: (
+                *_source_view(image, mask, index, s, scanner_share, scanner_sources, lung_crop),
+                index,
+            ),
+        )
+    dataset = dataset.map(lambda image, mask, index: (image, mask))
     if augment in PER_EPOCH_MODES:
         height, width = images.shape[1:3]
         upright = augment == "upright"
         dataset = _map_seeded(
             dataset, seed, 0, lambda image, mask, s: augment_online(image, mask, s, height, width, upright=upright)
         )
-    if scanner_share > 0:
+    if scanner_share > 0 and scanner_sources is None:
         dataset = _map_seeded(
-            dataset, seed, 3, lambda image, mask, s: _scanner_view(image, mask, s, scanner_share, lung_crop)
+            dataset, seed, 3, lambda image, mask, s: _input_view(image, mask, s, scanner_share, lung_crop)
         )
     if acquisition:
         dataset = _map_seeded(dataset, seed, 1, lambda image, mask, s: (acquisition_shift(image, s), mask))
@@ -109,26 +131,43 @@ def make_dataset(
 
 
 def _map_seeded(dataset, seed, stream, transform):
-    """Maps `transform(image, mask, slice_seed)` over `(image, mask)` pairs, each pair with its own stateless seed.
+    """Maps `transform(*element, slice_seed)` over `(image, mask, ...)` elements, each with its own stateless seed.
 
     The slice seeds are int64 `[2]`: a draw of random stream `seed + stream`, anew every epoch, beside `seed`.
     Each kind of random change takes its own stream, so that switching one on leaves the others' draws alone.
     """
     draws = tf.data.Dataset.random(seed=seed + stream, rerandomize_each_iteration=True)
     return tf.data.Dataset.zip((dataset, draws)).map(
-        lambda pair, r: transform(pair[0], pair[1], tf.stack([r, tf.constant(seed, tf.int64)])),
+        lambda element, r: transform(*element, tf.stack([r, tf.constant(seed, tf.int64)])),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
 
 
-def _scanner_view(image, mask, seed, share, lung_crop):
-    """With probability `share`, `scanner_shifts.training_view` of `image` `[h, w, 1]` and `mask` `[h, w]`."""
+def _source_view(image, mask, index, seed, share, sources, lung_crop):
+    """With probability `share`, the `scanner_shifts.source_view` of slice `index`'s stored slice in place of
+    `image` `[h, w, 1]` and `mask` `[h, w]`."""
+
+    def view(index, seed):
+        grey, labels = sources[int(index)]
+        return source_view(grey, labels, image.shape[:2], lung_crop, seed)
+
+    return _shown_as_other_scanner(image, mask, seed, share, view, [index, seed])
+
+
+def _input_view(image, mask, seed, share, lung_crop):
+    """With probability `share`, `scanner_shifts.input_view` of `image` `[h, w, 1]` and `mask` `[h, w]`."""
 
     def view(image, mask, seed):
-        return training_view(image, mask, seed, lung_crop)
+        return input_view(image, mask, seed, lung_crop)
+
+    return _shown_as_other_scanner(image, mask, seed, share, view, [image, tf.cast(mask, tf.uint8), seed])
+
+
+def _shown_as_other_scanner(image, mask, seed, share, view, inputs):
+    """With probability `share`, NumPy's `view(*inputs)` -> `(image [h, w, 1], labels [h, w])` in place of `image`, `mask`."""
 
     def shifted():
-        new_image, new_mask = tf.numpy_function(view, [image, tf.cast(mask, tf.uint8), seed], [tf.float32, tf.uint8])
+        new_image, new_mask = tf.numpy_function(view, inputs, [tf.float32, tf.uint8])
         return tf.ensure_shape(new_image, image.shape), tf.cast(tf.ensure_shape(new_mask, mask.shape), mask.dtype)
 
     apply = tf.random.stateless_uniform([], tf.reverse(seed, [0])) < share

@@ -235,6 +235,10 @@ class Preprocessing:
             return np.clip((image - low) / (high - low), 0.0, 1.0)
         return np.clip(image / 255.0, 0.0, 1.0)
 
+    def grey(self, raw_image):
+        """A raw 2-D slice as 8-bit grey `uint8 [h, w]` at its own size (`scale` times 255, rounded)."""
+        return np.round(self.scale(raw_image) * 255.0).astype(np.uint8)
+
     def apply(self, raw_image, box=None):
         """Scales, crops to `box` (a `tf_resattn.data.roi.CropBox`, if given) and resizes a raw 2-D slice `[h, w]`.
 

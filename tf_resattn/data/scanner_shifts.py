@@ -3,7 +3,9 @@
 Each shift takes an 8-bit grey slice float32 `[H, W]` (0..255) and its label map `[H, W]` and
 returns both at the same size; only the field of view moves anatomy, and then image and labels
 move together (labels by nearest neighbour, so they stay exact label values). The parameters
-are explicit; `random_scanner_view` draws them from a generator, for training.
+are explicit; `random_scanner_view` draws them from a generator, and training shows a slice as another
+scanner would make it with `input_view` (drawn on the model's input, the `cpu` preset's way) or
+`source_view` (drawn on the stored slice at its own size, then framed as prediction frames it).
 
 - `field_of_view(image, labels, scale, offset)`: the slice shrunk to `scale` of the frame, put
   off-centre by `offset` (fractions of the free space), inside a synthetic body wall (skin and
@@ -19,7 +21,8 @@ are explicit; `random_scanner_view` draws them from a generator, for training.
 import numpy as np
 
 from tf_resattn import optional
-from tf_resattn.data.preprocessing import resize_mask
+from tf_resattn.data.framing import framed_pairs
+from tf_resattn.data.preprocessing import Preprocessing, resize_mask
 from tf_resattn.data.roi import crop
 from tf_resattn.data.roi import lung_crop as lung_crop_box
 from tf_resattn.data.thorax import find_lung_field
@@ -134,8 +137,8 @@ def random_scanner_view(image, labels, rng):
     return image, labels
 
 
-def training_view(image, labels, seed, lung_crop):
-    """A model input shown as another scanner would make it (`random_scanner_view`), at the model's size.
+def input_view(image, labels, seed, lung_crop):
+    """A model input shown as another scanner would make it (`random_scanner_view`), drawn at the model's input size.
 
     Args:
         image: float32 `[h, w, 1]` in [0, 1], a slice as the model takes it.
@@ -155,6 +158,30 @@ def training_view(image, labels, seed, lung_crop):
         grey = cv2.resize(crop(grey, box, float(grey.min())), size[::-1], interpolation=cv2.INTER_AREA)
         labels = resize_mask(crop(labels, box, 0), size)
     return (np.clip(grey, 0.0, 255.0) / 255.0)[..., None].astype(np.float32), labels.astype(np.uint8)
+
+
+def source_view(grey, labels, image_size, lung_crop, seed):
+    """A training slice shown as another scanner would make it, drawn at the slice's own size, framed as prediction frames it.
+
+    The shifts act on the stored slice (a CLAHE tile, a JPEG block and a shrunk field of view have
+    the sizes a scanner gives them), then the view is cut to its own lung field and resized to the
+    model's size exactly as `predict` treats an 8-bit slice (`tf_resattn.data.framing.framed_pairs`).
+
+    Args:
+        grey: `[H, W]` 8-bit grey levels of the stored slice (`SliceSet.source_grey`).
+        labels: integer `[H, W]`, its label map.
+        image_size: (h, w), the model's input size.
+        lung_crop: the lung-crop margin of the model's preprocessing, or None (the whole view resized).
+        seed: int64 `[2]`, the slice's seed for this epoch (training's own, never the test shifts' seeds).
+
+    Returns:
+        `(image float32 [h, w, 1] in [0, 1], labels uint8 [h, w])`.
+    """
+    rng = np.random.default_rng([int(v) & 0xFFFFFFFF for v in np.ravel(seed)])
+    view, view_labels = random_scanner_view(np.asarray(grey, np.float32), np.asarray(labels, np.uint8), rng)
+    framing = Preprocessing("uint8", image_size=tuple(int(v) for v in image_size), lung_crop=lung_crop)
+    images, masks, _ = framed_pairs([view], [view_labels], framing)
+    return images[0], masks[0]
 
 
 def _air_and_tissue(image):

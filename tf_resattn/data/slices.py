@@ -26,6 +26,9 @@ class SliceSet:
             for scoring at the scans' own resolution; None when the slices were made at this size.
         regions: N `tf_resattn.data.framing.SliceRegion` (crop square and lung field of each stored
             slice) when the preprocessing crops to the lung field, else None.
+        source_grey: N uint8 `[h_i, w_i]`: each slice at its stored size as 8-bit grey (HU through
+            the preprocessing's window), what training's other-scanner views are made from
+            (`tf_resattn.data.scanner_shifts.source_view`); None when the slices were made at this size.
 
     Example:
         >>> from tf_resattn.data import load_slices
@@ -44,6 +47,7 @@ class SliceSet:
     source: str = ""
     source_masks: list | None = None
     regions: list | None = None
+    source_grey: list | None = None
 
     def __post_init__(self):
         n = len(self.names)
@@ -61,6 +65,8 @@ class SliceSet:
             raise DataError(f"SliceSet has {n} slices but {len(self.source_masks)} source masks")
         if self.regions is not None and len(self.regions) != n:
             raise DataError(f"SliceSet has {n} slices but {len(self.regions)} regions")
+        if self.source_grey is not None and len(self.source_grey) != n:
+            raise DataError(f"SliceSet has {n} slices but {len(self.source_grey)} source slices")
         size = self.preprocessing.image_size
         if size is not None and size != self.image_size:
             raise DataError(f"SliceSet images are {self.image_size} but their preprocessing resizes to {size}")
@@ -90,4 +96,5 @@ class SliceSet:
             spacing_mm=None if self.spacing_mm is None else np.asarray(self.spacing_mm)[indices],
             source_masks=None if self.source_masks is None else [self.source_masks[i] for i in indices],
             regions=None if self.regions is None else [self.regions[i] for i in indices],
+            source_grey=None if self.source_grey is None else [self.source_grey[i] for i in indices],
         )

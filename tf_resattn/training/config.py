@@ -71,6 +71,7 @@ class TrainingConfig:
     acquisition_augment: bool = False
     equalized_share: float = 0.0
     scanner_share: float = 0.0
+    scanner_views_from: str = "model"
     # runtime
     strategy: str = "auto"
     mixed_precision: bool = False
@@ -134,6 +135,7 @@ CHOICES = {
     "strategy": ("auto", "default", "mirrored"),
     "group_folds": ("auto", "yes", "no"),
     "input_kind": ("auto", "hu", "uint8"),
+    "scanner_views_from": ("model", "source"),
     **{key: words for key, words in ARGUMENT_CHOICES.items() if key in MODEL_KEYS},
 }
 

@@ -31,6 +31,9 @@ FIELD_HELP = {
     "lung_constraint": "MARGIN | none: predictions outside the lung field grown by MARGIN of its side become background",
     "scanner_share": "probability (0-1) that a training slice is shown as another scanner would (field of view, wide "
     "window, CLAHE, JPEG; tf_resattn.data.scanner_shifts), drawn per slice and epoch; 0 (default) never",
+    "scanner_views_from": "model (default: drawn on the model's input after its turns and zooms) | source (drawn on the "
+    "stored slice at its own size, then cut to its lung field and resized as prediction does): where the other-scanner "
+    "views of --scanner-share are made",
     "strategy": "auto (mirrored when >1 GPU) | default | mirrored",
     "mixed_precision": "mixed float16 on GPUs, bfloat16 on CPUs",
     "deterministic": "deterministic ops: a resumed run ends with the same metrics as an uninterrupted one",

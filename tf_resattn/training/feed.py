@@ -8,7 +8,9 @@ the same batches as cross-validation's fold `k` for the same settings and replic
   each appears `k` times per epoch (before augmentation, so the copies get transforms of their own);
 - augmentation (training slices only, after the split): `"offline"` builds the paper's 6x set once
   (`augment_offline`); `"online"` and `"upright"` draw a new transform per slice and epoch; `acquisition_augment`
-  adds a random acquisition change per slice and epoch (`tf_resattn.data.pipeline`);
+  adds a random acquisition change per slice and epoch; `scanner_share` shows slices as another scanner would
+  make them, drawn on the model input or, with `scanner_views_from="source"`, on the stored slices at their own
+  size (`source_slices`) before the transforms (`tf_resattn.data.pipeline`);
 - batching: the global batch is `cfg.batch_size` per replica times the replicas; the training
   slices are reshuffled every epoch, the validation slices keep their order;
 - replicas: with R > 1 every global batch must split evenly over the replicas (an uneven split
@@ -29,7 +31,7 @@ import keras
 import numpy as np
 
 from tf_resattn.data import augment_offline
-from tf_resattn.data.augmentation import PER_EPOCH_MODES
+from tf_resattn.data.augmentation import PER_EPOCH_MODES, offline_copies
 from tf_resattn.data.batches import make_batches
 from tf_resattn.training.schedule import learning_rate_at
 
@@ -53,7 +55,9 @@ class Feed:
         acquisition: a random acquisition change per slice and epoch.
         equalized_share: the probability that a training slice is shown histogram-equalised, per epoch.
         scanner_share: the probability that a training slice is shown as from another scanner, per epoch.
-        lung_crop: the slices' lung-crop margin (a scanner view is cropped again), or None.
+        scanner_sources: per training slice (in `train_images`' order), `(grey, labels)` at its stored size,
+            that its other-scanner views are drawn from; None: views of the model inputs.
+        lung_crop: the slices' lung-crop margin (a scanner view is cut to its lung field), or None.
         seed, fold: what the epoch seeds are drawn from (`epoch_seed`).
         learning_rate: the learning rate of an epoch (0-based), `learning_rate_at` of the configuration.
     """
@@ -68,29 +72,29 @@ class Feed:
     acquisition: bool
     equalized_share: float
     scanner_share: float
+    scanner_sources: list | None
     lung_crop: float | None
     seed: int
     fold: int
     learning_rate: Callable[[int], float]
 
 
-def oversample_slices(images, masks, label, times):
-    """Repeats the slices whose mask contains `label` so that each appears `times` times.
-
-    Args:
-        images, masks: `[N, H, W, 1]`, `[N, H, W]`.
-        label: the class whose slices are repeated.
-        times: how often each such slice appears in the result (>= 1).
-
-    Returns:
-        `(images, masks)` with the original slices first, then the `times - 1` further copies.
-    """
+def oversample_order(masks, label, times):
+    """The slice indices that repeat the slices whose mask `[N, H, W]` contains `label` so that each appears
+    `times` (>= 1) times: `0 .. N - 1` first, then the `times - 1` further copies."""
     holding = np.flatnonzero((np.asarray(masks) == label).reshape(len(masks), -1).any(axis=1))
-    order = np.concatenate([np.arange(len(masks)), np.tile(holding, times - 1)])
-    return np.asarray(images)[order], np.asarray(masks)[order]
+    return np.concatenate([np.arange(len(masks)), np.tile(holding, times - 1)])
 
 
-def make_feed(cfg, train, validation, replicas, fold):
+def source_slices(slices):
+    """`(grey, labels)` of each slice of a `SliceSet` at its stored size, that training's other-scanner views are
+    drawn from; None when the set keeps no stored slices (made at the training size)."""
+    if slices.source_grey is None:
+        return None
+    return list(zip(slices.source_grey, slices.source_masks))
+
+
+def make_feed(cfg, train, validation, replicas, fold, scanner_sources=None):
     """The `Feed` of one fold; builds the offline 6x set from the training slices when `cfg.augment` asks.
 
     Args:
@@ -100,12 +104,23 @@ def make_feed(cfg, train, validation, replicas, fold):
         validation: the same for the validation slices.
         replicas: replicas of the distribution strategy (`strategy.num_replicas_in_sync`).
         fold: the outer fold number (seeds the epochs).
+        scanner_sources: per training slice, `(grey [H_i, W_i] 8-bit, labels [H_i, W_i])` at its stored size
+            (`source_slices(train_set)`), what `cfg.scanner_views_from = "source"` draws other-scanner views
+            from; None: slices made at the training size, which are their own stored slices.
     """
     train_images, train_masks = train
+    sources = None
+    if cfg.scanner_share > 0 and cfg.scanner_views_from == "source":
+        sources = scanner_sources or [
+            (np.round(image[..., 0] * 255.0), mask) for image, mask in zip(train_images, train_masks)
+        ]
     if cfg.oversample is not None:
-        train_images, train_masks = oversample_slices(train_images, train_masks, *cfg.oversample)
+        order = oversample_order(train_masks, *cfg.oversample)
+        train_images, train_masks = np.asarray(train_images)[order], np.asarray(train_masks)[order]
+        sources = None if sources is None else [sources[i] for i in order]
     if cfg.augment == "offline":
         train_images, train_masks = augment_offline(train_images, train_masks)
+        sources = None if sources is None else offline_copies(sources)
     val_images, val_masks = validation
     return Feed(
         np.asarray(train_images, dtype=np.float32),
@@ -118,6 +133,7 @@ def make_feed(cfg, train, validation, replicas, fold):
         cfg.acquisition_augment,
         cfg.equalized_share,
         cfg.scanner_share,
+        sources,
         cfg.lung_crop,
         cfg.seed,
         fold,
@@ -141,6 +157,7 @@ def training_batches(feed, epoch):
         acquisition=feed.acquisition,
         equalized_share=feed.equalized_share,
         scanner_share=feed.scanner_share,
+        scanner_sources=feed.scanner_sources,
         lung_crop=feed.lung_crop,
     )
     left_out = len(feed.train_images) % feed.replicas

@@ -46,7 +46,13 @@ def with_lung_framing(slices, lung_crop, lung_constraint):
     prep = dataclasses.replace(slices.preprocessing, lung_crop=lung_crop, lung_constraint=lung_constraint)
     images, masks, regions = framed_pairs(hu, slices.masks, prep)
     return dataclasses.replace(
-        slices, images=images, masks=masks, preprocessing=prep, source_masks=list(slices.masks), regions=regions
+        slices,
+        images=images,
+        masks=masks,
+        preprocessing=prep,
+        source_masks=list(slices.masks),
+        regions=regions,
+        source_grey=[prep.grey(slice_hu) for slice_hu in hu],
     )
 
 

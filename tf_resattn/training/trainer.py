@@ -34,7 +34,7 @@ import numpy as np
 from tf_resattn import losses, metrics
 from tf_resattn.data.framing import SliceRegion, source_probabilities
 from tf_resattn.models import build_model
-from tf_resattn.training.feed import fit_epochs, make_feed
+from tf_resattn.training.feed import fit_epochs, make_feed, source_slices
 from tf_resattn.training.files import (
     copy_atomic,
     read_json,
@@ -166,7 +166,14 @@ def train_fold(cfg, slices, split, variant, fold, fold_dir, strategy, progress=N
         return read_json(fold_dir / "metrics.json")
     fold_dir.mkdir(parents=True, exist_ok=True)
     train, val = slices.subset(split["train"]), slices.subset(split["val"])
-    feed = make_feed(cfg, (train.images, train.masks), (val.images, val.masks), strategy.num_replicas_in_sync, fold)
+    feed = make_feed(
+        cfg,
+        (train.images, train.masks),
+        (val.images, val.masks),
+        strategy.num_replicas_in_sync,
+        fold,
+        scanner_sources=source_slices(train),
+    )
     write_json_atomic(fold_dir / "preprocessing.json", slices.preprocessing.to_config())
     state = load_state(fold_dir)
     with strategy.scope():

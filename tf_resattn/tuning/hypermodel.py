@@ -58,6 +58,9 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
         fold: the outer fold tuned on (seeds the epochs as cross-validation's fold does).
         replicas: replicas of the tuner's distribution strategy; the global batch is the sampled
             `batch_size` times this.
+        scanner_sources: per training slice that `fit` receives, `(grey, labels)` at its stored size
+            (`tf_resattn.training.feed.source_slices`), that other-scanner views are drawn from, as
+            cross-validation draws them; None: from the training slices themselves.
 
     Example:
         hypermodel = SegmentationHyperModel(load_space(None), cfg, "resattn", (64, 64, 1), fold=0)
@@ -65,7 +68,7 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
         tuner.search(train_images, train_masks, validation_data=(val_images, val_masks), epochs=2)
     """
 
-    def __init__(self, space, base_cfg, variant, image_shape, fold, replicas=1):
+    def __init__(self, space, base_cfg, variant, image_shape, fold, replicas=1, scanner_sources=None):
         super().__init__(name=f"{variant}_hypermodel")
         self.space = space
         self.base_cfg = base_cfg
@@ -73,6 +76,7 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
         self.image_shape = tuple(image_shape)
         self.fold = fold
         self.replicas = replicas
+        self.scanner_sources = scanner_sources
 
     def build(self, hp):
         """The compiled model for the values `hp` samples (the space is declared on first use)."""
@@ -96,7 +100,7 @@ class SegmentationHyperModel(keras_tuner.HyperModel):
             The `History` of the epochs trained.
         """
         cfg = config_for(self.base_cfg, tuned_values(hp.values, self.space))
-        feed = make_feed(cfg, (images, masks), validation_data, self.replicas, self.fold)
+        feed = make_feed(cfg, (images, masks), validation_data, self.replicas, self.fold, self.scanner_sources)
         return fit_epochs(model, feed, initial_epoch, epochs, callbacks=callbacks, verbose=verbose)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from tf_resattn.arguments import is_positive_int
 from tf_resattn.models import VARIANTS
 from tf_resattn.training.config import RUNTIME_KEYS, ConfigError, TrainingConfig, config_from_dict, validate
+from tf_resattn.training.feed import source_slices
 from tf_resattn.training.files import read_json, write_json_atomic
 from tf_resattn.training.folds import load_or_make_splits, make_splits, parse_fold_list, save_splits
 from tf_resattn.training.run_data import fold_groups, load_data
@@ -176,7 +177,8 @@ def tune(
         replicas = strategy.num_replicas_in_sync
         if replicas > 1:
             print(f"{replicas} replicas: global batch = batch_size x {replicas}", flush=True)
-        hypermodel = SegmentationHyperModel(space, config, variant, slices.images.shape[1:], fold, replicas)
+        sources = source_slices(slices.subset(split["train"]))  # what `run_search` hands `fit`, in its order
+        hypermodel = SegmentationHyperModel(space, config, variant, slices.images.shape[1:], fold, replicas, sources)
         try:
             search = make_tuner(
                 tuner,
