@@ -40,8 +40,8 @@ def make_batches(
         acquisition: random acquisition changes of the images (`tf_resattn.data.acquisition`;
             TensorFlow backend only).
         equalized_share: probability that a slice is shown histogram-equalised (TensorFlow backend only).
-        scanner_share: probability that a slice is shown as from another scanner, drawn from its
-            `scanner_sources` entry (or the slice itself) and cut to its lung field with `lung_crop`
+        scanner_share: probability that a slice is shown as from another scanner, drawn on the slice itself
+            or, given `scanner_sources`, on its stored slice, and cut to its lung field with `lung_crop`
             (TensorFlow backend only; `tf_resattn.data.pipeline`).
 
     Returns:
