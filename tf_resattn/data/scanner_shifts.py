@@ -150,7 +150,7 @@ def input_view(image, labels, seed, lung_crop):
     Returns:
         `(image float32 [h, w, 1], labels uint8 [h, w])`.
     """
-    rng = np.random.default_rng([int(v) & 0xFFFFFFFF for v in np.ravel(seed)])
+    rng = _slice_generator(seed)
     size = image.shape[:2]
     grey, labels = random_scanner_view(np.asarray(image, np.float32)[..., 0] * 255.0, np.asarray(labels, np.uint8), rng)
     if lung_crop is not None:
@@ -177,11 +177,16 @@ def source_view(grey, labels, image_size, lung_crop, seed):
     Returns:
         `(image float32 [h, w, 1] in [0, 1], labels uint8 [h, w])`.
     """
-    rng = np.random.default_rng([int(v) & 0xFFFFFFFF for v in np.ravel(seed)])
+    rng = _slice_generator(seed)
     view, view_labels = random_scanner_view(np.asarray(grey, np.float32), np.asarray(labels, np.uint8), rng)
     framing = Preprocessing("uint8", image_size=tuple(int(v) for v in image_size), lung_crop=lung_crop)
     images, masks, _ = framed_pairs([view], [view_labels], framing)
     return images[0], masks[0]
+
+
+def _slice_generator(seed):
+    """The NumPy generator of a slice's int64 `[2]` tf.data seed (each word taken as 32 bits)."""
+    return np.random.default_rng([int(v) & 0xFFFFFFFF for v in np.ravel(seed)])
 
 
 def _air_and_tissue(image):
