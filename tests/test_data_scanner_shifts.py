@@ -77,7 +77,7 @@ def test_training_views_are_drawn_at_the_stored_size_seeded_and_apart_from_the_t
     seen = []
     draw = scanner_shifts.random_scanner_view
     monkeypatch.setattr(
-        scanner_shifts, "random_scanner_view", lambda g, m, rng: seen.append(g.shape) or draw(g, m, rng)
+        scanner_shifts, "random_scanner_view", lambda g, m, rng, c: seen.append(g.shape) or draw(g, m, rng, c)
     )
     one = scanner_shifts.source_view(raw[0], masks[0], (64, 64), 0.05, np.array([3, 7]))
     two = scanner_shifts.source_view(raw[0], masks[0], (64, 64), 0.05, np.array([3, 7]))
@@ -90,8 +90,26 @@ def test_training_views_are_drawn_at_the_stored_size_seeded_and_apart_from_the_t
     assert len({v.tobytes() for v in views}) > 3
     ranges = scanner_shifts.TRAINING_RANGES
     assert not ranges["field_of_view"][1][0] <= 0.5 <= ranges["field_of_view"][1][1]
-    assert robustness.WIDE_WINDOW[1] > ranges["window"][1][1][1] and robustness.CLAHE_CLIP > ranges["clahe"][1][1]
+    assert robustness.WIDE_WINDOW[1] > ranges["window"][1][1][1]
+    for (_, high_clip), grids in ranges["clahe"][1].values():
+        assert robustness.CLAHE_CLIP > high_clip or robustness.CLAHE_TILES not in grids
     assert robustness.JPEG["quality"] < ranges["jpeg"][1][0][0]
+
+
+def test_wide_clahe_draws_reach_past_the_test_clip_on_other_grids_never_on_its_grid(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(scanner_shifts, "clahe", lambda image, clip, tiles: drawn.append((clip, tiles)) or image)
+    image, labels = np.full((40, 40), 100.0, np.float32), np.zeros((40, 40), np.uint8)
+    for name in ("narrow", "wide"):
+        drawn.clear()
+        for seed in range(300):
+            scanner_shifts.random_scanner_view(image, labels, np.random.default_rng(seed), name)
+        clips, grids = np.array([clip for clip, _ in drawn]), {int(tiles) for _, tiles in drawn}
+        if name == "narrow":
+            assert clips.max() < robustness.CLAHE_CLIP and grids == {8}
+        else:
+            assert clips.max() > robustness.CLAHE_CLIP and grids == {4, 6, 12, 16}
+        assert 0.5 < len(drawn) / 300 < 0.7  # CLAHE in 60 % of the views, whichever draws
 
 
 def test_pipeline_shows_scanner_views_seeded_with_exact_masks(slices):

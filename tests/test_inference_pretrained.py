@@ -15,7 +15,7 @@ from tf_resattn.inference.model_files import pretrained_model_path
 from tf_resattn.inference.release import CHECKSUMS, EXPECTED_LABELS, SAMPLES_FOLDER, release_samples, sha256
 
 NAME = "resattn_medseg100"
-RELEASES = [NAME, "resattn_medseg100_v1"]
+RELEASES = [NAME, "resattn_medseg100_v2", "resattn_medseg100_v1"]
 
 
 @pytest.fixture

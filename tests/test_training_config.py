@@ -23,6 +23,15 @@ def test_paper_preset_is_the_papers_protocol():
     assert cfg.learning_rate == 1e-3 and cfg.weight_decay == 0.0
 
 
+def test_cpu_preset_is_release_v2s_recipe_with_the_views_drawn_on_the_stored_slice():
+    cpu, v2 = resolve_config("cpu").to_dict(), resolve_config("cpu_v2").to_dict()
+    assert (cpu.pop("scanner_views_from"), v2.pop("scanner_views_from")) == ("source", "model")
+    assert {key: value for key, value in cpu.items() if key != "preset"} == {
+        key: value for key, value in v2.items() if key != "preset"
+    }
+    assert v2["lung_crop"] == 0.05 and v2["scanner_share"] == 0.6
+
+
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_every_preset_resolves_and_round_trips(preset):
     cfg = resolve_config(preset)

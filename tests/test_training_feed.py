@@ -206,6 +206,10 @@ def test_the_feed_hands_the_random_transform_mode_to_the_batches(augment, monkey
     equalising = resolve_config("smoke", overrides={"augment": augment, "batch_size": 2, "equalized_share": "0.25"})
     training_batches(make_feed(equalising, (images, masks), (images, masks), replicas=1, fold=0), epoch=0)
     assert seen["equalized_share"] == 0.25
+    assert seen["scanner_clahe"] == "narrow"
+    wide = dataclasses.replace(equalising, scanner_clahe="wide")
+    training_batches(make_feed(wide, (images, masks), (images, masks), replicas=1, fold=0), epoch=0)
+    assert seen["scanner_clahe"] == "wide"
 
 
 def test_scanner_sources_follow_the_training_slices_through_oversampling_and_the_offline_set():

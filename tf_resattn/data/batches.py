@@ -27,6 +27,7 @@ def make_batches(
     scanner_share=0.0,
     scanner_sources=None,
     lung_crop=None,
+    scanner_clahe="narrow",
 ):
     """Batches slices and labels for `model.fit` / `model.evaluate` on the current Keras backend.
 
@@ -42,7 +43,8 @@ def make_batches(
         equalized_share: probability that a slice is shown histogram-equalised (TensorFlow backend only).
         scanner_share: probability that a slice is shown as from another scanner, drawn on the slice itself
             or, given `scanner_sources`, on its stored slice, and cut to its lung field with `lung_crop`
-            (TensorFlow backend only; `tf_resattn.data.pipeline`).
+            (TensorFlow backend only; `tf_resattn.data.pipeline`); `scanner_clahe` names the views' CLAHE draws
+            (`tf_resattn.data.scanner_shifts.CLAHE_RANGES`).
 
     Returns:
         A `tf.data.Dataset` on TensorFlow, an `ArrayBatches` elsewhere; both yield
@@ -63,6 +65,7 @@ def make_batches(
             scanner_share=scanner_share,
             scanner_sources=scanner_sources,
             lung_crop=lung_crop,
+            scanner_clahe=scanner_clahe,
         )
     if augment in PER_EPOCH_MODES or acquisition or equalized_share > 0 or scanner_share > 0:
         what = (

@@ -57,6 +57,7 @@ def make_dataset(
     scanner_share=0.0,
     scanner_sources=None,
     lung_crop=None,
+    scanner_clahe="narrow",
 ):
     """Batches slices and labels for `model.fit` / `model.evaluate`.
 
@@ -74,6 +75,7 @@ def make_dataset(
         scanner_sources: per slice of `images`, `(grey [H_i, W_i] 8-bit, labels [H_i, W_i])` at the slice's
             stored size, that its other-scanner views are drawn from; None: views of the model inputs.
         lung_crop: the preprocessing's lung-crop margin (a view is cut to its lung field), or None.
+        scanner_clahe: the CLAHE draws of the views (`scanner_shifts.CLAHE_RANGES`: "narrow" or "wide").
 
     Returns:
         `tf.data.Dataset` of `(image float32 [B, H, W, C], mask int32 [B, H, W])`.
@@ -105,7 +107,7 @@ def make_dataset(
             seed,
             3,
             lambda image, mask, index, s: (
-                *_source_view(image, mask, index, s, scanner_share, scanner_sources, lung_crop),
+                *_source_view(image, mask, index, s, scanner_share, scanner_sources, (lung_crop, scanner_clahe)),
                 index,
             ),
         )
@@ -118,7 +120,10 @@ def make_dataset(
         )
     if scanner_share > 0 and scanner_sources is None:
         dataset = _map_seeded(
-            dataset, seed, 3, lambda image, mask, s: _input_view(image, mask, s, scanner_share, lung_crop)
+            dataset,
+            seed,
+            3,
+            lambda image, mask, s: _input_view(image, mask, s, scanner_share, (lung_crop, scanner_clahe)),
         )
     if acquisition:
         dataset = _map_seeded(dataset, seed, 1, lambda image, mask, s: (acquisition_shift(image, s), mask))
@@ -143,22 +148,23 @@ def _map_seeded(dataset, seed, stream, transform):
     )
 
 
-def _source_view(image, mask, index, seed, share, sources, lung_crop):
+def _source_view(image, mask, index, seed, share, sources, view_settings):
     """With probability `share`, the `scanner_shifts.source_view` of slice `index`'s stored slice in place of
-    `image` `[h, w, 1]` and `mask` `[h, w]`."""
+    `image` `[h, w, 1]` and `mask` `[h, w]`; `view_settings` is `(lung_crop, clahe_range)`."""
 
     def view(index, seed):
         grey, labels = sources[int(index)]
-        return source_view(grey, labels, image.shape[:2], lung_crop, seed)
+        return source_view(grey, labels, image.shape[:2], view_settings[0], seed, view_settings[1])
 
     return _shown_as_other_scanner(image, mask, seed, share, view, [index, seed])
 
 
-def _input_view(image, mask, seed, share, lung_crop):
-    """With probability `share`, `scanner_shifts.input_view` of `image` `[h, w, 1]` and `mask` `[h, w]`."""
+def _input_view(image, mask, seed, share, view_settings):
+    """With probability `share`, `scanner_shifts.input_view` of `image` `[h, w, 1]` and `mask` `[h, w]`;
+    `view_settings` is `(lung_crop, clahe_range)`."""
 
     def view(image, mask, seed):
-        return input_view(image, mask, seed, lung_crop)
+        return input_view(image, mask, seed, *view_settings)
 
     return _shown_as_other_scanner(image, mask, seed, share, view, [image, tf.cast(mask, tf.uint8), seed])
 

@@ -4,7 +4,7 @@ Each shift takes an 8-bit grey slice float32 `[H, W]` (0..255) and its label map
 returns both at the same size; only the field of view moves anatomy, and then image and labels
 move together (labels by nearest neighbour, so they stay exact label values). The parameters
 are explicit; `random_scanner_view` draws them from a generator, and training shows a slice as another
-scanner would make it with `input_view` (drawn on the model's input, the `cpu` preset's way) or
+scanner would make it with `input_view` (drawn on the model's input, the `cpu_v2` preset's way) or
 `source_view` (drawn on the stored slice at its own size, then framed as prediction frames it).
 
 - `field_of_view(image, labels, scale, offset)`: the slice shrunk to `scale` of the frame, put
@@ -14,7 +14,7 @@ scanner would make it with `input_view` (drawn on the model's input, the `cpu` p
 - `rewindow(image, window)`: the grey levels read as Hounsfield units through `SOURCE_WINDOW` (the
   lung window of the training slices) and shown in `window`: a wide window shows aerated lung
   dark grey and soft tissue light grey.
-- `clahe(image, clip_limit)`: contrast-limited adaptive histogram equalisation (8x8 tiles).
+- `clahe(image, clip_limit, tiles)`: contrast-limited adaptive histogram equalisation (tiles x tiles grid).
 - `jpeg_export(image, quality, blur_sigma, noise_sigma, rng)`: blur, noise and JPEG compression.
 """
 
@@ -85,10 +85,11 @@ def rewindow(image, window, source_window=SOURCE_WINDOW):
     return np.clip((hounsfield - window[0]) / (window[1] - window[0]) * 255.0, 0.0, 255.0).astype(np.float32)
 
 
-def clahe(image, clip_limit=2.0):
-    """Contrast-limited adaptive histogram equalisation of an 8-bit grey slice (8x8 tiles); float32 0..255."""
+def clahe(image, clip_limit=2.0, tiles=8):
+    """Contrast-limited adaptive histogram equalisation of an 8-bit grey slice on a `tiles` x `tiles` grid; float32 0..255."""
     grey = np.clip(np.round(image), 0, 255).astype(np.uint8)
-    return cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(8, 8)).apply(grey).astype(np.float32)
+    grid = (int(tiles), int(tiles))
+    return cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=grid).apply(grey).astype(np.float32)
 
 
 def jpeg_export(image, quality, blur_sigma, noise_sigma, rng):
@@ -102,22 +103,30 @@ def jpeg_export(image, quality, blur_sigma, noise_sigma, rng):
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE).astype(np.float32)
 
 
+CLAHE_RANGES = {
+    "narrow": ((1.0, 3.5), (8,)),
+    "wide": ((1.0, 6.0), (4, 6, 12, 16)),
+}
+"""Training's CLAHE draws by name (`scanner_clahe`): (clip-limit range, tile grids). Both stay apart from the
+test's CLAHE (clip 4 on 8 x 8 tiles): "narrow" below its clip, "wide" never on its grid."""
+
 TRAINING_RANGES = {
     "field_of_view": (0.5, (0.6, 0.95)),
     "window": (0.5, ((-1700.0, -1200.0), (300.0, 1100.0))),
-    "clahe": (0.6, (1.0, 3.5)),
+    "clahe": (0.6, CLAHE_RANGES),
     "jpeg": (0.4, ((40, 95), (0.0, 1.2), (0.0, 6.0))),
 }
 """Training draws: shift -> (probability, parameter ranges); wider than, and apart from, the test settings."""
 
 
-def random_scanner_view(image, labels, rng):
+def random_scanner_view(image, labels, rng, clahe_range="narrow"):
     """One random other-scanner view of a slice for training: each shift with its `TRAINING_RANGES` probability.
 
     Args:
         image: float32 `[H, W]` 8-bit grey.
         labels: integer `[H, W]`.
         rng: `numpy.random.Generator` (training's own, never the test shifts' seeds).
+        clahe_range: the name of the CLAHE draws in `CLAHE_RANGES`.
 
     Returns:
         `(image, labels)`.
@@ -128,16 +137,19 @@ def random_scanner_view(image, labels, rng):
     probability, (lows, highs) = TRAINING_RANGES["window"]
     if rng.uniform() < probability:
         image = rewindow(image, (rng.uniform(*lows), rng.uniform(*highs)))
-    probability, (low, high) = TRAINING_RANGES["clahe"]
+    probability, ranges = TRAINING_RANGES["clahe"]
     if rng.uniform() < probability:
-        image = clahe(image, rng.uniform(low, high))
+        (low, high), grids = ranges[clahe_range]
+        clip = rng.uniform(low, high)
+        # A single grid is not drawn: the narrow views take the generator's draws they always took.
+        image = clahe(image, clip, grids[0] if len(grids) == 1 else rng.choice(grids))
     probability, (quality, blur, noise) = TRAINING_RANGES["jpeg"]
     if rng.uniform() < probability:
         image = jpeg_export(image, rng.integers(*quality), rng.uniform(*blur), rng.uniform(*noise), rng)
     return image, labels
 
 
-def input_view(image, labels, seed, lung_crop):
+def input_view(image, labels, seed, lung_crop, clahe_range="narrow"):
     """A model input shown as another scanner would make it (`random_scanner_view`), drawn at the model's input size.
 
     Args:
@@ -146,13 +158,16 @@ def input_view(image, labels, seed, lung_crop):
         seed: int64 `[2]`, the slice's seed for this epoch.
         lung_crop: the preprocessing's lung-crop margin, or None: after a field-of-view shift the
             slice is cropped to its lung field again, as prediction would crop it.
+        clahe_range: the name of the CLAHE draws in `CLAHE_RANGES`.
 
     Returns:
         `(image float32 [h, w, 1], labels uint8 [h, w])`.
     """
     rng = _slice_generator(seed)
     size = image.shape[:2]
-    grey, labels = random_scanner_view(np.asarray(image, np.float32)[..., 0] * 255.0, np.asarray(labels, np.uint8), rng)
+    grey, labels = random_scanner_view(
+        np.asarray(image, np.float32)[..., 0] * 255.0, np.asarray(labels, np.uint8), rng, clahe_range
+    )
     if lung_crop is not None:
         box, _ = lung_crop_box(grey, "uint8", lung_crop)
         grey = cv2.resize(crop(grey, box, float(grey.min())), size[::-1], interpolation=cv2.INTER_AREA)
@@ -160,7 +175,7 @@ def input_view(image, labels, seed, lung_crop):
     return (np.clip(grey, 0.0, 255.0) / 255.0)[..., None].astype(np.float32), labels.astype(np.uint8)
 
 
-def source_view(grey, labels, image_size, lung_crop, seed):
+def source_view(grey, labels, image_size, lung_crop, seed, clahe_range="narrow"):
     """A training slice shown as another scanner would make it, drawn at the slice's own size, framed as prediction frames it.
 
     The shifts act on the stored slice (a CLAHE tile, a JPEG block and a shrunk field of view have
@@ -173,12 +188,15 @@ def source_view(grey, labels, image_size, lung_crop, seed):
         image_size: (h, w), the model's input size.
         lung_crop: the lung-crop margin of the model's preprocessing, or None (the whole view resized).
         seed: int64 `[2]`, the slice's seed for this epoch (training's own, never the test shifts' seeds).
+        clahe_range: the name of the CLAHE draws in `CLAHE_RANGES`.
 
     Returns:
         `(image float32 [h, w, 1] in [0, 1], labels uint8 [h, w])`.
     """
     rng = _slice_generator(seed)
-    view, view_labels = random_scanner_view(np.asarray(grey, np.float32), np.asarray(labels, np.uint8), rng)
+    view, view_labels = random_scanner_view(
+        np.asarray(grey, np.float32), np.asarray(labels, np.uint8), rng, clahe_range
+    )
     framing = Preprocessing("uint8", image_size=tuple(int(v) for v in image_size), lung_crop=lung_crop)
     images, masks, _ = framed_pairs([view], [view_labels], framing)
     return images[0], masks[0]

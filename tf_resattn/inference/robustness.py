@@ -6,8 +6,9 @@ equalisation, Gaussian noise and resolution loss change the images only; the oth
 (`tf_resattn.data.scanner_shifts`) add a whole-body field of view (the slice shrunk into a frame
 with a synthetic body wall, fat layer, table and air: image and masks move together), wide
 windows that show aerated lung dark grey, CLAHE and a JPEG export, each on its own and all
-combined (`COMBINED`, the headline figure). Their settings lie outside the ranges that training
-draws from (`scanner_shifts.TRAINING_RANGES`), and their random parts use their own seed.
+combined (`COMBINED`, the headline figure). Their settings lie apart from what training draws
+(`scanner_shifts.TRAINING_RANGES`; CLAHE clip 4 on 8 x 8 tiles: above the narrow draws' clips, off the
+wide draws' grids), and their random parts use their own seed.
 `robustness_table` predicts every shifted copy of the slices and scores it against its masks:
 the binary infection Dice (any class 1..C-1 against the infection mask, per slice, averaged
 over the slices with infection) and the mean foreground Dice, each with its ratio to the
@@ -102,6 +103,7 @@ def _other_scanner(*parts):
 WIDE_WINDOW = (-1450.0, 1300.0)
 NARROW_WIDE_WINDOW = (-1150.0, 650.0)
 CLAHE_CLIP = 4.0
+CLAHE_TILES = 8
 JPEG = {"quality": 30, "blur_sigma": 1.0, "noise_sigma": 5.0}
 
 
@@ -110,7 +112,7 @@ def _rewindow(window):
 
 
 def _clahe(image, labels, rng):
-    return scanner_shifts.clahe(image, CLAHE_CLIP), labels
+    return scanner_shifts.clahe(image, CLAHE_CLIP, CLAHE_TILES), labels
 
 
 def _jpeg(image, labels, rng):

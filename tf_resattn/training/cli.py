@@ -28,7 +28,9 @@ Presets (every value can be overridden by a flag or --config):
   smoke  seconds: 32x32, 2 folds, 1 epoch, tiny models (for tests)
   cpu    real data on 2 CPU cores: 128x128, base 16, depth 4, 5 folds, 80 epochs, cosine after a 2-epoch warm-up,
          effusion slices 4 times, focal-Tversky over the batch, online augmentation; cropped to the lung field,
-         predictions kept inside it, the equalised image beside the slice, other-scanner views (release v2's)
+         predictions kept inside it, the equalised image beside the slice, other-scanner views drawn on the
+         stored slice (release v3's)
+  cpu_v2 the cpu preset of 2026-12-05 (release v2's): other-scanner views drawn on the model's input
   cpu_v1 the cpu preset before the lung crop and the other-scanner views (the reports made before 2026-12-05)
   paper  the paper's protocol (a GPU job): 369x369, 10 folds, 100 epochs, Adam, offline 6x, CE
 """

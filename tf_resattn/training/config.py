@@ -72,6 +72,7 @@ class TrainingConfig:
     equalized_share: float = 0.0
     scanner_share: float = 0.0
     scanner_views_from: str = "model"
+    scanner_clahe: str = "narrow"
     # runtime
     strategy: str = "auto"
     mixed_precision: bool = False
@@ -136,6 +137,7 @@ CHOICES = {
     "group_folds": ("auto", "yes", "no"),
     "input_kind": ("auto", "hu", "uint8"),
     "scanner_views_from": ("model", "source"),
+    "scanner_clahe": ("narrow", "wide"),
     **{key: words for key, words in ARGUMENT_CHOICES.items() if key in MODEL_KEYS},
 }
 
@@ -163,6 +165,18 @@ CPU_V1 = dict(
 128x128, base 16, depth 4, 80 epochs, cosine after a 2-epoch warm-up, the effusion slices 4 times an epoch,
 focal-Tversky summed over the batch."""
 
+CPU_V2 = dict(
+    CPU_V1,
+    lung_crop=0.05,
+    lung_constraint=0.02,
+    input_normalization="add_equalized",
+    acquisition_augment=True,
+    equalized_share=0.4,
+    scanner_share=0.6,
+)
+"""CPU_V1 cropped to the lung field, two input channels, other-scanner views (recipe b of
+results/medseg100-other-scanners.md)."""
+
 PRESETS = {
     # Seconds on a laptop CPU: for tests and a first look.
     "smoke": dict(
@@ -189,18 +203,13 @@ PRESETS = {
     # classes within 10 epochs; with 4 a fold could stay on ground glass alone to the end.
     "demo": dict(base_filters=8, depth=3, cardinality=4, key_dim=16, n_hashes=2, epochs=10, batch_size=2),
     # Real data on 2 CPU cores, the recipe that carries over to other scanners (results/medseg100-other-scanners.md,
-    # the release resattn_medseg100 v2): cpu_v1's, each slice cropped to its lung field (5 % margin), predictions
-    # outside the field grown by 2 % set to background; the original and the equalised image as two channels;
-    # acquisition changes, equalised views (0.4) and other-scanner views (0.6) of the training slices.
-    "cpu": dict(
-        CPU_V1,
-        lung_crop=0.05,
-        lung_constraint=0.02,
-        input_normalization="add_equalized",
-        acquisition_augment=True,
-        equalized_share=0.4,
-        scanner_share=0.6,
-    ),
+    # recipe e, the release resattn_medseg100 v3): cpu_v2's, the other-scanner views drawn on the stored slice.
+    "cpu": dict(CPU_V2, scanner_views_from="source"),
+    # The `cpu` preset of 2026-12-05 (recipe b, the release v2): cpu_v1's, each slice cropped to its lung field
+    # (5 % margin), predictions outside the field grown by 2 % set to background; the original and the equalised
+    # image as two channels; acquisition changes, equalised views (0.4) and other-scanner views (0.6, drawn on
+    # the model's input) of the training slices. The reports made on 2026-12-05 say `--preset cpu` for it.
+    "cpu_v2": CPU_V2,
     # The `cpu` preset before the lung crop and the other-scanner views: the reports in results/ made before
     # 2026-12-05 (medseg100-cpu.md, -infnet-split.md, -release-cv5.md, -tuning.md) say `--preset cpu` for this one.
     "cpu_v1": CPU_V1,

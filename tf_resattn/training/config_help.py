@@ -34,6 +34,8 @@ FIELD_HELP = {
     "scanner_views_from": "model (default: drawn on the model's input after its turns and zooms) | source (drawn on the "
     "stored slice at its own size, then cut to its lung field and resized as prediction does): where the other-scanner "
     "views of --scanner-share are made",
+    "scanner_clahe": "narrow (default: clip 1-3.5 on 8 x 8 tiles) | wide (clip 1-6 on 4-, 6-, 12- or 16-tile grids): "
+    "the CLAHE of the other-scanner views (tf_resattn.data.scanner_shifts.CLAHE_RANGES)",
     "strategy": "auto (mirrored when >1 GPU) | default | mirrored",
     "mixed_precision": "mixed float16 on GPUs, bfloat16 on CPUs",
     "deterministic": "deterministic ops: a resumed run ends with the same metrics as an uninterrupted one",

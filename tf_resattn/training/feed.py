@@ -58,6 +58,7 @@ class Feed:
         scanner_sources: per training slice (in `train_images`' order), `(grey, labels)` at its stored size,
             that its other-scanner views are drawn from; None: views of the model inputs.
         lung_crop: the slices' lung-crop margin (a scanner view is cut to its lung field), or None.
+        scanner_clahe: the CLAHE draws of the scanner views (`scanner_shifts.CLAHE_RANGES`).
         seed, fold: what the epoch seeds are drawn from (`epoch_seed`).
         learning_rate: the learning rate of an epoch (0-based), `learning_rate_at` of the configuration.
     """
@@ -74,6 +75,7 @@ class Feed:
     scanner_share: float
     scanner_sources: list | None
     lung_crop: float | None
+    scanner_clahe: str
     seed: int
     fold: int
     learning_rate: Callable[[int], float]
@@ -135,6 +137,7 @@ def make_feed(cfg, train, validation, replicas, fold, scanner_sources=None):
         cfg.scanner_share,
         sources,
         cfg.lung_crop,
+        cfg.scanner_clahe,
         cfg.seed,
         fold,
         functools.partial(learning_rate_at, cfg),
@@ -159,6 +162,7 @@ def training_batches(feed, epoch):
         scanner_share=feed.scanner_share,
         scanner_sources=feed.scanner_sources,
         lung_crop=feed.lung_crop,
+        scanner_clahe=feed.scanner_clahe,
     )
     left_out = len(feed.train_images) % feed.replicas
     if left_out:  # replicas > 1: TensorFlow batches; the epoch's last `left_out` shuffled slices wait for the next
