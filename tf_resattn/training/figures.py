@@ -8,13 +8,13 @@
 """
 
 import csv
-import os
 import pathlib
 
 import numpy as np
 
 from tf_resattn import optional
 from tf_resattn.classes import CLASS_COLORS, class_names
+from tf_resattn.training.files import replaced_atomically
 
 
 def write_figures(run_dir, results, max_overlay_slices=4):
@@ -161,8 +161,9 @@ def _colours():
 
 def _save(figure, path):
     """Saves a figure as PNG under a temporary name, then renames it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, dpi=110, format="png")
-    optional.pyplot().close(figure)
-    os.replace(tmp, path)
+    try:
+        with replaced_atomically(path) as tmp:
+            figure.savefig(tmp, dpi=110, format="png")
+    finally:
+        optional.pyplot().close(figure)
     return path
